@@ -1,0 +1,29 @@
+"""Every event type Kinetic publishes, by its CloudEvents ``type``."""
+
+from __future__ import annotations
+
+from kinetic_contracts.booking.v1 import events as booking_v1
+from kinetic_contracts.envelope import EventData
+
+_MODULES = [booking_v1]
+
+EVENT_MODELS: dict[str, type[EventData]] = {
+    model.event_type: model
+    for module in _MODULES
+    for model in module.EVENTS
+}
+
+
+class UnknownEventTypeError(LookupError):
+    pass
+
+
+def model_for(event_type: str) -> type[EventData]:
+    try:
+        return EVENT_MODELS[event_type]
+    except KeyError:
+        raise UnknownEventTypeError(event_type) from None
+
+
+def schema_uri(event_type: str) -> str:
+    return f"https://kinetic.dev/contracts/schemas/{event_type}.json"

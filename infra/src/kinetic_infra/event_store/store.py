@@ -1,0 +1,186 @@
+"""Append-only event store on PostgreSQL (SQLAlchemy Core over asyncpg).
+
+Guarantees:
+- Optimistic concurrency comes from ``UNIQUE (stream_name, version)``: of two writers that
+  read version n, exactly one commits version n+1; the other gets
+  ``WrongExpectedVersionError`` (never "check then insert").
+- Events, the outbox rows for their public copies and the caller's inline projections are
+  written in the caller's transaction: all commit together or none does.
+- Versions within a stream are contiguous from 1; ``global_position`` orders the whole log
+  (it may commit out of order, which is why the relay does not tail it; see outbox/relay.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts import CloudEvent, nats_subject
+from kinetic_contracts.registry import schema_uri
+from kinetic_infra.db.schema import events, outbox
+from kinetic_infra.event_store.errors import WrongExpectedVersionError
+from kinetic_infra.event_store.ids import new_id
+from kinetic_infra.projections import Projection, apply_all
+from kinetic_infra.event_store.model import (
+    Any_,
+    EventContext,
+    Exactly,
+    ExpectedVersion,
+    NewEvent,
+    NoStream,
+    RecordedEvent,
+    StreamName,
+)
+
+
+def _version_of(expected: ExpectedVersion) -> int | None:
+    match expected:
+        case Exactly(version=v):
+            return v
+        case NoStream():
+            return 0
+        case Any_():
+            return None
+    raise ValueError(f"unknown expected version {expected!r}")
+
+
+class EventStore:
+    def __init__(self, service: str, projections: Sequence[Projection] = ()) -> None:
+        self.service = service
+        self.source = f"/kinetic/{service}"
+        self.projections = list(projections)
+
+    async def read(self, conn: AsyncConnection, stream: StreamName | str, *, tenant_id: UUID
+                   ) -> tuple[list[RecordedEvent], int]:
+        """The stream's events in version order and its current version (0 if none).
+        Another tenant's stream reads as empty, exactly like a stream that does not exist."""
+        rows = (await conn.execute(
+            select(events)
+            .where(events.c.stream_name == str(stream), events.c.tenant_id == tenant_id)
+            .order_by(events.c.version)
+        )).mappings().all()
+        recorded = [recorded_from_row(r) for r in rows]
+        return recorded, (recorded[-1].version if recorded else 0)
+
+    async def current_version(self, conn: AsyncConnection, stream: StreamName | str) -> int:
+        value = await conn.scalar(
+            select(func.coalesce(func.max(events.c.version), 0))
+            .where(events.c.stream_name == str(stream))
+        )
+        return int(value or 0)
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream: StreamName | str,
+        new_events: Sequence[NewEvent],
+        *,
+        expected: ExpectedVersion,
+        context: EventContext,
+    ) -> list[RecordedEvent]:
+        if not new_events:
+            return []
+        stream_name = str(stream)
+        start = _version_of(expected)
+        if start is None:
+            start = await self.current_version(conn, stream_name)
+        metadata = _metadata(context)
+        rows = [
+            {
+                "event_id": new_id(),
+                "stream_name": stream_name,
+                "version": start + i,
+                "type": e.type,
+                "data": e.data.model_dump(mode="json"),
+                "metadata": metadata,
+                "tenant_id": context.tenant_id,
+            }
+            for i, e in enumerate(new_events, start=1)
+        ]
+        try:
+            result = await conn.execute(
+                insert(events).returning(events.c.global_position, events.c.recorded_at,
+                                         sort_by_parameter_order=True),
+                rows,
+            )
+        except IntegrityError as exc:
+            if "events_stream_version_key" in str(exc.orig):
+                raise WrongExpectedVersionError(stream_name, start) from None
+            raise
+        stored = result.all()
+        recorded = [
+            RecordedEvent(
+                event_id=row["event_id"], stream_name=stream_name, version=row["version"],
+                global_position=pos, type=row["type"], data=row["data"], metadata=metadata,
+                tenant_id=context.tenant_id, recorded_at=at,
+            )
+            for row, (pos, at) in zip(rows, stored, strict=True)
+        ]
+        await self._write_outbox(conn, recorded, new_events, context)
+        await apply_all(self.projections, conn, recorded)
+        return recorded
+
+    async def _write_outbox(self, conn: AsyncConnection, recorded: list[RecordedEvent],
+                            new_events: Sequence[NewEvent], context: EventContext) -> None:
+        rows = []
+        for rec, new in zip(recorded, new_events, strict=True):
+            if new.public is None:
+                continue
+            envelope = self.envelope(rec, new, context)
+            rows.append({
+                "event_id": rec.event_id,
+                "stream_name": rec.stream_name,
+                "subject": nats_subject(context.tenant_id, envelope.type),
+                "payload": envelope.model_dump_json(exclude_none=True).encode(),
+                "traceparent": context.traceparent,
+            })
+        if rows:
+            await conn.execute(insert(outbox), rows)
+
+    def envelope(self, rec: RecordedEvent, new: NewEvent, context: EventContext) -> CloudEvent:
+        assert new.public is not None
+        public_type = new.public.event_type
+        return CloudEvent(
+            id=rec.event_id,
+            source=self.source,
+            type=public_type,
+            subject=str(new.public.aggregate_id()),
+            time=rec.recorded_at,
+            dataschema=schema_uri(public_type),
+            data=new.public.model_dump(mode="json"),
+            tenantid=context.tenant_id,
+            locationid=context.location_id,
+            episodeid=context.episode_id,
+            sequence=rec.version,
+            correlationid=context.correlation_id,
+            causationid=context.causation_id,
+            traceparent=context.traceparent,
+        )
+
+
+def _metadata(context: EventContext) -> dict[str, Any]:
+    return {
+        k: (str(v) if v is not None else None)
+        for k, v in {
+            "location_id": context.location_id,
+            "episode_id": context.episode_id,
+            "correlation_id": context.correlation_id,
+            "causation_id": context.causation_id,
+            "traceparent": context.traceparent,
+        }.items()
+        if v is not None
+    }
+
+
+def recorded_from_row(row: Any) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=row["event_id"], stream_name=row["stream_name"], version=row["version"],
+        global_position=row["global_position"], type=row["type"], data=row["data"],
+        metadata=row["metadata"], tenant_id=row["tenant_id"], recorded_at=row["recorded_at"],
+    )
+

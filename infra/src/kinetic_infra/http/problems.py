@@ -1,0 +1,81 @@
+"""problem+json (RFC 9457) for every error, through ``fastapi-problem``.
+
+Domain errors stay HTTP-free (kinetic_contracts.problems); this module maps their kind to a
+status once. Anything unexpected becomes a 500 whose body says nothing about the cause: the
+exception is logged server-side with the trace id, never sent to the client. Each problem
+type is a stable relative URI, ``/problems/<slug>``, documented in infra/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi_problem.error import Problem, ServerProblem
+from fastapi_problem.handler import add_exception_handler, new_exception_handler
+from opentelemetry import trace
+from starlette.responses import Response
+
+from kinetic_contracts.problems import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    RuleViolationError,
+)
+
+log = logging.getLogger("kinetic.http")
+
+ERROR_STATUS: dict[type[DomainError], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    RuleViolationError: 422,
+    DomainError: 422,
+}
+
+PROBLEM_URI = "/problems/{type}"
+
+
+class InternalProblem(ServerProblem):
+    type_ = "internal-error"
+    title = "Internal server error"
+
+    def __init__(self, *_: Any, **__: Any) -> None:
+        # Deliberately drops the exception text: it may hold SQL or internal names.
+        super().__init__(detail="The request could not be completed. It has been logged.")
+
+
+def status_for(exc: DomainError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in ERROR_STATUS:
+            return ERROR_STATUS[kind]  # type: ignore[index]
+    return 422
+
+
+def _domain_error(_eh: Any, _request: Request, exc: DomainError) -> Problem:
+    return Problem(title=exc.title, type_=exc.type_slug, detail=exc.detail,
+                   status=status_for(exc), **exc.extensions)
+
+
+def _with_trace_id(content: dict, _request: Request, response: Response
+                   ) -> tuple[dict, Response]:
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        import json
+
+        content = {**content, "trace_id": format(span.trace_id, "032x")}
+        response.body = json.dumps(content).encode()
+    return content, response
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    handler = new_exception_handler(
+        logger=log,
+        handlers={DomainError: _domain_error},  # type: ignore[dict-item]
+        unhandled_wrappers={"default": InternalProblem},
+        post_hooks=[_with_trace_id],
+        documentation_uri_template=PROBLEM_URI,
+    )
+    add_exception_handler(app, handler)
+    # Registered on its own so Starlette treats it as handled (not re-raised as a 500 crash).
+    app.add_exception_handler(DomainError, handler)

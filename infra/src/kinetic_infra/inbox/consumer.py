@@ -1,0 +1,167 @@
+"""Exactly-once effects on top of at-least-once delivery.
+
+For each delivered message, in ONE transaction: claim ``(consumer, message_id)`` in the
+inbox, run the handler's effect, commit; only then ack. A redelivery (after a crash before
+the ack, a relay re-publish, or a replay) finds the inbox row and changes nothing.
+
+Failures:
+- a ``DomainError`` from the handler is a business rejection: retrying cannot help. The
+  rejection is recorded in the inbox (``result.rejected``) and the message is acked.
+- anything else is treated as transient: the message is nacked with a growing delay and
+  redelivered, up to ``max_attempts`` deliveries. Then it is recorded in ``dead_letters``,
+  published to ``deadletter.<consumer>`` and acked, so one poison message never blocks the
+  messages behind it. The admin page lists dead letters and replays them through this same
+  path (so a replay applies at most once, too).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.problems import DomainError
+from kinetic_infra.commands import claim
+from kinetic_infra.db.database import Database
+from kinetic_infra.db.schema import dead_letters, inbox
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncConnection, CloudEvent], Awaitable[None]]
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # an event type this consumer does not react to
+    REJECTED = "rejected"
+    RETRY = "retry"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass
+class Subscription:
+    """One durable JetStream consumer: ``name`` reads ``source_service``'s stream."""
+
+    name: str
+    source_service: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    max_attempts: int = 5
+
+    def on(self, event_type: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.handlers[event_type] = fn
+            return fn
+
+        return register
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before redelivery: 0.5, 1, 2, 4 … capped at 30."""
+    return float(min(30.0, 0.5 * 2 ** max(0, attempt - 1)))
+
+
+DeadLetterPublisher = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
+
+
+class InboxConsumer:
+    def __init__(self, db: Database, subscription: Subscription,
+                 publish_dead_letter: DeadLetterPublisher | None = None) -> None:
+        self.db = db
+        self.subscription = subscription
+        self.publish_dead_letter = publish_dead_letter
+
+    async def handle(self, *, message_id: str, subject: str, payload: bytes,
+                     attempt: int) -> Outcome:
+        try:
+            event = CloudEvent.model_validate_json(payload)
+        except ValidationError as exc:
+            # Not a Kinetic event: no retry can fix it.
+            return await self._dead_letter(message_id, subject, payload, f"invalid envelope: {exc}",
+                                           attempt)
+        handler = self.subscription.handlers.get(event.type)
+        if handler is None:
+            return Outcome.IGNORED
+        try:
+            async with self.db.transaction() as conn:
+                if not await claim(conn, self.subscription.name, message_id):
+                    return Outcome.DUPLICATE
+                await handler(conn, event)
+            return Outcome.APPLIED
+        except DomainError as exc:
+            await self._record_rejection(message_id, exc)
+            return Outcome.REJECTED
+        except Exception as exc:  # noqa: BLE001 - any other failure is retried, then parked
+            log.warning("consumer %s failed on %s (attempt %d): %s",
+                        self.subscription.name, message_id, attempt, type(exc).__name__)
+            if attempt >= self.subscription.max_attempts:
+                return await self._dead_letter(message_id, subject, payload,
+                                               f"{type(exc).__name__}: {exc}", attempt)
+            return Outcome.RETRY
+
+    async def _record_rejection(self, message_id: str, exc: DomainError) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                pg_insert(inbox)
+                .values(consumer=self.subscription.name, message_id=message_id,
+                        result={"rejected": exc.type_slug, "detail": exc.detail})
+                .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+            )
+
+    async def _dead_letter(self, message_id: str, subject: str, payload: bytes, error: str,
+                           attempt: int) -> Outcome:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                pg_insert(dead_letters)
+                .values(consumer=self.subscription.name, message_id=message_id, subject=subject,
+                        payload=payload, error=error[:2000], attempts=attempt)
+                .on_conflict_do_nothing(constraint="dead_letters_consumer_message_key")
+            )
+        if self.publish_dead_letter is not None:
+            await self.publish_dead_letter(
+                self.subscription.name, payload,
+                {"Nats-Msg-Id": f"{self.subscription.name}:{message_id}",
+                 "Kinetic-Original-Subject": subject, "Kinetic-Error": error[:500]},
+            )
+        return Outcome.DEAD_LETTERED
+
+    async def replay(self, dead_letter_id: int) -> Outcome:
+        """Run a parked message through the handler again (once: the inbox guards it)."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                select(dead_letters).where(dead_letters.c.id == dead_letter_id,
+                                           dead_letters.c.consumer == self.subscription.name)
+            )).mappings().one_or_none()
+        if row is None:
+            raise LookupError(dead_letter_id)
+        event = CloudEvent.model_validate_json(row["payload"])
+        handler = self.subscription.handlers.get(event.type)
+        error: str | None = None
+        outcome = Outcome.IGNORED
+        if handler is not None:
+            try:
+                async with self.db.transaction() as conn:
+                    if await claim(conn, self.subscription.name, row["message_id"]):
+                        await handler(conn, event)
+                        outcome = Outcome.APPLIED
+                    else:
+                        outcome = Outcome.DUPLICATE
+            except Exception as exc:  # noqa: BLE001 - the operator sees why it failed again
+                error = f"{type(exc).__name__}: {exc}"
+                outcome = Outcome.RETRY
+        async with self.db.transaction() as conn:
+            values: dict[str, Any] = {"replay_error": error}
+            if error is None:
+                values["replayed_at"] = datetime.now(UTC)
+            await conn.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id)
+                               .values(**values))
+        return outcome

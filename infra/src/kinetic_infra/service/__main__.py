@@ -1,0 +1,103 @@
+"""Run one role of one service: ``python -m kinetic_infra.service <role>``.
+
+The service comes from ``KINETIC_SERVICE`` (its package must expose
+``<service>.bootstrap:SERVICE``). Roles: ``api`` (HTTP API and admin page), ``relay``
+(outbox → JetStream), ``consumer`` (FastStream subscribers), ``worker`` (Temporal),
+``migrate`` (Alembic upgrade, then exit). Each role is its own process so that each can be
+scaled, restarted or killed on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+
+from kinetic_infra.service.definition import ServiceDefinition, build_runtime
+from kinetic_infra.settings import Settings, load_settings
+
+ROLES = ("api", "relay", "consumer", "worker", "migrate")
+
+
+def load_definition(service: str) -> ServiceDefinition:
+    module = importlib.import_module(f"{service}.bootstrap")
+    return module.SERVICE  # type: ignore[no-any-return]
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _relay(settings: Settings) -> None:
+    from kinetic_infra.outbox.relay import OutboxRelay, RelaySettings
+
+    relay = OutboxRelay(RelaySettings(settings.service, settings.database_url, settings.nats_url,
+                                      batch_size=settings.relay_batch_size))
+    await relay.run(_stop_event())
+
+
+async def _consumer(definition: ServiceDefinition, settings: Settings) -> None:
+    from kinetic_infra.broker.faststream_app import build_consumer_app
+
+    runtime = build_runtime(definition, settings)
+    subscriptions = definition.build_subscriptions(runtime)
+    for s in subscriptions:
+        s.max_attempts = settings.consumer_max_attempts
+    app, _broker = build_consumer_app(settings.nats_url, runtime.db, subscriptions,
+                                      ack_wait=settings.consumer_ack_wait_seconds)
+    await app.run()
+    await runtime.db.dispose()
+
+
+async def _worker(definition: ServiceDefinition, settings: Settings) -> None:
+    from kinetic_infra.temporal import build_worker
+
+    runtime = build_runtime(definition, settings)
+    worker = await build_worker(runtime)
+    stop = _stop_event()
+    async with worker:
+        await stop.wait()
+    await runtime.db.dispose()
+
+
+def _api(definition: ServiceDefinition, settings: Settings) -> None:
+    import uvicorn
+
+    from kinetic_infra.http.app import create_app
+
+    app = create_app(build_runtime(definition, settings))
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port,
+                log_level=settings.log_level.lower(), access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ROLES:
+        raise SystemExit(f"usage: python -m kinetic_infra.service {{{'|'.join(ROLES)}}}")
+    role = args[0]
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format=f"%(asctime)s {settings.service}.{role} %(levelname)s %(name)s: %(message)s")
+    definition = load_definition(settings.service)
+    if role == "migrate":
+        from kinetic_infra.db.migrations import upgrade
+
+        upgrade(definition.migrations, settings.database_url)
+    elif role == "api":
+        _api(definition, settings)
+    elif role == "relay":
+        asyncio.run(_relay(settings))
+    elif role == "consumer":
+        asyncio.run(_consumer(definition, settings))
+    elif role == "worker":
+        asyncio.run(_worker(definition, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""What a service hands to the platform: its name, migrations, projections, HTTP routers,
+event subscriptions, workflows and admin summary. The service's ``bootstrap.py`` builds one
+``ServiceDefinition``; infra runs it in any role (api, relay, consumer, worker, migrate)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_infra.db.database import Database
+from kinetic_infra.event_store.store import EventStore
+from kinetic_infra.inbox.consumer import Subscription
+from kinetic_infra.projections import Projection
+from kinetic_infra.settings import Settings
+
+
+@dataclass
+class AdminTable:
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    empty: str = "Nothing yet."
+
+
+@dataclass
+class Runtime:
+    """The wired dependencies of one process, built from settings at start-up."""
+
+    definition: ServiceDefinition
+    settings: Settings
+    db: Database
+    store: EventStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    migrations: Path
+    projections: Sequence[Projection] = ()
+    routers: Callable[[Runtime], Sequence[APIRouter]] = lambda _rt: ()
+    subscriptions: Callable[[Runtime], Sequence[Subscription]] | None = None
+    admin_tables: Callable[[AsyncConnection], Awaitable[Sequence[AdminTable]]] | None = None
+    workflows: Sequence[type] = ()
+    activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
+    description: str = ""
+    # Demo data for `make run`, written through the service's own HTTP API (idempotently).
+    seed: Callable[[str], Awaitable[Sequence[str]]] | None = None
+    start_order: int = 100
+
+    @property
+    def task_queue(self) -> str:
+        return f"kinetic-{self.name}"
+
+    @property
+    def uses_temporal(self) -> bool:
+        return bool(self.workflows)
+
+    def build_subscriptions(self, runtime: Runtime) -> list[Subscription]:
+        return list(self.subscriptions(runtime)) if self.subscriptions else []
+
+    def roles(self) -> list[str]:
+        """The processes this service runs: consumers and a worker only where it has them."""
+        roles = ["api", "relay"]
+        if self.subscriptions is not None:
+            roles.append("consumer")
+        if self.uses_temporal:
+            roles.append("worker")
+        return roles
+
+
+def build_runtime(definition: ServiceDefinition, settings: Settings) -> Runtime:
+    db = Database(settings.database_url)
+    return Runtime(definition, settings, db, EventStore(definition.name, definition.projections))

@@ -1,0 +1,40 @@
+"""Process settings, from environment variables only (prefix ``KINETIC_``).
+
+Every deployable reads the same names; the local stack runner sets them per process.
+A missing or malformed value fails at start-up with the variable's name, before any
+connection is attempted.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KINETIC_", extra="ignore")
+
+    service: str = Field(description="Which service this process runs")
+    database_url: str = Field(description="postgresql://user:password@host:port/database")
+    nats_url: str = Field(default="nats://127.0.0.1:4222")
+    temporal_address: str = Field(default="127.0.0.1:7233")
+    temporal_namespace: str = Field(default="default")
+    http_host: str = Field(default="127.0.0.1")
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_ack_wait_seconds: float = Field(default=60.0, gt=0)
+    relay_batch_size: int = Field(default=500, ge=1)
+    admin_links: str = Field(default="",
+                             description="name=url pairs, comma-separated, for the admin nav bar")
+    log_level: str = Field(default="INFO")
+
+    def admin_nav(self) -> list[tuple[str, str]]:
+        pairs = [p.split("=", 1) for p in self.admin_links.split(",") if "=" in p]
+        return [(name.strip(), url.strip()) for name, url in pairs]
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except Exception as exc:  # pydantic's message names the variable
+        raise SystemExit(f"kinetic: invalid configuration: {exc}") from None

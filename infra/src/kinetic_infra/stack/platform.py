@@ -1,0 +1,196 @@
+"""The whole platform on one machine: the three servers, one database per service, every
+service's migrations, then each service's processes (api, relay, consumer, worker).
+
+``make run`` uses fixed ports and a persistent data directory; the test suite uses free
+ports and a temporary one. Services are discovered through the ``kinetic.services`` entry
+point group, so infra names no service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import httpx
+
+from kinetic_infra.service.definition import ServiceDefinition
+from kinetic_infra.stack.nats import EmbeddedNats, NatsSettings
+from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
+from kinetic_infra.stack.processes import ChildProcess, free_port, wait_until
+from kinetic_infra.stack.temporal import NAMESPACE, EmbeddedTemporal, TemporalSettings
+
+ROLES = ("api", "relay", "consumer", "worker")
+
+
+def discover_services() -> list[ServiceDefinition]:
+    found = [ep.load() for ep in entry_points(group="kinetic.services")]
+    return sorted(found, key=lambda d: (d.start_order, d.name))
+
+
+@dataclass
+class Ports:
+    postgres: int
+    nats: int
+    nats_monitor: int
+    temporal: int
+    temporal_ui: int
+    temporal_http: int
+    temporal_metrics: int
+    http: dict[str, int]
+
+    @classmethod
+    def fixed(cls, services: list[ServiceDefinition]) -> Ports:
+        return cls(55432, 4222, 8222, 7233, 8233, 7243, 7244,
+                   {d.name: 8101 + i for i, d in enumerate(services)})
+
+    @classmethod
+    def free(cls, services: list[ServiceDefinition]) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port(),
+                   free_port(), {d.name: free_port() for d in services})
+
+
+def role_password(service: str) -> str:
+    # Local-stack credentials only: the servers listen on loopback. Production passes URLs.
+    return f"kinetic-{service}-local"
+
+
+@dataclass
+class Platform:
+    data_dir: Path
+    ports: Ports
+    services: list[ServiceDefinition]
+    durable: bool = True
+    roles: tuple[str, ...] = ROLES
+    extra_env: dict[str, str] = field(default_factory=dict)
+    postgres: EmbeddedPostgres | None = None
+    nats: EmbeddedNats | None = None
+    temporal: EmbeddedTemporal | None = None
+    processes: list[ChildProcess] = field(default_factory=list)
+    database_urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    # -- servers ---------------------------------------------------------------------------
+    def start_servers(self) -> None:
+        p = self.ports
+        self.postgres = EmbeddedPostgres(
+            PostgresSettings(self.data_dir / "postgres", p.postgres, self.durable)
+        ).start(self.log_dir)
+        self.nats = EmbeddedNats(
+            NatsSettings(self.data_dir / "nats", p.nats, p.nats_monitor)
+        ).start(self.log_dir)
+        self.temporal = EmbeddedTemporal(
+            TemporalSettings(self.data_dir / "temporal", p.temporal, p.temporal_ui,
+                             p.temporal_http, p.temporal_metrics)
+        ).start(self.log_dir)
+
+    def prepare_databases(self) -> None:
+        assert self.postgres is not None
+        for d in self.services:
+            self.database_urls[d.name] = self.postgres.ensure_database(
+                f"kinetic_{d.name}", f"kinetic_{d.name}", role_password(d.name))
+        migrations = [
+            subprocess.Popen([sys.executable, "-m", "kinetic_infra.service", "migrate"],
+                             env=self.env_for(d), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+            for d in self.services
+        ]
+        for d, proc in zip(self.services, migrations, strict=True):
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"migrations of {d.name} failed:\n{out.decode()}")
+
+    # -- services --------------------------------------------------------------------------
+    def base_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports.http[service]}"
+
+    def env_for(self, d: ServiceDefinition, **overrides: str) -> dict[str, str]:
+        assert self.nats is not None and self.temporal is not None
+        env = {
+            **os.environ,
+            "KINETIC_SERVICE": d.name,
+            "KINETIC_DATABASE_URL": self.database_urls.get(d.name, ""),
+            "KINETIC_NATS_URL": self.nats.url,
+            "KINETIC_TEMPORAL_ADDRESS": self.temporal.address,
+            "KINETIC_TEMPORAL_NAMESPACE": NAMESPACE,
+            "KINETIC_HTTP_PORT": str(self.ports.http[d.name]),
+            "KINETIC_ADMIN_LINKS": ",".join(
+                f"{s.name}={self.base_url(s.name)}/admin" for s in self.services),
+            **self.extra_env,
+        }
+        env.update(overrides)
+        return env
+
+    def start_process(self, d: ServiceDefinition, role: str, suffix: str = "") -> ChildProcess:
+        process = ChildProcess(
+            f"{d.name}-{role}{suffix}",
+            [sys.executable, "-m", "kinetic_infra.service", role],
+            self.log_dir / f"{d.name}-{role}{suffix}.log",
+            env=self.env_for(d),
+        ).start()
+        self.processes.append(process)
+        return process
+
+    def start_services(self) -> None:
+        for d in self.services:
+            for role in d.roles():
+                if role in self.roles:
+                    self.start_process(d, role)
+        for d in self.services:
+            api = next((p for p in self.processes if p.name == f"{d.name}-api"), None)
+            if api is not None:
+                wait_until(lambda d=d: self._ready(d), timeout=90, what=f"{d.name} API",
+                           alive=api.alive)
+
+    def _ready(self, d: ServiceDefinition) -> bool:
+        try:
+            return httpx.get(f"{self.base_url(d.name)}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def seed(self) -> list[str]:
+        lines: list[str] = []
+        for d in self.services:
+            if d.seed is not None:
+                lines += asyncio.run(d.seed(self.base_url(d.name)))
+        return lines
+
+    def urls(self) -> list[tuple[str, str]]:
+        assert self.temporal is not None and self.nats is not None and self.postgres is not None
+        rows = []
+        for d in self.services:
+            rows.append((f"{d.name} admin", f"{self.base_url(d.name)}/admin"))
+            rows.append((f"{d.name} API docs", f"{self.base_url(d.name)}/docs"))
+        rows += [
+            ("Temporal web UI", self.temporal.ui_url),
+            ("NATS monitoring", f"http://127.0.0.1:{self.ports.nats_monitor}"),
+            ("NATS", self.nats.url),
+            ("PostgreSQL", self.postgres.url),
+        ]
+        return rows
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        for server in (self.temporal, self.nats, self.postgres):
+            if server is not None:
+                server.stop()
+
+    def start(self, *, seed: bool = False) -> list[str]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_servers()
+            self.prepare_databases()
+            self.start_services()
+            return self.seed() if seed else []
+        except BaseException:
+            self.stop()
+            raise

@@ -1,0 +1,42 @@
+"""Assessment's view of intake: every opened episode waits for its one-hour initial
+evaluation. Fed by booking's ``episode.opened`` through the inbox (exactly once)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import EpisodeOpened
+from kinetic_infra.inbox.consumer import Subscription
+
+metadata = MetaData()
+
+episodes = Table(
+    "episodes", metadata,
+    Column("episode_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("patient_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("symptom_site", Text, nullable=False),
+    Column("evaluation_status", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+)
+
+AWAITING_EVALUATION = "awaiting_initial_evaluation"
+
+
+def subscription() -> Subscription:
+    sub = Subscription(name="assessment-intake", source_service="booking")
+
+    @sub.on(EpisodeOpened.event_type)
+    async def on_episode_opened(conn: AsyncConnection, event: CloudEvent) -> None:
+        opened = EpisodeOpened.model_validate(event.data)
+        await conn.execute(insert(episodes).values(
+            episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,
+            location_id=opened.location_id, symptom_site=opened.symptom_site,
+            evaluation_status=AWAITING_EVALUATION, opened_at=opened.opened_at,
+        ).on_conflict_do_nothing(index_elements=["episode_id"]))
+
+    return sub

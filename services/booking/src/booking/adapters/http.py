@@ -1,0 +1,180 @@
+"""Booking's HTTP API: locations, patients and episodes of care for the front desk."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from booking.adapters.projections import episodes, locations, patients
+from booking.application import handlers
+from booking.domain.episode import OpenEpisode
+from booking.domain.errors import EpisodeNotFoundError, LocationNotFoundError, PatientNotFoundError
+from booking.domain.location import RegisterLocation
+from booking.domain.patient import RegisterPatient
+from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.ids import new_id
+from kinetic_infra.event_store.model import EventContext
+from kinetic_infra.http.tenancy import IdempotencyKey, TenantId
+from kinetic_infra.read_models import fetch_all, fetch_one
+from kinetic_infra.service.definition import Runtime
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocationIn(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Riverside Clinic"])
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
+
+
+class LocationOut(BaseModel):
+    location_id: UUID
+    name: str
+    timezone: str
+
+
+class PatientIn(Strict):
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    home_location_id: UUID
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    preferred_language: str | None = Field(default=None, max_length=35, examples=["en"])
+
+
+class PatientOut(BaseModel):
+    patient_id: UUID
+    home_location_id: UUID
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    email: str | None
+    phone: str | None
+    preferred_language: str | None
+    registered_at: datetime
+
+
+class EpisodeIn(Strict):
+    patient_id: UUID
+    location_id: UUID
+    reason: str = Field(min_length=1, max_length=2000,
+                        examples=["Right knee pain when running, 10 weeks"])
+    symptom_site: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$",
+                              examples=["knee_anterior"])
+    goal: str | None = Field(default=None, max_length=2000,
+                             examples=["Run 10 km at pre-injury pace"])
+    goal_target_date: date | None = None
+    referral: bool = False
+
+
+class EpisodeOut(BaseModel):
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    reason: str
+    symptom_site: str
+    goal: str | None
+    goal_target_date: date | None
+    referral: bool
+    status: str
+    opened_at: datetime
+
+
+class Created(BaseModel):
+    id: UUID
+
+
+def _context(tenant_id: UUID, command_id: UUID, **ids: UUID | None) -> EventContext:
+    return EventContext(tenant_id=tenant_id, correlation_id=command_id, causation_id=command_id,
+                        **ids)
+
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(tags=["booking"])
+    db, store = runtime.db, runtime.store
+
+    async def create(scope: str, key: UUID | None, work: Any) -> Created:
+        command_id = key or new_id()
+        result = await run_command(db, lambda conn: work(conn, command_id),
+                                   idempotency_scope=scope if key else None,
+                                   command_id=str(command_id) if key else None)
+        return Created(id=result["id"])
+
+    @api.post("/locations", status_code=status.HTTP_201_CREATED, response_model=Created,
+              summary="Register a clinic location")
+    async def register_location(body: LocationIn, tenant: TenantId,
+                                idempotency_key: IdempotencyKey = None) -> Created:
+        async def work(conn: Any, command_id: UUID) -> dict[str, str]:
+            location_id = new_id()
+            command = RegisterLocation(location_id=location_id, now=datetime.now(UTC),
+                                       **body.model_dump())
+            await handlers.register_location(
+                conn, store, command, _context(tenant, command_id, location_id=location_id))
+            return {"id": str(location_id)}
+
+        return await create(f"booking.locations.{tenant}", idempotency_key, work)
+
+    @api.get("/locations", response_model=list[LocationOut], summary="The organization's locations")
+    async def list_locations(tenant: TenantId) -> list[dict[str, Any]]:
+        return await fetch_all(db, locations, tenant, locations.c.name)
+
+    @api.get("/locations/{location_id}", response_model=LocationOut, summary="One location")
+    async def get_location(location_id: UUID, tenant: TenantId) -> dict[str, Any]:
+        return await fetch_one(db, locations, locations.c.location_id, location_id, tenant,
+                          LocationNotFoundError(f"location {location_id} not found"))
+
+    @api.post("/patients", status_code=status.HTTP_201_CREATED, response_model=Created,
+              summary="Register a patient")
+    async def register_patient(body: PatientIn, tenant: TenantId,
+                               idempotency_key: IdempotencyKey = None) -> Created:
+        async def work(conn: Any, command_id: UUID) -> dict[str, str]:
+            patient_id = new_id()
+            exists = await handlers.stream_exists(
+                conn, store, handlers.location_stream(body.home_location_id), tenant)
+            command = RegisterPatient(patient_id=patient_id, now=datetime.now(UTC),
+                                      home_location_exists=exists, **body.model_dump())
+            await handlers.register_patient(
+                conn, store, command,
+                _context(tenant, command_id, location_id=body.home_location_id))
+            return {"id": str(patient_id)}
+
+        return await create(f"booking.patients.{tenant}", idempotency_key, work)
+
+    @api.get("/patients/{patient_id}", response_model=PatientOut, summary="One patient")
+    async def get_patient(patient_id: UUID, tenant: TenantId) -> dict[str, Any]:
+        return await fetch_one(db, patients, patients.c.patient_id, patient_id, tenant,
+                          PatientNotFoundError(f"patient {patient_id} not found"))
+
+    @api.post("/episodes", status_code=status.HTTP_201_CREATED, response_model=Created,
+              summary="Open an episode of care at intake")
+    async def open_episode(body: EpisodeIn, tenant: TenantId,
+                           idempotency_key: IdempotencyKey = None) -> Created:
+        async def work(conn: Any, command_id: UUID) -> dict[str, str]:
+            episode_id = new_id()
+            command = OpenEpisode(
+                episode_id=episode_id, now=datetime.now(UTC),
+                patient_exists=await handlers.stream_exists(
+                    conn, store, handlers.patient_stream(body.patient_id), tenant),
+                location_exists=await handlers.stream_exists(
+                    conn, store, handlers.location_stream(body.location_id), tenant),
+                **body.model_dump(),
+            )
+            await handlers.open_episode(
+                conn, store, command,
+                _context(tenant, command_id, location_id=body.location_id, episode_id=episode_id))
+            return {"id": str(episode_id)}
+
+        return await create(f"booking.episodes.{tenant}", idempotency_key, work)
+
+    @api.get("/episodes/{episode_id}", response_model=EpisodeOut, summary="One episode of care")
+    async def get_episode(episode_id: UUID, tenant: TenantId) -> dict[str, Any]:
+        return await fetch_one(db, episodes, episodes.c.episode_id, episode_id, tenant,
+                          EpisodeNotFoundError(f"episode {episode_id} not found"))
+
+    return api
+

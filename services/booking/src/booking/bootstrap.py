@@ -1,0 +1,22 @@
+"""Booking's wiring: nothing is built at import time; infra builds the runtime per role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from booking.adapters.admin import admin_tables
+from booking.adapters.http import router
+from booking.adapters.projections import front_desk
+from booking.adapters.seed import seed_demo
+from kinetic_infra.service.definition import ServiceDefinition
+
+SERVICE = ServiceDefinition(
+    name="booking",
+    description="Locations, patients, consents, appointments and episodes of care.",
+    migrations=Path(__file__).parent / "migrations",
+    projections=[front_desk],
+    routers=lambda runtime: [router(runtime)],
+    admin_tables=admin_tables,
+    seed=seed_demo,
+    start_order=0,
+)

@@ -1,0 +1,89 @@
+"""Episode of care: opened at intake with the reason for coming, the symptom site and the
+patient's goal; closed when plan publishes the discharge (a later issue)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, assert_never
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from booking.domain.errors import AlreadyExistsError, LocationNotFoundError, PatientNotFoundError
+from kinetic_contracts.booking.v1 import events as public
+
+
+class EpisodeOpened(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str] = "kinetic.booking.episode.opened.v1"
+
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    reason: str
+    symptom_site: str
+    goal: str | None = None
+    goal_target_date: date | None = None
+    referral: bool = False
+    opened_at: datetime
+
+    def to_public(self) -> public.EpisodeOpened:
+        return public.EpisodeOpened(
+            episode_id=self.episode_id, patient_id=self.patient_id,
+            location_id=self.location_id, symptom_site=self.symptom_site,
+            referral=self.referral, goal_target_date=self.goal_target_date,
+            opened_at=self.opened_at,
+        )
+
+
+class OpenEpisode(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    reason: str = Field(min_length=1, max_length=2000)
+    symptom_site: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")
+    goal: str | None = Field(default=None, max_length=2000)
+    goal_target_date: date | None = None
+    referral: bool = False
+    now: datetime
+    patient_exists: bool
+    location_exists: bool
+
+
+class NoEpisode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OpenedEpisode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+
+
+EpisodeState = NoEpisode | OpenedEpisode
+EpisodeEvent = EpisodeOpened
+INITIAL: EpisodeState = NoEpisode()
+EVENT_TYPES: dict[str, type[EpisodeEvent]] = {EpisodeOpened.event_type: EpisodeOpened}
+
+
+def evolve(state: EpisodeState, event: EpisodeEvent) -> EpisodeState:
+    match event:
+        case EpisodeOpened():
+            return OpenedEpisode(episode_id=event.episode_id, patient_id=event.patient_id,
+                                 location_id=event.location_id)
+        case _:
+            assert_never(event)
+
+
+def decide(command: OpenEpisode, state: EpisodeState) -> list[EpisodeEvent]:
+    if isinstance(state, OpenedEpisode):
+        raise AlreadyExistsError(f"episode {command.episode_id} is already open")
+    if not command.patient_exists:
+        raise PatientNotFoundError(f"patient {command.patient_id} does not exist")
+    if not command.location_exists:
+        raise LocationNotFoundError(f"location {command.location_id} does not exist")
+    return [EpisodeOpened(**command.model_dump(exclude={"now", "patient_exists",
+                                                        "location_exists"}),
+                          opened_at=command.now)]

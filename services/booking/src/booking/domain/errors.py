@@ -1,0 +1,33 @@
+"""Booking's business rejections (mapped to problem+json at the HTTP edge)."""
+
+from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
+
+
+class PatientNotFoundError(NotFoundError):
+    type_slug = "patient-not-found"
+    title = "No such patient"
+
+
+class LocationNotFoundError(NotFoundError):
+    type_slug = "location-not-found"
+    title = "No such location"
+
+
+class EpisodeNotFoundError(NotFoundError):
+    type_slug = "episode-not-found"
+    title = "No such episode of care"
+
+
+class AlreadyExistsError(ConflictError):
+    type_slug = "already-exists"
+    title = "It already exists"
+
+
+class InvalidTimezoneError(RuleViolationError):
+    type_slug = "invalid-timezone"
+    title = "Not an IANA timezone"
+
+
+class DateOfBirthInFutureError(RuleViolationError):
+    type_slug = "date-of-birth-in-future"
+    title = "The date of birth is in the future"

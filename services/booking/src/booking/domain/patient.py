@@ -1,0 +1,88 @@
+"""Patient registration. The stored event keeps the patient's identity and contact details;
+the public contract (kinetic.booking.patient.registered.v1) carries ids and the birth year
+only, so partners never receive a name they were not granted."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, assert_never
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from booking.domain.errors import (
+    AlreadyExistsError,
+    DateOfBirthInFutureError,
+    LocationNotFoundError,
+)
+from kinetic_contracts.booking.v1 import events as public
+
+
+class PatientRegistered(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str] = "kinetic.booking.patient.registered.v1"
+
+    patient_id: UUID
+    home_location_id: UUID
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    email: str | None = None
+    phone: str | None = None
+    preferred_language: str | None = None
+    registered_at: datetime
+
+    def to_public(self) -> public.PatientRegistered:
+        return public.PatientRegistered(
+            patient_id=self.patient_id, home_location_id=self.home_location_id,
+            birth_year=self.date_of_birth.year, registered_at=self.registered_at,
+        )
+
+
+class RegisterPatient(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    patient_id: UUID
+    home_location_id: UUID
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    preferred_language: str | None = Field(default=None, max_length=35)
+    now: datetime
+    home_location_exists: bool
+
+
+class NoPatient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Patient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    patient_id: UUID
+    home_location_id: UUID
+
+
+PatientState = NoPatient | Patient
+PatientEvent = PatientRegistered
+INITIAL: PatientState = NoPatient()
+EVENT_TYPES: dict[str, type[PatientEvent]] = {PatientRegistered.event_type: PatientRegistered}
+
+
+def evolve(state: PatientState, event: PatientEvent) -> PatientState:
+    match event:
+        case PatientRegistered():
+            return Patient(patient_id=event.patient_id, home_location_id=event.home_location_id)
+        case _:
+            assert_never(event)
+
+
+def decide(command: RegisterPatient, state: PatientState) -> list[PatientEvent]:
+    if isinstance(state, Patient):
+        raise AlreadyExistsError(f"patient {command.patient_id} is already registered")
+    if not command.home_location_exists:
+        raise LocationNotFoundError(f"location {command.home_location_id} does not exist")
+    if command.date_of_birth > command.now.date():
+        raise DateOfBirthInFutureError("the date of birth is in the future")
+    return [PatientRegistered(**command.model_dump(exclude={"now", "home_location_exists"}),
+                              registered_at=command.now)]

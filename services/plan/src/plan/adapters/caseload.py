@@ -1,0 +1,67 @@
+"""The therapists' caseload: every opened episode, and the EpisodeOfCareWorkflow that
+watches it. Fed by booking's ``episode.opened`` through the inbox.
+
+Starting the workflow is a side effect outside the database transaction; it is idempotent
+by workflow id (an existing run is kept), so a redelivered event never starts a second one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio.common import WorkflowIDConflictPolicy
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import EpisodeOpened
+from kinetic_infra.inbox.consumer import Subscription
+from kinetic_infra.service.definition import Runtime
+from kinetic_infra.temporal import temporal_client
+from plan.application.workflows import (
+    AWAITING_EVALUATION,
+    EpisodeOfCareInput,
+    EpisodeOfCareWorkflow,
+    workflow_id,
+)
+
+metadata = MetaData()
+
+caseload = Table(
+    "caseload", metadata,
+    Column("episode_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("patient_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("symptom_site", Text, nullable=False),
+    Column("plan_status", Text, nullable=False),
+    Column("workflow_id", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def subscription(runtime: Runtime) -> Subscription:
+    sub = Subscription(name="plan-caseload", source_service="booking")
+
+    @sub.on(EpisodeOpened.event_type)
+    async def on_episode_opened(conn: AsyncConnection, event: CloudEvent) -> None:
+        opened = EpisodeOpened.model_validate(event.data)
+        wf_id = workflow_id(opened.episode_id)
+        client = await temporal_client(runtime)
+        await client.start_workflow(
+            EpisodeOfCareWorkflow.run,
+            EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=opened.episode_id,
+                               patient_id=opened.patient_id, location_id=opened.location_id,
+                               symptom_site=opened.symptom_site,
+                               goal_target_date=opened.goal_target_date,
+                               opened_at=opened.opened_at),
+            id=wf_id,
+            task_queue=runtime.definition.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await conn.execute(insert(caseload).values(
+            episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,
+            location_id=opened.location_id, symptom_site=opened.symptom_site,
+            plan_status=AWAITING_EVALUATION, workflow_id=wf_id, opened_at=opened.opened_at,
+        ).on_conflict_do_nothing(index_elements=["episode_id"]))
+
+    return sub
