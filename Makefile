@@ -1,0 +1,47 @@
+# Kinetic: `make run` starts the platform on its embedded stack; `make test` runs every tier.
+# Only Python 3.11+ and make are needed: uv (pinned) is installed into .tools/ on first use,
+# and every Python dependency comes from the committed uv.lock.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(CURDIR)/.tools/bin/uv
+RUN := $(UV) run --frozen --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+
+.PHONY: run test test-unit test-integration test-e2e test-faults test-contracts bench contracts install lock clean
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kinetic needs Python 3.11 or newer")'
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.installed: $(UV) uv.lock pyproject.toml contracts/pyproject.toml infra/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@touch $@
+
+install: .venv/.installed
+
+run: install
+	$(RUN) kinetic-stack run --data-dir .kinetic
+
+test: install
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest -m "not platform" services contracts
+
+test-contracts: install
+	$(RUN) pytest tests/contracts
+
+bench: install
+	$(RUN) python -m tests.bench
+
+contracts: install
+	$(RUN) python -m kinetic_infra.contracts_build
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf .venv .tools .pytest_cache
