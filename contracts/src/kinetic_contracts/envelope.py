@@ -35,8 +35,9 @@ class CloudEvent(BaseModel):
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID = Field(description="UUIDv7; also the NATS message id used for de-duplication")
-    source: str = Field(pattern=r"^/kinetic/[a-z]+$", description="/kinetic/<service>")
-    type: str = Field(pattern=r"^kinetic\.[a-z_]+\.[a-z_]+\.[a-z_]+\.v[1-9][0-9]*$")
+    source: str = Field(pattern=r"^/kinetic/[a-z][a-z0-9_]*$", description="/kinetic/<service>")
+    type: str = Field(pattern=r"^kinetic(\.[a-z][a-z0-9_]*){3}\.v[1-9][0-9]*$",
+                      description="kinetic.<service>.<aggregate>.<event>.v<N>")
     subject: str = Field(description="The aggregate id the event belongs to")
     time: datetime
     datacontenttype: Literal["application/json"] = "application/json"

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format=f"%(asctime)s {settings.service}.{role} %(levelname)s %(name)s: %(message)s")
+    if role == "relay":  # needs only settings: it moves bytes, it knows no domain
+        asyncio.run(_relay(settings))
+        return
     definition = load_definition(settings.service)
     if role == "migrate":
         from kinetic_infra.db.migrations import upgrade
@@ -91,8 +94,6 @@ def main(argv: list[str] | None = None) -> None:
         upgrade(definition.migrations, settings.database_url)
     elif role == "api":
         _api(definition, settings)
-    elif role == "relay":
-        asyncio.run(_relay(settings))
     elif role == "consumer":
         asyncio.run(_consumer(definition, settings))
     elif role == "worker":

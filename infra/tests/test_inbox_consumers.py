@@ -1,0 +1,174 @@
+"""Consumers on real JetStream and PostgreSQL: exactly-once effects through the inbox,
+dead letters after bounded retries, and replay from the admin page applying once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from relay_support import item_event_class, unique_service_name
+from sqlalchemy import text
+
+from kinetic_contracts import CloudEvent, nats_subject, stream_name_for_service
+from kinetic_infra.broker.faststream_app import build_consumer_app, declare_streams
+from kinetic_infra.broker.streams import DEAD_LETTER_STREAM, dead_letter_subject, ensure_stream
+from kinetic_infra.db.database import Database
+from kinetic_infra.event_store.ids import new_id
+from kinetic_infra.inbox.consumer import InboxConsumer, Outcome, Subscription
+from kinetic_infra.service.definition import ServiceDefinition, build_runtime
+from kinetic_infra.settings import Settings
+
+
+@pytest.fixture
+async def db(scratch_dsn: str):
+    database = Database(scratch_dsn)
+    async with database.transaction() as conn:
+        await conn.execute(text("CREATE TABLE effects (item_id uuid, n int)"))
+        await conn.execute(text("CREATE TABLE poison_switch (failing boolean NOT NULL)"))
+        await conn.execute(text("INSERT INTO poison_switch VALUES (true)"))
+    yield database
+    await database.dispose()
+
+
+def envelope(service: str, Item, tenant: uuid.UUID, n: int) -> tuple[str, str, bytes]:
+    item = uuid.uuid4()
+    event = CloudEvent(id=new_id(), source=f"/kinetic/{service}", type=Item.event_type,
+                       subject=str(item), time="2026-01-01T00:00:00Z",
+                       data={"item_id": str(item), "n": n}, tenantid=tenant, sequence=1)
+    return str(event.id), nats_subject(tenant, Item.event_type), event.model_dump_json().encode()
+
+
+def effects_subscription(service: str, Item) -> Subscription:
+    sub = Subscription(name=f"{service}-effects", source_service=service, max_attempts=3)
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        failing = await conn.scalar(text("SELECT failing FROM poison_switch"))
+        if failing and event.data["n"] == 13:
+            raise RuntimeError("the effect's dependency is down")
+        await conn.execute(text("INSERT INTO effects VALUES (:i, :n)"),
+                           {"i": event.data["item_id"], "n": event.data["n"]})
+
+    return sub
+
+
+async def effect_count(db: Database) -> int:
+    async with db.read() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM effects")))
+
+
+async def test_the_same_message_delivered_twice_changes_the_read_model_once(db):
+    service = unique_service_name()
+    Item = item_event_class(service)
+    consumer = InboxConsumer(db, effects_subscription(service, Item))
+    message_id, subject, payload = envelope(service, Item, uuid.uuid4(), 1)
+    first = await consumer.handle(message_id=message_id, subject=subject, payload=payload, attempt=1)
+    second = await consumer.handle(message_id=message_id, subject=subject, payload=payload,
+                                   attempt=2)
+    assert (first, second) == (Outcome.APPLIED, Outcome.DUPLICATE)
+    assert await effect_count(db) == 1
+
+
+async def test_a_republish_after_the_duplicate_window_changes_the_read_model_once(db, nats_url):
+    """JetStream stores the second copy (its de-duplication window has passed); the inbox
+    still applies the effect once."""
+    from nats.js.api import StreamConfig
+
+    service = unique_service_name()
+    Item = item_event_class(service)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_stream(js, StreamConfig(name=stream_name_for_service(service),
+                                         subjects=[f"kinetic.*.{service}.>"], duplicate_window=1))
+    message_id, subject, payload = envelope(service, Item, uuid.uuid4(), 1)
+    await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+    await asyncio.sleep(1.6)
+    await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+    info = await js.stream_info(stream_name_for_service(service))
+    assert info.state.messages == 2
+    await nc.close()
+
+    app, broker = build_consumer_app(nats_url, db, [effects_subscription(service, Item)])
+    await broker.start()
+    try:
+        await _until(lambda: _inbox_count(db), 1)
+        await asyncio.sleep(0.5)
+    finally:
+        await broker.stop()
+    assert await effect_count(db) == 1
+
+
+async def _inbox_count(db: Database) -> int:
+    async with db.read() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM inbox")))
+
+
+async def _until(probe, expected: int, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await probe() >= expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"expected {expected}, got {await probe()}")
+
+
+async def _dead_letter_count(db: Database) -> int:
+    async with db.read() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM dead_letters")))
+
+
+async def test_a_failing_message_is_dead_lettered_and_replay_from_the_admin_page_applies_once(
+        db, scratch_dsn, nats_url):
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    subscription = effects_subscription(service, Item)
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for n in range(10, 17):  # n == 13 fails until the switch is turned off
+        message_id, subject, payload = envelope(service, Item, tenant, n)
+        await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+
+    app, broker = build_consumer_app(nats_url, db, [subscription])
+    await broker.start()
+    try:
+        await _until(lambda: effect_count(db), 6)  # the six others are not held up
+        await _until(lambda: _dead_letter_count(db), 1)
+    finally:
+        await broker.stop()
+
+    dead = await js.get_last_msg(DEAD_LETTER_STREAM, dead_letter_subject(subscription.name))
+    assert CloudEvent.model_validate_json(dead.data).data["n"] == 13
+    await nc.close()
+
+    # The operator fixes the cause, then replays from the admin page.
+    async with db.transaction() as conn:
+        await conn.execute(text("UPDATE poison_switch SET failing = false"))
+    definition = ServiceDefinition(name=service, migrations=Path("."),
+                                   subscriptions=lambda _rt: [subscription])
+    runtime = build_runtime(definition, Settings(service=service, database_url=scratch_dsn,
+                                                 nats_url=nats_url))
+    from kinetic_infra.http.app import create_app
+
+    api = create_app(runtime)
+    async with api.router.lifespan_context(api):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
+                                     base_url="http://test") as client:
+            page = await client.get("/admin")
+            assert page.status_code == 200
+            assert "the effect&#39;s dependency is down" in page.text
+            async with db.read() as conn:
+                dead_id = await conn.scalar(text("SELECT id FROM dead_letters"))
+            replay = await client.post(f"/admin/dead-letters/{dead_id}/replay")
+            assert replay.status_code == 303
+            assert "applied" in replay.headers["location"]
+            again = await client.post(f"/admin/dead-letters/{dead_id}/replay")
+            assert "duplicate" in again.headers["location"]
+    assert await effect_count(db) == 7
+    async with db.read() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM effects WHERE n = 13")) == 1
