@@ -1,0 +1,66 @@
+"""Clients for the running platform's HTTP APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from kinetic_infra.stack.platform import Platform
+
+
+@pytest.fixture(scope="session")
+def urls(platform: Platform) -> dict[str, str]:
+    return {d.name: platform.base_url(d.name) for d in platform.services}
+
+
+@pytest.fixture
+def tenant() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def api(urls: dict[str, str], tenant: uuid.UUID) -> Callable[..., Awaitable[httpx.Response]]:
+    async def call(service: str, method: str, path: str, *, json: Any = None,
+                   headers: dict[str, str] | None = None, as_tenant: uuid.UUID | None = None
+                   ) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=urls[service], timeout=15) as client:
+            return await client.request(method, path, json=json, headers={
+                "Kinetic-Tenant": str(as_tenant or tenant), **(headers or {})})
+
+    return call
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float = 30.0) -> Any:
+    """Poll until the probe returns a truthy value (events cross processes asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Awaitable[Any]]:
+    return eventually
+
+
+@pytest.fixture
+async def front_desk(api) -> dict[str, str]:
+    """A location and a registered patient in a fresh organization."""
+    location = await api("booking", "POST", "/locations",
+                         json={"name": "Riverside Clinic", "timezone": "Europe/Berlin"})
+    assert location.status_code == 201, location.text
+    patient = await api("booking", "POST", "/patients", json={
+        "given_name": "Ada", "family_name": "Canarysson", "date_of_birth": "1996-04-02",
+        "home_location_id": location.json()["id"]})
+    assert patient.status_code == 201, patient.text
+    return {"location_id": location.json()["id"], "patient_id": patient.json()["id"]}
