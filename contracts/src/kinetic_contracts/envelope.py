@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class EventData(BaseModel):
     """Base of every event payload. ``event_type`` is the CloudEvents ``type``; within one
-    version, changes are additive only (new optional fields). New meaning is a new version."""
+    version, changes are additive only (new optional fields). New meaning is a new version.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Unknown fields are ignored, not rejected (a tolerant reader): a consumer on an older
+    release of this package keeps accepting an event that gained an optional field."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_type: ClassVar[str]
     aggregate_id_field: ClassVar[str]

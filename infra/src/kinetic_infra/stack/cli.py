@@ -38,13 +38,12 @@ def run(data_dir: Path) -> int:
 
     services = discover_services()
     platform = Platform(data_dir=data_dir, ports=Ports.fixed(services), services=services)
-    stopping = False
-
     def on_signal(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
+    # Explicit for SIGINT too: a parent that started us in the background may have set it
+    # to "ignore", and Ctrl-C must still stop everything.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     print(f"Starting Kinetic (data in {data_dir}) ...", flush=True)
     try:
@@ -69,6 +68,10 @@ def run(data_dir: Path) -> int:
         print("\nStopping Kinetic ...", flush=True)
         return 0
     finally:
+        # A terminal Ctrl-C reaches us twice (directly and forwarded by `uv run`), and people
+        # press it again while waiting: nothing may interrupt the clean-up itself.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         platform.stop()
         (data_dir / "run.json").unlink(missing_ok=True)
         print("Stopped.", flush=True)
