@@ -1,0 +1,46 @@
+"""Errors reach clients as RFC 9457 problem+json, with the right status and no internals."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from kinetic_infra.commands import ConcurrencyConflictError
+from kinetic_infra.http.problems import install_problem_handlers
+
+
+def app_raising(exc: Exception) -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise exc
+
+    return app
+
+
+async def get(app: FastAPI) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get("/boom")
+
+
+async def test_a_concurrency_conflict_after_retries_answers_409_problem_json():
+    response = await get(app_raising(ConcurrencyConflictError(
+        "the record changed while the request was processed", stream="patient-1", expected=3,
+        attempts=3)))
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/concurrency-conflict"
+    assert body["expected"] == 3 and body["attempts"] == 3
+
+
+async def test_an_unexpected_error_answers_500_without_its_message_or_sql():
+    response = await get(app_raising(RuntimeError(
+        'relation "patients" does not exist: SELECT given_name FROM patients')))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/internal-error"
+    assert "SELECT" not in response.text and "patients" not in response.text
