@@ -45,13 +45,13 @@ async def read_stream(nats_url: str, stream: str, expected: int,
         while len(messages) < expected and loop.time() < deadline:
             try:
                 messages.append(await sub.next_msg(timeout=max(0.1, deadline - loop.time())))
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats raises its own subclass or asyncio.TimeoutError
                 break
         # Anything beyond `expected` would be a duplicate: give it a moment to show up.
         while True:
             try:
                 messages.append(await sub.next_msg(timeout=0.5))
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats raises its own subclass or asyncio.TimeoutError
                 break
         await sub.unsubscribe()
     finally:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.db.database import Database
@@ -25,6 +27,18 @@ class AdminTable:
     columns: Sequence[str]
     rows: Sequence[Sequence[Any]]
     empty: str = "Nothing yet."
+
+
+def _cell(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else value
+
+
+async def latest_rows(conn: AsyncConnection, title: str, headings: Sequence[str],
+                      columns: Sequence[ColumnElement[Any]], *, newest_first: ColumnElement[Any],
+                      empty: str, limit: int = 50) -> AdminTable:
+    """The newest rows of a read model, as an admin-page table (times in UTC, to the minute)."""
+    rows = (await conn.execute(select(*columns).order_by(newest_first.desc()).limit(limit))).all()
+    return AdminTable(title, headings, [[_cell(v) for v in row] for row in rows], empty)
 
 
 @dataclass

@@ -5,23 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.adapters import intake
 from assessment.adapters.http import router
-from kinetic_infra.service.definition import AdminTable, ServiceDefinition
+from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
 
 
 async def admin_tables(conn: AsyncConnection) -> Sequence[AdminTable]:
     e = intake.episodes
-    rows = (await conn.execute(
-        select(e.c.opened_at, e.c.symptom_site, e.c.evaluation_status, e.c.episode_id)
-        .order_by(e.c.opened_at.desc()).limit(50))).all()
-    return [AdminTable("Episodes awaiting evaluation",
-                       ["Opened", "Symptom site", "Evaluation", "Episode"],
-                       [(r[0].strftime("%Y-%m-%d %H:%M"), *r[1:]) for r in rows],
-                       "No episodes yet: they appear when the front desk opens one.")]
+    return [await latest_rows(
+        conn, "Episodes awaiting evaluation", ["Opened", "Symptom site", "Evaluation", "Episode"],
+        [e.c.opened_at, e.c.symptom_site, e.c.evaluation_status, e.c.episode_id],
+        newest_first=e.c.opened_at,
+        empty="No episodes yet: they appear when the front desk opens one.")]
 
 
 SERVICE = ServiceDefinition(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kinetic_infra.service.definition import AdminTable, ServiceDefinition
+from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
 from plan.adapters import caseload
 from plan.adapters.http import router
 from plan.application.workflows import EpisodeOfCareWorkflow
@@ -16,12 +15,10 @@ from plan.application.workflows import EpisodeOfCareWorkflow
 
 async def admin_tables(conn: AsyncConnection) -> Sequence[AdminTable]:
     c = caseload.caseload
-    rows = (await conn.execute(
-        select(c.c.opened_at, c.c.symptom_site, c.c.plan_status, c.c.workflow_id)
-        .order_by(c.c.opened_at.desc()).limit(50))).all()
-    return [AdminTable("Caseload", ["Opened", "Symptom site", "Plan", "Workflow"],
-                       [(r[0].strftime("%Y-%m-%d %H:%M"), *r[1:]) for r in rows],
-                       "No episodes yet.")]
+    return [await latest_rows(
+        conn, "Caseload", ["Opened", "Symptom site", "Plan", "Workflow"],
+        [c.c.opened_at, c.c.symptom_site, c.c.plan_status, c.c.workflow_id],
+        newest_first=c.c.opened_at, empty="No episodes yet.")]
 
 
 SERVICE = ServiceDefinition(
