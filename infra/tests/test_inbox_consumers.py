@@ -18,7 +18,7 @@ from kinetic_infra.broker.faststream_app import build_consumer_app, declare_stre
 from kinetic_infra.broker.streams import DEAD_LETTER_STREAM, dead_letter_subject, ensure_stream
 from kinetic_infra.db.database import Database
 from kinetic_infra.event_store.ids import new_id
-from kinetic_infra.inbox.consumer import InboxConsumer, Outcome, Subscription
+from kinetic_infra.inbox.consumer import Delivery, InboxConsumer, Outcome, Subscription
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
 from kinetic_infra.settings import Settings
 
@@ -73,6 +73,20 @@ async def test_the_same_message_delivered_twice_changes_the_read_model_once(db):
     assert await effect_count(db) == 1
 
 
+async def test_two_copies_of_a_message_in_one_batch_change_the_read_model_once(db):
+    service = unique_service_name()
+    Item = item_event_class(service)
+    consumer = InboxConsumer(db, effects_subscription(service, Item))
+    message_id, subject, payload = envelope(service, Item, uuid.uuid4(), 1)
+    other_id, other_subject, other_payload = envelope(service, Item, uuid.uuid4(), 2)
+    copies = [Delivery(message_id, subject, payload, 1), Delivery(other_id, other_subject,
+                                                                  other_payload, 1),
+              Delivery(message_id, subject, payload, 1)]
+    assert await consumer.handle_batch(copies) == [Outcome.APPLIED, Outcome.APPLIED,
+                                                   Outcome.DUPLICATE]
+    assert await effect_count(db) == 2
+
+
 async def test_a_republish_after_the_duplicate_window_changes_the_read_model_once(db, nats_url):
     """JetStream stores the second copy (its de-duplication window has passed); the inbox
     still applies the effect once."""
@@ -93,12 +107,12 @@ async def test_a_republish_after_the_duplicate_window_changes_the_read_model_onc
     await nc.close()
 
     app, broker = build_consumer_app(nats_url, db, [effects_subscription(service, Item)])
-    await broker.start()
+    await app.start()
     try:
         await _until(lambda: _inbox_count(db), 1)
         await asyncio.sleep(0.5)
     finally:
-        await broker.stop()
+        await app.stop()
     assert await effect_count(db) == 1
 
 
@@ -135,12 +149,12 @@ async def test_a_failing_message_is_dead_lettered_and_replay_from_the_admin_page
         await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
 
     app, broker = build_consumer_app(nats_url, db, [subscription])
-    await broker.start()
+    await app.start()
     try:
         await _until(lambda: effect_count(db), 6)  # the six others are not held up
         await _until(lambda: _dead_letter_count(db), 1)
     finally:
-        await broker.stop()
+        await app.stop()
 
     dead = await js.get_last_msg(DEAD_LETTER_STREAM, dead_letter_subject(subscription.name))
     assert CloudEvent.model_validate_json(dead.data).data["n"] == 13
@@ -172,3 +186,76 @@ async def test_a_failing_message_is_dead_lettered_and_replay_from_the_admin_page
     assert await effect_count(db) == 7
     async with db.read() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM effects WHERE n = 13")) == 1
+
+
+async def test_a_consumer_applies_a_streams_events_in_the_order_they_were_published(
+        db, nats_url):
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    async with db.transaction() as conn:
+        await conn.execute(text("CREATE TABLE applied (seq bigserial, n int)"))
+    sub = Subscription(name=f"{service}-ordered", source_service=service)
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        await asyncio.sleep(0.002 if event.data["n"] % 2 else 0)  # uneven handler times
+        await conn.execute(text("INSERT INTO applied (n) VALUES (:n)"), {"n": event.data["n"]})
+
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for n in range(200):
+        message_id, subject, payload = envelope(service, Item, tenant, n)
+        await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+    await nc.close()
+
+    async def applied() -> int:
+        async with db.read() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM applied")))
+
+    app, broker = build_consumer_app(nats_url, db, [sub])
+    await app.start()
+    try:
+        await _until(applied, 200)
+    finally:
+        await app.stop()
+    async with db.read() as conn:
+        order = (await conn.execute(text("SELECT n FROM applied ORDER BY seq"))).scalars().all()
+    assert order == list(range(200))
+
+
+async def test_a_live_flow_is_applied_completely_once_and_in_order(db, nats_url):
+    """Messages published while the consumer runs, in small bursts: none is left waiting
+    for redelivery, none applied twice, and the order is the stream's."""
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    async with db.transaction() as conn:
+        await conn.execute(text("CREATE TABLE applied (seq bigserial, n int)"))
+    sub = Subscription(name=f"{service}-live", source_service=service)
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        await conn.execute(text("INSERT INTO applied (n) VALUES (:n)"), {"n": event.data["n"]})
+
+    async def applied() -> int:
+        async with db.read() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM applied")))
+
+    await declare_streams(nats_url, [service])
+    app, _broker = build_consumer_app(nats_url, db, [sub])
+    await app.start()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for n in range(2000):
+            message_id, subject, payload = envelope(service, Item, tenant, n)
+            await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+            if n % 5 == 0:
+                await asyncio.sleep(0.005)
+        await _until(applied, 2000, timeout=20)  # well under the 60 s redelivery wait
+    finally:
+        await nc.close()
+        await app.stop()
+    async with db.read() as conn:
+        order = (await conn.execute(text("SELECT n FROM applied ORDER BY seq"))).scalars().all()
+    assert order == list(range(2000))

@@ -14,17 +14,17 @@ one's primary-key row and then sees it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts.problems import ConflictError
 from kinetic_infra.db.database import Database
 from kinetic_infra.db.schema import inbox
 from kinetic_infra.event_store.errors import WrongExpectedVersionError
+from kinetic_infra.event_store.sql import driver_connection
 
 DEFAULT_ATTEMPTS = 3
 
@@ -36,15 +36,22 @@ class ConcurrencyConflictError(ConflictError):
     title = "The record was changed by someone else; reload and try again"
 
 
+CLAIM_SQL = ("INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) "
+             "ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id")
+
+
+async def claim_many(conn: AsyncConnection, consumer: str, message_ids: Sequence[str]) -> set[str]:
+    """Record that ``consumer`` handles these messages in this transaction, in one round
+    trip; returns the ids it had not handled before (the others are repeats to skip)."""
+    if not message_ids:
+        return set()
+    driver = await driver_connection(conn)
+    rows = await driver.fetch(CLAIM_SQL, consumer, list(message_ids))
+    return {r["message_id"] for r in rows}
+
+
 async def claim(conn: AsyncConnection, consumer: str, message_id: str) -> bool:
-    """Record that ``consumer`` handles ``message_id`` in this transaction; False if it
-    already did (the caller then skips its effect)."""
-    inserted = await conn.scalar(
-        pg_insert(inbox).values(consumer=consumer, message_id=message_id)
-        .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
-        .returning(inbox.c.message_id)
-    )
-    return inserted is not None
+    return bool(await claim_many(conn, consumer, [message_id]))
 
 
 async def run_command(

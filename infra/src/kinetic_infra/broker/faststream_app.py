@@ -1,22 +1,37 @@
-"""FastStream wiring: one durable JetStream pull consumer per Subscription.
+"""The consumer process: a FastStream application hosting one durable JetStream pull
+consumer per Subscription.
 
-Acknowledgement is manual, after the inbox transaction commits (see inbox/consumer.py):
-ack on applied/duplicate/ignored/rejected/dead-lettered, nack with a growing delay on a
-transient failure. JetStream's own ``max_deliver`` is unlimited because the dead-letter
-decision is ours (it must record the message for the admin page before giving up).
+FastStream owns the broker connection, the process lifecycle (signals, start-up and
+shutdown hooks) and the dead-letter publisher. The pull loops are ours, for two reasons
+found the hard way (tests/bench and infra/tests/test_inbox_consumers.py):
+
+- order: FastStream runs the messages of one pull as concurrent tasks, so an
+  ``episode.closed`` could be applied before its ``episode.opened``. We apply a pull's
+  messages in stream order, in one transaction (inbox/consumer.py).
+- latency without loss: FastStream's batch mode waits for a batch to fill; the short fetch
+  time-outs that would need lose messages to a race in Python 3.11's ``asyncio.wait_for``
+  (redelivered only after ``ack_wait``). Our pull returns as soon as a message is there and
+  waits ``PULL_TIMEOUT`` only when idle.
+
+Acknowledgement is manual, after the inbox transaction commits: ack on applied / duplicate
+/ ignored / rejected / dead-lettered, nack with a growing delay on a transient failure.
+JetStream's ``max_deliver`` is unlimited because the dead-letter decision is ours (it must
+record the message for the admin page before giving up).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
 import nats
-from faststream import AckPolicy, FastStream
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
-from nats.js.api import AckPolicy as JsAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kinetic_contracts.naming import service_subjects, stream_name_for_service
 from kinetic_infra.broker.streams import (
@@ -27,9 +42,18 @@ from kinetic_infra.broker.streams import (
     service_stream,
 )
 from kinetic_infra.db.database import Database
-from kinetic_infra.inbox.consumer import InboxConsumer, Outcome, Subscription, retry_delay
+from kinetic_infra.inbox.consumer import (
+    Delivery,
+    InboxConsumer,
+    Outcome,
+    Subscription,
+    retry_delay,
+)
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+PULL_TIMEOUT = 5.0  # seconds an idle pull waits for a first message
 
 _ACKED = {Outcome.APPLIED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.REJECTED,
           Outcome.DEAD_LETTERED}
@@ -46,52 +70,86 @@ async def declare_streams(nats_url: str, services: Sequence[str]) -> None:
         await nc.drain()
 
 
+def consumer_config(subscription: Subscription, ack_wait: float) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=subscription.name,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject=service_subjects(subscription.source_service),
+        ack_wait=ack_wait,
+        max_deliver=-1,
+        max_ack_pending=1000,
+    )
+
+
+def _delivery(msg: Msg) -> Delivery:
+    headers = msg.headers or {}
+    return Delivery(message_id=headers.get("Nats-Msg-Id") or msg.reply, subject=msg.subject,
+                    payload=msg.data,
+                    attempt=msg.metadata.num_delivered if msg.metadata else 1)
+
+
+class PullLoop:
+    """One durable pull consumer: pull, apply in order, then ack or nack each message."""
+
+    def __init__(self, js: JetStreamContext, consumer: InboxConsumer, ack_wait: float) -> None:
+        self.js = js
+        self.consumer = consumer
+        self.ack_wait = ack_wait
+
+    async def run(self) -> None:
+        sub = self.consumer.subscription
+        pull = await self.js.pull_subscribe(
+            service_subjects(sub.source_service), durable=sub.name,
+            stream=stream_name_for_service(sub.source_service),
+            config=consumer_config(sub, self.ack_wait),
+        )
+        while True:
+            try:
+                messages = await pull.fetch(BATCH_SIZE, timeout=PULL_TIMEOUT)
+            except TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
+                await asyncio.sleep(1)  # unacked messages are redelivered after ack_wait
+                continue
+            messages.sort(key=lambda m: m.metadata.sequence.stream)
+            deliveries = [_delivery(m) for m in messages]
+            outcomes = await self.consumer.handle_batch(deliveries)
+            for msg, delivery, outcome in zip(messages, deliveries, outcomes, strict=True):
+                if outcome in _ACKED:
+                    await msg.ack()
+                else:
+                    await msg.nak(delay=retry_delay(delivery.attempt))
+
+
 def build_consumer_app(nats_url: str, db: Database, subscriptions: Sequence[Subscription],
                        *, ack_wait: float = 60.0) -> tuple[FastStream, NatsBroker]:
     broker = NatsBroker(nats_url, max_reconnect_attempts=-1)
+    app = FastStream(broker)
+    tasks: list[asyncio.Task[None]] = []
 
     async def publish_dead_letter(consumer: str, payload: bytes, headers: dict[str, str]) -> None:
         await broker.publish(payload, dead_letter_subject(consumer), headers=headers,
                              stream=DEAD_LETTER_STREAM)
 
-    for subscription in subscriptions:
-        _register(broker, InboxConsumer(db, subscription, publish_dead_letter), ack_wait)
-
-    app = FastStream(broker)
-
     @app.on_startup
     async def _declare() -> None:
         await declare_streams(nats_url, [s.source_service for s in subscriptions])
 
+    @app.after_startup
+    async def _start_loops() -> None:
+        js = broker.config.connection_state.stream
+        for subscription in subscriptions:
+            loop = PullLoop(js, InboxConsumer(db, subscription, publish_dead_letter), ack_wait)
+            tasks.append(asyncio.create_task(loop.run(), name=subscription.name))
+
+    @app.on_shutdown
+    async def _stop_loops() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+
     return app, broker
-
-
-def _register(broker: NatsBroker, consumer: InboxConsumer, ack_wait: float) -> None:
-    subscription = consumer.subscription
-
-    @broker.subscriber(
-        service_subjects(subscription.source_service),
-        stream=JStream(name=stream_name_for_service(subscription.source_service), declare=False),
-        durable=subscription.name,
-        pull_sub=PullSub(batch_size=64, timeout=1.0),
-        ack_policy=AckPolicy.MANUAL,
-        config=ConsumerConfig(
-            durable_name=subscription.name,
-            ack_policy=JsAckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ack_wait,
-            max_deliver=-1,
-            max_ack_pending=1000,
-        ),
-        title=subscription.name,
-    )
-    async def handle(msg: NatsMessage) -> None:
-        raw = msg.raw_message
-        attempt = raw.metadata.num_delivered if raw.metadata else 1
-        message_id = (raw.headers or {}).get("Nats-Msg-Id") or msg.message_id
-        outcome = await consumer.handle(message_id=message_id, subject=raw.subject,
-                                        payload=raw.data, attempt=attempt)
-        if outcome in _ACKED:
-            await msg.ack()
-        else:
-            await msg.nack(delay=retry_delay(attempt))

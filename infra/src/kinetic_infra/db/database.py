@@ -28,15 +28,24 @@ def asyncpg_dsn(url: str) -> str:
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
+        # AUTOCOMMIT at the SQLAlchemy level: transactions are begun and ended on the asyncpg
+        # connection itself (see `transaction`), so SQLAlchemy Core statements and the event
+        # store's driver-level statements share one transaction with no extra round trip.
+        # No pre-ping: it cost three round trips per checkout; a dead pooled connection fails
+        # one attempt, which commands and consumers already retry.
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url), pool_size=pool_size, max_overflow=max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=False, pool_recycle=1800, isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
         )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
+        """One READ COMMITTED transaction: commits when the block ends, rolls back if it raises."""
+        async with self.engine.connect() as conn:
+            fairy = await conn.get_raw_connection()
+            async with fairy.driver_connection.transaction():  # type: ignore[union-attr]
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -1,7 +1,9 @@
 """Exactly-once effects on top of at-least-once delivery.
 
 For each delivered message, in ONE transaction: claim ``(consumer, message_id)`` in the
-inbox, run the handler's effect, commit; only then ack. A redelivery (after a crash before
+inbox, run the handler's effect, commit; only then ack. Messages fetched together are
+applied in order in one transaction (one commit instead of one per message); if any of
+them fails, that transaction rolls back and each is applied on its own. A redelivery (after a crash before
 the ack, a relay re-publish, or a replay) finds the inbox row and changes nothing.
 
 Failures:
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.problems import DomainError
-from kinetic_infra.commands import claim
+from kinetic_infra.commands import claim, claim_many
 from kinetic_infra.db.database import Database
 from kinetic_infra.db.schema import dead_letters, inbox
 
@@ -70,6 +72,16 @@ def retry_delay(attempt: int) -> float:
     return float(min(30.0, 0.5 * 2 ** max(0, attempt - 1)))
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a message: ``attempt`` counts deliveries, starting at 1."""
+
+    message_id: str
+    subject: str
+    payload: bytes
+    attempt: int
+
+
 DeadLetterPublisher = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
 
 
@@ -82,30 +94,70 @@ class InboxConsumer:
 
     async def handle(self, *, message_id: str, subject: str, payload: bytes,
                      attempt: int) -> Outcome:
-        try:
-            event = CloudEvent.model_validate_json(payload)
-        except ValidationError as exc:
-            # Not a Kinetic event: no retry can fix it.
-            return await self._dead_letter(message_id, subject, payload, f"invalid envelope: {exc}",
-                                           attempt)
+        return (await self.handle_batch([Delivery(message_id, subject, payload, attempt)]))[0]
+
+    async def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Apply deliveries in order. Several go in ONE transaction (one commit, one fsync,
+        instead of one per message); if any of them fails, that transaction rolls back and
+        each is applied on its own, so only the failing one is retried or parked."""
+        if len(deliveries) > 1:
+            try:
+                return await self._apply_together(deliveries)
+            except Exception:  # noqa: BLE001 - sorted out one by one below
+                pass
+        return [await self._handle_alone(d) for d in deliveries]
+
+    async def _apply_together(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        events = [self._parse(d) for d in deliveries]
+        handled = [self.subscription.handlers.get(e.type) for e in events]
+        async with self.db.transaction() as conn:
+            fresh = await claim_many(conn, self.subscription.name, [
+                d.message_id for d, h in zip(deliveries, handled, strict=True) if h])
+            outcomes = []
+            for d, event, handler in zip(deliveries, events, handled, strict=True):
+                if handler is None:
+                    outcomes.append(Outcome.IGNORED)
+                elif d.message_id not in fresh:  # also a second copy within this batch
+                    outcomes.append(Outcome.DUPLICATE)
+                else:
+                    fresh.discard(d.message_id)
+                    await handler(conn, event)
+                    outcomes.append(Outcome.APPLIED)
+            return outcomes
+
+    @staticmethod
+    def _parse(delivery: Delivery) -> CloudEvent:
+        return CloudEvent.model_validate_json(delivery.payload)
+
+    async def _apply(self, conn: AsyncConnection, delivery: Delivery, event: CloudEvent
+                     ) -> Outcome:
         handler = self.subscription.handlers.get(event.type)
         if handler is None:
             return Outcome.IGNORED
+        if not await claim(conn, self.subscription.name, delivery.message_id):
+            return Outcome.DUPLICATE
+        await handler(conn, event)
+        return Outcome.APPLIED
+
+    async def _handle_alone(self, d: Delivery) -> Outcome:
+        try:
+            event = self._parse(d)
+        except ValidationError as exc:
+            # Not a Kinetic event: no retry can fix it.
+            return await self._dead_letter(d.message_id, d.subject, d.payload,
+                                           f"invalid envelope: {exc}", d.attempt)
         try:
             async with self.db.transaction() as conn:
-                if not await claim(conn, self.subscription.name, message_id):
-                    return Outcome.DUPLICATE
-                await handler(conn, event)
-            return Outcome.APPLIED
+                return await self._apply(conn, d, event)
         except DomainError as exc:
-            await self._record_rejection(message_id, exc)
+            await self._record_rejection(d.message_id, exc)
             return Outcome.REJECTED
         except Exception as exc:  # noqa: BLE001 - any other failure is retried, then parked
             log.warning("consumer %s failed on %s (attempt %d): %s",
-                        self.subscription.name, message_id, attempt, type(exc).__name__)
-            if attempt >= self.subscription.max_attempts:
-                return await self._dead_letter(message_id, subject, payload,
-                                               f"{type(exc).__name__}: {exc}", attempt)
+                        self.subscription.name, d.message_id, d.attempt, type(exc).__name__)
+            if d.attempt >= self.subscription.max_attempts:
+                return await self._dead_letter(d.message_id, d.subject, d.payload,
+                                               f"{type(exc).__name__}: {exc}", d.attempt)
             return Outcome.RETRY
 
     async def _record_rejection(self, message_id: str, exc: DomainError) -> None:
@@ -143,21 +195,14 @@ class InboxConsumer:
             )).mappings().one_or_none()
         if row is None:
             raise LookupError(dead_letter_id)
-        event = CloudEvent.model_validate_json(row["payload"])
-        handler = self.subscription.handlers.get(event.type)
+        delivery = Delivery(row["message_id"], row["subject"], row["payload"], row["attempts"] + 1)
         error: str | None = None
-        outcome = Outcome.IGNORED
-        if handler is not None:
-            try:
-                async with self.db.transaction() as conn:
-                    if await claim(conn, self.subscription.name, row["message_id"]):
-                        await handler(conn, event)
-                        outcome = Outcome.APPLIED
-                    else:
-                        outcome = Outcome.DUPLICATE
-            except Exception as exc:  # noqa: BLE001 - the operator sees why it failed again
-                error = f"{type(exc).__name__}: {exc}"
-                outcome = Outcome.RETRY
+        try:
+            async with self.db.transaction() as conn:
+                outcome = await self._apply(conn, delivery, self._parse(delivery))
+        except Exception as exc:  # noqa: BLE001 - the operator sees why it failed again
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = Outcome.RETRY
         async with self.db.transaction() as conn:
             values: dict[str, Any] = {"replay_error": error}
             if error is None:

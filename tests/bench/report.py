@@ -1,0 +1,158 @@
+"""The closing table: every measurement beside its baseline, the ratio and the target.
+
+Nothing is measured here. Targets: appends at least 70% of raw asyncpg, relay at least 80%
+of raw nats-py publishing, commit-to-effect p99 under 50 ms at the requested rate (which the
+writer must also have sustained, and every event must have arrived).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+
+from tests.bench.appends import AppendCase, Throughput
+from tests.bench.latency import KineticLatency, LatencyStats
+from tests.bench.relay import RelayResult
+
+APPEND_TARGET = 0.70
+RELAY_TARGET = 0.80
+P99_TARGET = 0.050  # seconds
+RATE_TOLERANCE = 0.95  # the writer must reach this share of the requested rate
+
+
+@dataclass
+class Results:
+    append_seconds: float
+    latency_rate: float
+    latency_seconds: float
+    low_rate: float
+    low_rate_seconds: float
+    appends: list[tuple[AppendCase, Throughput, Throughput]] = field(default_factory=list)
+    relay: RelayResult | None = None
+    kinetic_latency: KineticLatency | None = None
+    kinetic_latency_low: KineticLatency | None = None
+    raw_jetstream_latency: LatencyStats | None = None
+    raw_core_latency: LatencyStats | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _cores() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    total = os.cpu_count()
+    if usable is not None and usable != total:
+        return f"{usable} usable of {total}"
+    return str(total)
+
+
+def _verdict(ok: bool) -> str:
+    return "meets" if ok else "below target"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return [line(header), rule, *(line(r) for r in rows)]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}" if seconds < 10 else f"{seconds * 1000:.0f}"
+
+
+def throughput_rows(results: Results) -> list[list[str]]:
+    rows = []
+    for case, kinetic, raw in results.appends:
+        ratio = kinetic.per_second / raw.per_second if raw.per_second else 0.0
+        rows.append([f"Append, {case.label}", f"{kinetic.per_second:,.0f} ev/s",
+                     f"{raw.per_second:,.0f} ev/s", f"{ratio:.0%}",
+                     f">= {APPEND_TARGET:.0%}", _verdict(ratio >= APPEND_TARGET)])
+    if results.relay is not None:
+        r = results.relay
+        ratio = r.kinetic.per_second / r.raw.per_second if r.raw.per_second else 0.0
+        complete = r.kinetic_stored == r.kinetic.items and r.raw_stored == r.raw.items
+        rows.append([f"Relay, {r.kinetic.items:,} outbox rows ({r.rounds} rounds)",
+                     f"{r.kinetic.per_second:,.0f} msg/s", f"{r.raw.per_second:,.0f} msg/s",
+                     f"{ratio:.0%}", f">= {RELAY_TARGET:.0%}",
+                     _verdict(ratio >= RELAY_TARGET and complete)
+                     + ("" if complete else " (messages missing)")])
+    return rows
+
+
+def _latency_row(label: str, stats: LatencyStats, requested: float, target: str,
+                 verdict: str) -> list[str]:
+    return [label, f"{stats.rate:,.0f} of {requested:,.0f}",
+            f"{stats.received:,}/{stats.expected:,}", _ms(stats.p50), _ms(stats.p95),
+            _ms(stats.p99), _ms(stats.max), target, verdict]
+
+
+def _share_row(label: str, stats: LatencyStats) -> list[str]:
+    return [label, "", "", _ms(stats.p50), _ms(stats.p95), _ms(stats.p99), _ms(stats.max),
+            "", ""]
+
+
+def _judge(stats: LatencyStats, requested: float) -> str:
+    sustained = stats.rate >= RATE_TOLERANCE * requested
+    complete = stats.received == stats.expected
+    verdict = _verdict(stats.p99 < P99_TARGET and sustained and complete)
+    if not sustained:
+        verdict += " (rate not sustained)"
+    elif not complete:
+        verdict += " (events missing)"
+    return verdict
+
+
+def latency_rows(results: Results) -> list[list[str]]:
+    rows = []
+    rate, low = results.latency_rate, results.low_rate
+    target = f"p99 < {P99_TARGET * 1000:.0f} ms"
+    if (k := results.kinetic_latency) is not None:
+        rows += [
+            _latency_row("Kinetic: append commit -> effect commit", k.total, rate, target,
+                         _judge(k.total, rate)),
+            _share_row("  of which commit -> stored in JetStream", k.to_stream),
+            _share_row("  of which stored -> effect commit", k.to_effect),
+        ]
+    if (r := results.raw_jetstream_latency) is not None:
+        rows.append(_latency_row("Raw: JetStream publish -> pull consumer", r, rate,
+                                 "baseline", ""))
+    if (r := results.raw_core_latency) is not None:
+        rows.append(_latency_row("Raw: core NATS publish -> subscriber", r, rate,
+                                 "baseline", ""))
+    if (k := results.kinetic_latency_low) is not None:
+        rows += [
+            _latency_row(f"Kinetic at {low:.0f}/s, {results.low_rate_seconds:.0f} s "
+                         "(comparison)", k.total, low, "", ""),
+            _share_row("  of which commit -> stored in JetStream", k.to_stream),
+            _share_row("  of which stored -> effect commit", k.to_effect),
+        ]
+    return rows
+
+
+def render(results: Results, elapsed: float) -> str:
+    lines = [
+        "",
+        "Kinetic benchmark",
+        f"machine: {_cores()} CPU cores, {platform.machine()}, Python "
+        f"{platform.python_version()}; PostgreSQL fsync on, JetStream sync_interval always",
+        f"run time: {elapsed:.0f} s",
+        "",
+        f"Throughput (appends: {results.append_seconds:.0f} s per side in alternating runs, "
+        "after a warm-up; relay: drain pre-filled outbox rows, alternating sides)",
+    ]
+    lines += _table(["Scenario", "Kinetic", "Raw baseline", "Kinetic/raw", "Target", "Result"],
+                    throughput_rows(results), right={1, 2, 3})
+    lines += [
+        "",
+        f"Latency at {results.latency_rate:.0f} events/s for {results.latency_seconds:.0f} s "
+        "(milliseconds; rate: events/s the sender achieved of those requested)",
+    ]
+    lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
+                     "Result"], latency_rows(results), right={1, 2, 3, 4, 5, 6})
+    if results.errors:
+        lines += ["", "Scenarios that failed:"] + [f"  {e}" for e in results.errors]
+    return "\n".join(lines)
