@@ -9,7 +9,8 @@ RUN := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: run test test-unit test-integration test-e2e test-faults test-contracts bench contracts install lock clean
+
+.PHONY: run token test test-unit test-integration test-e2e test-faults test-contracts bench contracts install lock clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kinetic needs Python 3.11 or newer")'
@@ -24,6 +25,9 @@ install: .venv/.installed
 
 run: install
 	$(RUN) kinetic-stack run --data-dir .kinetic
+
+token: install
+	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic
 
 test: install
 	$(RUN) pytest

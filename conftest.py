@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 
 from kinetic_infra.db.schema import PLATFORM_DDL
+from kinetic_infra.db.security import security_migration
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
 
 
@@ -33,6 +34,7 @@ def stack() -> Iterator[Platform]:
     try:
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         platform.start_servers()
+        platform.start_issuer()
         yield platform
     finally:
         platform.stop()
@@ -42,7 +44,7 @@ def stack() -> Iterator[Platform]:
 @pytest.fixture(scope="session")
 def platform(stack: Platform) -> Platform:
     """Every service's database migrated and its processes running and ready."""
-    if not stack.processes:
+    if not stack.database_urls:
         stack.prepare_databases()
         stack.start_services()
     return stack
@@ -63,6 +65,7 @@ async def scratch_dsn(stack: Platform) -> AsyncIterator[str]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(PLATFORM_DDL)
+        await conn.execute(security_migration())
     finally:
         await conn.close()
     yield dsn

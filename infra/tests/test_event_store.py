@@ -117,7 +117,7 @@ async def test_concurrent_commands_on_one_version_lose_no_update(db, kind):
             return {}
 
         try:
-            await run_command(db, work, attempts=20)
+            await run_command(db, work, tenant_id=tenant, attempts=20)
             return "ok"
         except ConcurrencyConflictError:
             return "conflict"
@@ -147,7 +147,7 @@ async def test_concurrent_commands_beyond_the_retry_budget_get_a_conflict(db, ki
             return {}
 
         try:
-            await run_command(db, work, attempts=1)
+            await run_command(db, work, tenant_id=tenant, attempts=1)
             return "ok"
         except ConcurrencyConflictError:
             return "conflict"
@@ -167,7 +167,8 @@ async def test_repeated_command_id_returns_the_first_result_and_writes_once(db, 
         return {"id": str(item)}
 
     results = await asyncio.gather(*(
-        run_command(db, work, idempotency_scope="items", command_id=command_id) for _ in range(5)))
+        run_command(db, work, tenant_id=tenant, idempotency_scope="items", command_id=command_id)
+        for _ in range(5)))
     assert len({r["id"] for r in results}) == 1
     async with db.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(events)) == 1

@@ -137,7 +137,7 @@ async def _dead_letter_count(db: Database) -> int:
 
 
 async def test_a_failing_message_is_dead_lettered_and_replay_from_the_admin_page_applies_once(
-        db, scratch_dsn, nats_url):
+        db, scratch_dsn, nats_url, stack):
     service = unique_service_name()
     Item, tenant = item_event_class(service), uuid.uuid4()
     subscription = effects_subscription(service, Item)
@@ -165,14 +165,18 @@ async def test_a_failing_message_is_dead_lettered_and_replay_from_the_admin_page
         await conn.execute(text("UPDATE poison_switch SET failing = false"))
     definition = ServiceDefinition(name=service, migrations=Path("."),
                                    subscriptions=lambda _rt: [subscription])
-    runtime = build_runtime(definition, Settings(service=service, database_url=scratch_dsn,
-                                                 nats_url=nats_url))
+    runtime = build_runtime(definition, Settings(
+        service=service, database_url=scratch_dsn, nats_url=nats_url,
+        oidc_issuer=stack.issuer_url, oidc_jwks_url=f"{stack.issuer_url}/jwks.json"))
+    from kinetic_infra.auth.principal import Principal, Role
     from kinetic_infra.http.app import create_app
 
     api = create_app(runtime)
+    operator = Principal("op", "Operator", tenant, frozenset({Role.OPERATOR}))
     async with api.router.lifespan_context(api):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
-                                     base_url="http://test") as client:
+                                     base_url="http://test",
+                                     cookies={"kinetic_token": stack.mint(operator)}) as client:
             page = await client.get("/admin")
             assert page.status_code == 200
             assert "the effect&#39;s dependency is down" in page.text

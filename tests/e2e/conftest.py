@@ -1,4 +1,4 @@
-"""Clients for the running platform's HTTP APIs."""
+"""Clients for the running platform's HTTP APIs, signed in as staff of a fresh organization."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.stack.platform import Platform
 
 
@@ -23,14 +24,33 @@ def tenant() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def operator_of(tenant: uuid.UUID) -> Principal:
+    return Principal(f"operator-{tenant}", "Test operator", tenant, frozenset({Role.OPERATOR}))
+
+
 @pytest.fixture
-def api(urls: dict[str, str], tenant: uuid.UUID) -> Callable[..., Awaitable[httpx.Response]]:
+def token(platform: Platform) -> Callable[[Principal], str]:
+    return platform.mint
+
+
+@pytest.fixture
+def session_of(platform: Platform) -> Callable[[uuid.UUID], dict[str, str]]:
+    """Admin-page cookies of an organization's operator."""
+    return lambda tenant: {"kinetic_token": platform.mint(operator_of(tenant))}
+
+
+@pytest.fixture
+def api(urls: dict[str, str], tenant: uuid.UUID, platform: Platform
+        ) -> Callable[..., Awaitable[httpx.Response]]:
+    """Call a service as the organization's operator (or ``as_staff`` / ``as_tenant``)."""
+
     async def call(service: str, method: str, path: str, *, json: Any = None,
-                   headers: dict[str, str] | None = None, as_tenant: uuid.UUID | None = None
-                   ) -> httpx.Response:
+                   headers: dict[str, str] | None = None, as_tenant: uuid.UUID | None = None,
+                   as_staff: Principal | None = None) -> httpx.Response:
+        principal = as_staff or operator_of(as_tenant or tenant)
         async with httpx.AsyncClient(base_url=urls[service], timeout=15) as client:
             return await client.request(method, path, json=json, headers={
-                "Kinetic-Tenant": str(as_tenant or tenant), **(headers or {})})
+                "Authorization": f"Bearer {platform.mint(principal)}", **(headers or {})})
 
     return call
 

@@ -20,8 +20,8 @@ COUNTED = ("events", "outbox", "inbox", "dead_letters")
 
 async def row_counts(platform) -> dict[str, int]:
     counts = {}
-    for service, dsn in platform.database_urls.items():
-        conn = await asyncpg.connect(dsn)
+    for service in platform.database_urls:
+        conn = await asyncpg.connect(platform.maintenance_url(service))
         try:
             for table in COUNTED:
                 counts[f"{service}.{table}"] = await conn.fetchval(f"SELECT count(*) FROM {table}")

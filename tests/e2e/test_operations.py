@@ -37,9 +37,10 @@ async def test_plan_readiness_includes_temporal(urls):
         assert (await client.get("/readyz")).json()["checks"]["temporal"] == "ok"
 
 
-async def test_each_admin_page_links_to_every_other_service(urls):
+async def test_each_admin_page_links_to_every_other_service(urls, session_of, tenant):
+    cookies = session_of(tenant)
     for base in urls.values():
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, cookies=cookies) as client:
             page = await client.get("/admin")
         assert page.status_code == 200
         for other in urls.values():
@@ -47,11 +48,11 @@ async def test_each_admin_page_links_to_every_other_service(urls):
 
 
 async def test_a_poison_event_is_dead_lettered_while_later_events_still_apply(
-        platform, urls, api, front_desk, wait_for):
+        platform, urls, api, front_desk, wait_for, session_of):
     """An episode.opened whose payload breaks its schema fails in every consumer; after the
     bounded retries it is parked on the dead-letter subject and shown on the admin page,
     and the good event published after it is applied."""
-    tenant = uuid.uuid4()
+    tenant = uuid.uuid4()  # the poison's organization, not the fixture's
     poison = CloudEvent(id=uuid.uuid4(), source="/kinetic/booking", type=EpisodeOpened.event_type,
                         subject=str(uuid.uuid4()), time="2026-01-01T00:00:00Z",
                         data={"episode_id": "not-a-uuid"}, tenantid=tenant, sequence=1)
@@ -70,7 +71,7 @@ async def test_a_poison_event_is_dead_lettered_while_later_events_still_apply(
     await wait_for(assessed)
 
     async def parked():
-        conn = await asyncpg.connect(platform.database_urls["assessment"])
+        conn = await asyncpg.connect(platform.maintenance_url("assessment"))
         try:
             return await conn.fetchval("SELECT id FROM dead_letters WHERE message_id = $1",
                                        str(poison.id))
@@ -81,9 +82,15 @@ async def test_a_poison_event_is_dead_lettered_while_later_events_still_apply(
     dead = await js.get_last_msg(DEAD_LETTER_STREAM, dead_letter_subject("assessment-intake"))
     assert json.loads(dead.data)["id"] == str(poison.id)
     await nc.close()
-    async with httpx.AsyncClient(base_url=urls["assessment"]) as client:
+    async with httpx.AsyncClient(base_url=urls["assessment"],
+                                 cookies=session_of(tenant)) as client:
         page = await client.get("/admin")
     assert "assessment-intake" in page.text and "ValidationError" in page.text
+    assert str(tenant) in page.text  # the parked message's subject names its organization
+    async with httpx.AsyncClient(base_url=urls["assessment"],
+                                 cookies=session_of(uuid.uuid4())) as client:
+        other = await client.get("/admin")
+    assert str(tenant) not in other.text  # another organization's operator never sees it
 
 
 async def test_booking_read_models_rebuild_from_the_event_log(platform, api, front_desk):
@@ -92,7 +99,9 @@ async def test_booking_read_models_rebuild_from_the_event_log(platform, api, fro
     from kinetic_infra.db.database import Database
     from kinetic_infra.projections import rebuild
 
-    db = Database(platform.database_urls["booking"])
+    # Rebuilding is maintenance: it replays every organization's events, so it runs on a
+    # connection that bypasses row-level security, never as the application role.
+    db = Database(platform.maintenance_url("booking"))
     try:
         async def snapshot():
             async with db.read() as conn:

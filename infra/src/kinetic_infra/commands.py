@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,13 +59,14 @@ async def run_command(
     db: Database,
     work: Work,
     *,
+    tenant_id: UUID,
     idempotency_scope: str | None = None,
     command_id: str | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
 ) -> dict[str, Any]:
     for attempt in range(1, attempts + 1):
         try:
-            async with db.transaction() as conn:
+            async with db.transaction(tenant_id) as conn:
                 if command_id is not None and idempotency_scope is not None:
                     if not await claim(conn, idempotency_scope, command_id):
                         recorded = await conn.scalar(

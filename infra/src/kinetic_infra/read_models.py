@@ -1,31 +1,37 @@
-"""Tenant-scoped reads of a service's own read models. Every query filters on the caller's
-tenant, so another organization's id is indistinguishable from one that does not exist."""
+"""Reads of a service's own read models, scoped twice: to the caller's organization by
+row-level security (the transaction carries the tenant), and to the locations where the
+caller holds one of the allowed roles. What the caller may not see answers 404, exactly
+like what does not exist, so existence does not leak."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import Column, Table, select
 
+from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.db.database import Database
 
 
-async def fetch_one(db: Database, table: Table, key: Column[Any], value: Any, tenant_id: UUID,
-                    missing: Exception) -> dict[str, Any]:
-    async with db.read() as conn:
-        row = (await conn.execute(
-            select(table).where(key == value, table.c.tenant_id == tenant_id)
-        )).mappings().one_or_none()
-    if row is None:
+async def fetch_one(db: Database, table: Table, key: Column[Any], value: Any,
+                    principal: Principal, missing: Exception, *,
+                    location: Column[Any] | None = None, roles: Iterable[Role] = ()
+                    ) -> dict[str, Any]:
+    async with db.read(principal.tenant_id) as conn:
+        row = (await conn.execute(select(table).where(key == value))).mappings().one_or_none()
+    if row is None or (location is not None and not principal.can_at(row[location.name], roles)):
         raise missing
     return dict(row)
 
 
-async def fetch_all(db: Database, table: Table, tenant_id: UUID, *order_by: Column[Any],
+async def fetch_all(db: Database, table: Table, principal: Principal, *order_by: Column[Any],
+                    location: Column[Any] | None = None, roles: Iterable[Role] = (),
                     limit: int = 500) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(table).where(table.c.tenant_id == tenant_id).order_by(*order_by).limit(limit)
-        )
-        return [dict(r) for r in rows.mappings()]
+    query = select(table).order_by(*order_by).limit(limit)
+    if location is not None:
+        visible = principal.locations_for(roles)
+        if visible is not None:
+            query = query.where(location.in_(visible))
+    async with db.read(principal.tenant_id) as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222")
     temporal_address: str = Field(default="127.0.0.1:7233")
     temporal_namespace: str = Field(default="default")
+    oidc_issuer: str = Field(default="", description="The token issuer (iss) the API accepts")
+    oidc_audience: str = Field(default="kinetic", description="The audience (aud) tokens must name")
+    oidc_jwks_url: str = Field(default="", description="Where the issuer publishes its keys")
+    oidc_login_url: str = Field(default="", description="Sign-in page for the admin pages")
+    migration_database_url: str = Field(
+        default="", description="Owner role's URL for migrations (default: database_url)")
+    database_app_role: str = Field(
+        default="", description="Role the services connect as; migrations grant it access")
     http_host: str = Field(default="127.0.0.1")
     http_port: int = Field(default=8000, ge=1, le=65535)
     consumer_max_attempts: int = Field(default=5, ge=1)
@@ -27,6 +35,15 @@ class Settings(BaseSettings):
     admin_links: str = Field(default="",
                              description="name=url pairs, comma-separated, for the admin nav bar")
     log_level: str = Field(default="INFO")
+
+    def require_oidc(self) -> None:
+        """The HTTP API cannot run without a token issuer: say so at start-up."""
+        missing = [name for name, value in (("KINETIC_OIDC_ISSUER", self.oidc_issuer),
+                                            ("KINETIC_OIDC_JWKS_URL", self.oidc_jwks_url))
+                   if not value]
+        if missing:
+            raise SystemExit(f"kinetic: the API needs {' and '.join(missing)} "
+                             "(the OIDC issuer that signs staff tokens)")
 
     def admin_nav(self) -> list[tuple[str, str]]:
         pairs = [p.split("=", 1) for p in self.admin_links.split(",") if "=" in p]

@@ -8,9 +8,20 @@ outbox and inbox rows of one command commit together.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from uuid import UUID
+
+import asyncpg
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+TENANT_SETTING = "kinetic.tenant_id"
+
+
+async def set_tenant(driver: asyncpg.Connection, tenant_id: UUID) -> None:
+    """Scope the current transaction to one organization (row-level security reads this)."""
+    await driver.execute(f"SELECT set_config('{TENANT_SETTING}', $1, true)", str(tenant_id))
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -40,17 +51,25 @@ class Database:
         )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One READ COMMITTED transaction: commits when the block ends, rolls back if it raises."""
+    async def transaction(self, tenant_id: UUID | None = None, *, readonly: bool = False
+                          ) -> AsyncIterator[AsyncConnection]:
+        """One READ COMMITTED transaction: commits when the block ends, rolls back if it raises.
+
+        ``tenant_id`` is set for this transaction only (``set_config(…, true)``): row-level
+        security shows and accepts that organization's rows and no others, and the setting
+        ends with the transaction, so a pooled connection never carries it to the next one.
+        """
         async with self.engine.connect() as conn:
             fairy = await conn.get_raw_connection()
-            async with fairy.driver_connection.transaction():  # type: ignore[union-attr]
+            driver = fairy.driver_connection
+            async with driver.transaction(readonly=readonly):  # type: ignore[union-attr]
+                if tenant_id is not None:
+                    await set_tenant(driver, tenant_id)  # type: ignore[arg-type]
                 yield conn
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    def read(self, tenant_id: UUID | None = None) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read-only transaction for queries (tenant-scoped like ``transaction``)."""
+        return self.transaction(tenant_id, readonly=True)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -23,8 +23,25 @@ def alembic_config(migrations: Path, database_url: str) -> Config:
     return cfg
 
 
-def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
+def upgrade(migrations: Path, database_url: str, revision: str = "head",
+            app_role: str = "") -> None:
+    """Migrate as the owner, then (re)grant the application role its rights."""
     command.upgrade(alembic_config(migrations, database_url), revision)
+    if app_role:
+        asyncio.run(_grant(database_url, app_role))
+
+
+async def _grant(database_url: str, app_role: str) -> None:
+    import asyncpg
+
+    from kinetic_infra.db.database import asyncpg_dsn
+    from kinetic_infra.db.security import app_role_grants
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(app_role_grants(app_role))
+    finally:
+        await conn.close()
 
 
 def run_env(context) -> None:  # type: ignore[no-untyped-def]  # alembic's context module

@@ -82,6 +82,7 @@ dead_letters = Table(
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("replayed_at", DateTime(timezone=True)),
     Column("replay_error", Text),
+    Column("tenant_id", UUID(as_uuid=True)),  # added by the security migration
     UniqueConstraint("consumer", "message_id", name="dead_letters_consumer_message_key"),
 )
 
@@ -139,3 +140,16 @@ CREATE TABLE dead_letters (
 """
 
 PLATFORM_DROP = "DROP TABLE dead_letters, inbox, outbox, events;"
+
+
+# The security migration of every service: tenant isolation for the event log and the
+# dead letters (whose payloads name an organization's patients by id), and the audit log.
+DEAD_LETTER_TENANT_DDL = """
+ALTER TABLE dead_letters ADD COLUMN tenant_id uuid;
+ALTER TABLE dead_letters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE dead_letters FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON dead_letters
+    USING (tenant_id = NULLIF(current_setting('kinetic.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id IS NULL
+                OR tenant_id = NULLIF(current_setting('kinetic.tenant_id', true), '')::uuid);
+"""

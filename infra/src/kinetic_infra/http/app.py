@@ -1,21 +1,31 @@
 """The FastAPI application of a service: its routers, health and readiness, problem+json,
-OpenAPI at /docs, and the admin page at /admin with the platform's shared look."""
+sign-in, OpenAPI at /docs, and the admin pages with the platform's shared look: the
+service's own tables, dead letters with replay, and the audit trail with search and export.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nats
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select, text
 
+from kinetic_infra.audit.trail import audit_log, verify_chain
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.auth.tokens import InvalidTokenError, TokenVerifier
 from kinetic_infra.db.schema import dead_letters
+from kinetic_infra.http.auth import SESSION_COOKIE
 from kinetic_infra.inbox.consumer import InboxConsumer
 from kinetic_infra.service.definition import Runtime
 
@@ -51,6 +61,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(settings.oidc_issuer, settings.oidc_audience,
+                                       settings.oidc_jwks_url)
     from kinetic_infra.http.problems import install_problem_handlers
 
     install_problem_handlers(app)
@@ -89,24 +102,52 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def _signed_in(request: Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return request.app.state.verifier.verify(token)  # type: ignore[no-any-return]
+    except InvalidTokenError:
+        return None
+
+
 def _install_admin(app: FastAPI, runtime: Runtime) -> None:
     definition = runtime.definition
+    settings = runtime.settings
     consumers = {s.name: InboxConsumer(runtime.db, s) for s in definition.build_subscriptions(runtime)}
 
+    def sign_in(request: Request) -> Response:
+        if not settings.oidc_login_url:
+            return HTMLResponse("Sign in with your organization's identity provider.",
+                                status_code=401)
+        return RedirectResponse(f"{settings.oidc_login_url}?next={quote(str(request.url))}",
+                                status_code=303)
+
+    def page(request: Request, template: str, principal: Principal, **context: Any) -> Response:
+        return TEMPLATES.TemplateResponse(request, template, {
+            "service": definition.name, "nav": settings.admin_nav(), "staff": principal,
+            "is_operator": principal.has_any([Role.OPERATOR]), **context})
+
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
-    async def admin(request: Request, flash: str | None = None) -> HTMLResponse:
-        async with runtime.db.read() as conn:
+    async def admin(request: Request, flash: str | None = None) -> Response:
+        principal = _signed_in(request)
+        if principal is None:
+            return sign_in(request)
+        async with runtime.db.read(principal.tenant_id) as conn:
             tables = await definition.admin_tables(conn) if definition.admin_tables else []
             letters = (await conn.execute(
                 select(dead_letters).order_by(dead_letters.c.id.desc()).limit(200)
-            )).mappings().all()
-        return TEMPLATES.TemplateResponse(request, "admin.html", {
-            "title": "Admin", "service": definition.name, "nav": runtime.settings.admin_nav(),
-            "tables": tables, "dead_letters": letters, "flash": flash, "base": "",
-        })
+            )).mappings().all() if principal.has_any([Role.OPERATOR]) else []
+        return page(request, "admin.html", principal, title="Admin", tables=tables,
+                    dead_letters=letters, flash=flash, base="")
 
     @app.post("/admin/dead-letters/{dead_letter_id}/replay", include_in_schema=False)
-    async def replay(dead_letter_id: int) -> RedirectResponse:
+    async def replay(request: Request, dead_letter_id: int) -> Response:
+        principal = _signed_in(request)
+        if principal is None or not principal.has_any([Role.OPERATOR]):
+            return sign_in(request) if principal is None else HTMLResponse(
+                "Only an operator can replay dead letters.", status_code=403)
         async with runtime.db.read() as conn:
             consumer_name = await conn.scalar(
                 select(dead_letters.c.consumer).where(dead_letters.c.id == dead_letter_id))
@@ -116,3 +157,43 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
         outcome = await consumer.replay(dead_letter_id)
         message = f"Dead letter {dead_letter_id} replayed: {outcome.value}"
         return RedirectResponse(f"/admin?flash={message.replace(' ', '+')}", status_code=303)
+
+    async def audit_rows(principal: Principal, request: Request, limit: int
+                         ) -> list[dict[str, Any]]:
+        q = request.query_params
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        for name in ("actor", "action", "outcome", "resource_type"):
+            if q.get(name):
+                query = query.where(audit_log.c[name] == q[name])
+        if q.get("patient"):
+            query = query.where(audit_log.c.patient_id == q["patient"])
+        for name, op in (("since", "__ge__"), ("until", "__lt__")):
+            if q.get(name):
+                query = query.where(getattr(audit_log.c.at, op)(datetime.fromisoformat(q[name])))
+        async with runtime.db.read(principal.tenant_id) as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    @app.get("/admin/audit", response_class=HTMLResponse, include_in_schema=False)
+    async def audit(request: Request) -> Response:
+        principal = _signed_in(request)
+        if principal is None:
+            return sign_in(request)
+        if not principal.has_any([Role.OPERATOR]):
+            return HTMLResponse("Only an operator can read the audit trail.", status_code=403)
+        rows = await audit_rows(principal, request, 500)
+        chain = await verify_chain(runtime.db, principal.tenant_id)
+        return page(request, "audit.html", principal, title="Audit trail", rows=rows,
+                    chain=chain, query=request.query_params)
+
+    @app.get("/admin/audit.csv", include_in_schema=False)
+    async def audit_export(request: Request) -> Response:
+        principal = _signed_in(request)
+        if principal is None or not principal.has_any([Role.OPERATOR]):
+            return HTMLResponse("Only an operator can export the audit trail.", status_code=403)
+        rows = await audit_rows(principal, request, 100_000)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=[c.name for c in audit_log.columns])
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(out.getvalue(), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="kinetic-{definition.name}-audit.csv"'})

@@ -17,6 +17,7 @@ from fastapi_problem.handler import add_exception_handler, new_exception_handler
 from opentelemetry import trace
 from starlette.responses import Response
 
+from kinetic_infra.http.auth import ForbiddenError, UnauthenticatedError
 from kinetic_contracts.problems import (
     ConflictError,
     DomainError,
@@ -27,6 +28,8 @@ from kinetic_contracts.problems import (
 log = logging.getLogger("kinetic.http")
 
 ERROR_STATUS: dict[type[DomainError], int] = {
+    UnauthenticatedError: 401,
+    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     RuleViolationError: 422,
@@ -53,8 +56,10 @@ def status_for(exc: DomainError) -> int:
 
 
 def _domain_error(_eh: Any, _request: Request, exc: DomainError) -> Problem:
+    status = status_for(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="kinetic"'} if status == 401 else None
     return Problem(title=exc.title, type_=exc.type_slug, detail=exc.detail,
-                   status=status_for(exc), **exc.extensions)
+                   status=status, headers=headers, **exc.extensions)
 
 
 def _with_trace_id(content: dict, _request: Request, response: Response

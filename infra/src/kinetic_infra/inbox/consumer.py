@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -33,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.problems import DomainError
 from kinetic_infra.commands import claim, claim_many
-from kinetic_infra.db.database import Database
+from kinetic_infra.db.database import Database, set_tenant
+from kinetic_infra.event_store.sql import driver_connection
 from kinetic_infra.db.schema import dead_letters, inbox
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class InboxConsumer:
                 d.message_id for d, h in zip(deliveries, handled, strict=True) if h])
             outcomes = []
             for d, event, handler in zip(deliveries, events, handled, strict=True):
+                await set_tenant(await driver_connection(conn), event.tenantid)
                 if handler is None:
                     outcomes.append(Outcome.IGNORED)
                 elif d.message_id not in fresh:  # also a second copy within this batch
@@ -147,7 +150,7 @@ class InboxConsumer:
             return await self._dead_letter(d.message_id, d.subject, d.payload,
                                            f"invalid envelope: {exc}", d.attempt)
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(event.tenantid) as conn:
                 return await self._apply(conn, d, event)
         except DomainError as exc:
             await self._record_rejection(d.message_id, exc)
@@ -157,11 +160,12 @@ class InboxConsumer:
                         self.subscription.name, d.message_id, d.attempt, type(exc).__name__)
             if d.attempt >= self.subscription.max_attempts:
                 return await self._dead_letter(d.message_id, d.subject, d.payload,
-                                               f"{type(exc).__name__}: {exc}", d.attempt)
+                                               f"{type(exc).__name__}: {exc}", d.attempt,
+                                               event.tenantid)
             return Outcome.RETRY
 
     async def _record_rejection(self, message_id: str, exc: DomainError) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.transaction() as conn:  # the inbox is not tenant-scoped
             await conn.execute(
                 pg_insert(inbox)
                 .values(consumer=self.subscription.name, message_id=message_id,
@@ -170,12 +174,15 @@ class InboxConsumer:
             )
 
     async def _dead_letter(self, message_id: str, subject: str, payload: bytes, error: str,
-                           attempt: int) -> Outcome:
-        async with self.db.transaction() as conn:
+                           attempt: int, tenant_id: UUID | None = None) -> Outcome:
+        # A message with no readable tenant is parked without one: only a platform
+        # administrator (not any organization's operator) can see it.
+        async with self.db.transaction(tenant_id) as conn:
             await conn.execute(
                 pg_insert(dead_letters)
                 .values(consumer=self.subscription.name, message_id=message_id, subject=subject,
-                        payload=payload, error=error[:2000], attempts=attempt)
+                        payload=payload, error=error[:2000], attempts=attempt,
+                        tenant_id=tenant_id)
                 .on_conflict_do_nothing(constraint="dead_letters_consumer_message_key")
             )
         if self.publish_dead_letter is not None:
@@ -186,9 +193,10 @@ class InboxConsumer:
             )
         return Outcome.DEAD_LETTERED
 
-    async def replay(self, dead_letter_id: int) -> Outcome:
-        """Run a parked message through the handler again (once: the inbox guards it)."""
-        async with self.db.read() as conn:
+    async def replay(self, dead_letter_id: int, tenant_id: UUID | None = None) -> Outcome:
+        """Run a parked message through the handler again (once: the inbox guards it).
+        ``tenant_id`` limits it to that organization's dead letters (row-level security)."""
+        async with self.db.read(tenant_id) as conn:
             row = (await conn.execute(
                 select(dead_letters).where(dead_letters.c.id == dead_letter_id,
                                            dead_letters.c.consumer == self.subscription.name)
@@ -198,12 +206,13 @@ class InboxConsumer:
         delivery = Delivery(row["message_id"], row["subject"], row["payload"], row["attempts"] + 1)
         error: str | None = None
         try:
-            async with self.db.transaction() as conn:
-                outcome = await self._apply(conn, delivery, self._parse(delivery))
+            event = self._parse(delivery)
+            async with self.db.transaction(event.tenantid) as conn:
+                outcome = await self._apply(conn, delivery, event)
         except Exception as exc:  # noqa: BLE001 - the operator sees why it failed again
             error = f"{type(exc).__name__}: {exc}"
             outcome = Outcome.RETRY
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(tenant_id) as conn:
             values: dict[str, Any] = {"replay_error": error}
             if error is None:
                 values["replayed_at"] = datetime.now(UTC)

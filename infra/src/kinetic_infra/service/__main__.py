@@ -71,6 +71,7 @@ def _api(definition: ServiceDefinition, settings: Settings) -> None:
 
     from kinetic_infra.http.app import create_app
 
+    settings.require_oidc()
     app = create_app(build_runtime(definition, settings))
     uvicorn.run(app, host=settings.http_host, port=settings.http_port,
                 log_level=settings.log_level.lower(), access_log=False)
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     if role == "migrate":
         from kinetic_infra.db.migrations import upgrade
 
-        upgrade(definition.migrations, settings.database_url)
+        upgrade(definition.migrations, settings.migration_database_url or settings.database_url,
+                app_role=settings.database_app_role)
     elif role == "api":
         _api(definition, settings)
     elif role == "consumer":

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kinetic_infra.auth.principal import Principal
 from kinetic_infra.db.database import Database
 from kinetic_infra.event_store.store import EventStore
 from kinetic_infra.inbox.consumer import Subscription
@@ -42,6 +44,17 @@ async def latest_rows(conn: AsyncConnection, title: str, headings: Sequence[str]
 
 
 @dataclass
+class SeedContext:
+    """What a service's demo seed gets: its API, an operator's token for the demo
+    organization, and a place to register demo staff for the development issuer."""
+
+    base_url: str
+    token: str
+    tenant_id: UUID
+    staff: list[Principal] = field(default_factory=list)
+
+
+@dataclass
 class Runtime:
     """The wired dependencies of one process, built from settings at start-up."""
 
@@ -64,7 +77,7 @@ class ServiceDefinition:
     activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
     description: str = ""
     # Demo data for `make run`, written through the service's own HTTP API (idempotently).
-    seed: Callable[[str], Awaitable[Sequence[str]]] | None = None
+    seed: Callable[[SeedContext], Awaitable[Sequence[str]]] | None = None
     start_order: int = 100
 
     @property

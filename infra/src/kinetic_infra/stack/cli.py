@@ -56,6 +56,7 @@ def run(data_dir: Path) -> int:
         print()
         for line in seeded:
             print(f"  {line}")
+        print("\n  API token for a demo staff member: make token STAFF=olivia.operator")
         print(f"\nLogs: {platform.log_dir}\nPress Ctrl-C to stop everything.\n", flush=True)
         while True:
             dead = [p for p in platform.processes if not p.alive()]
@@ -82,9 +83,30 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="start the platform on its embedded stack")
     run_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
+    token_parser = sub.add_parser("token", help="print a token for a demo staff member, for API use")
+    token_parser.add_argument("staff_id", nargs="?", default="olivia.operator")
+    token_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
+    token_parser.add_argument("--hours", type=int, default=8)
     args = parser.parse_args()
     if args.command == "run":
         raise SystemExit(run(args.data_dir.resolve()))
+    if args.command == "token":
+        raise SystemExit(print_token(args.data_dir.resolve(), args.staff_id, args.hours))
+
+
+def print_token(data_dir: Path, staff_id: str, hours: int) -> int:
+    from kinetic_infra.auth.dev_issuer import load_staff
+    from kinetic_infra.stack.platform import Platform, Ports
+
+    staff = {p.staff_id: p for p in load_staff(data_dir)}
+    if staff_id not in staff:
+        known = ", ".join(sorted(staff)) or "none yet: run `make run` once first"
+        print(f"unknown staff {staff_id!r}; demo staff: {known}", file=sys.stderr)
+        return 2
+    services = discover_services()
+    platform = Platform(data_dir=data_dir, ports=Ports.fixed(services), services=services)
+    print(platform.mint(staff[staff_id], ttl_seconds=hours * 3600))
+    return 0
 
 
 if __name__ == "__main__":

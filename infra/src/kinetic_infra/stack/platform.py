@@ -15,13 +15,17 @@ import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 
-from kinetic_infra.service.definition import ServiceDefinition
+from kinetic_infra.auth.dev_issuer import AUDIENCE, key_path, save_staff
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.auth.tokens import SigningKey
+from kinetic_infra.service.definition import SeedContext, ServiceDefinition
 from kinetic_infra.stack.nats import EmbeddedNats, NatsSettings
 from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
-from kinetic_infra.stack.processes import ChildProcess, free_port, wait_until
+from kinetic_infra.stack.processes import ChildProcess, free_port, port_open, wait_until
 from kinetic_infra.stack.temporal import NAMESPACE, EmbeddedTemporal, TemporalSettings
 
 ROLES = ("api", "relay", "consumer", "worker")
@@ -41,22 +45,31 @@ class Ports:
     temporal_ui: int
     temporal_http: int
     temporal_metrics: int
+    issuer: int
     http: dict[str, int]
 
     @classmethod
     def fixed(cls, services: list[ServiceDefinition]) -> Ports:
-        return cls(55432, 4222, 8222, 7233, 8233, 7243, 7244,
+        return cls(55432, 4222, 8222, 7233, 8233, 7243, 7244, 8100,
                    {d.name: 8101 + i for i, d in enumerate(services)})
 
     @classmethod
     def free(cls, services: list[ServiceDefinition]) -> Ports:
         return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port(),
-                   free_port(), {d.name: free_port() for d in services})
+                   free_port(), free_port(), {d.name: free_port() for d in services})
 
 
-def role_password(service: str) -> str:
+def role_password(role: str) -> str:
     # Local-stack credentials only: the servers listen on loopback. Production passes URLs.
-    return f"kinetic-{service}-local"
+    return f"{role}-local"
+
+
+def app_role(service: str) -> str:
+    return f"kinetic_{service}_app"
+
+
+# The demo organization `make run` seeds (its staff sign in through the development issuer).
+DEMO_TENANT = UUID("0194f0a0-0000-7000-8000-00000000de70")
 
 
 @dataclass
@@ -72,6 +85,8 @@ class Platform:
     temporal: EmbeddedTemporal | None = None
     processes: list[ChildProcess] = field(default_factory=list)
     database_urls: dict[str, str] = field(default_factory=dict)
+    owner_urls: dict[str, str] = field(default_factory=dict)
+    issuer: ChildProcess | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -91,11 +106,43 @@ class Platform:
                              p.temporal_http, p.temporal_metrics)
         ).start(self.log_dir)
 
+    @property
+    def issuer_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.issuer}"
+
+    def signing_key(self) -> SigningKey:
+        return SigningKey.load_or_create(key_path(self.data_dir))
+
+    def mint(self, principal: Principal, ttl_seconds: int = 8 * 3600) -> str:
+        """A token from the development issuer (what `kinetic-stack token` prints)."""
+        return self.signing_key().mint(principal, issuer=self.issuer_url, audience=AUDIENCE,
+                                       ttl_seconds=ttl_seconds)
+
+    def maintenance_url(self, service: str) -> str:
+        """A superuser connection to a service's database: it bypasses row-level security,
+        for maintenance (rebuilding projections) and for tests that inspect every tenant."""
+        assert self.postgres is not None
+        return self.postgres.dsn(f"kinetic_{service}")
+
+    def start_issuer(self) -> None:
+        self.signing_key()  # created before any service asks for the key set
+        self.issuer = ChildProcess(
+            "dev-issuer", [sys.executable, "-m", "kinetic_infra.auth.dev_issuer",
+                           "--data-dir", str(self.data_dir), "--port", str(self.ports.issuer)],
+            self.log_dir / "dev-issuer.log").start()
+        self.processes.append(self.issuer)
+        wait_until(lambda: port_open(self.ports.issuer), timeout=30, what="development issuer",
+                   alive=self.issuer.alive)
+
     def prepare_databases(self) -> None:
         assert self.postgres is not None
         for d in self.services:
-            self.database_urls[d.name] = self.postgres.ensure_database(
-                f"kinetic_{d.name}", f"kinetic_{d.name}", role_password(d.name))
+            owner = f"kinetic_{d.name}"
+            self.owner_urls[d.name] = self.postgres.ensure_database(owner, owner,
+                                                                    role_password(owner))
+            self.postgres.ensure_role(app_role(d.name), role_password(app_role(d.name)))
+            self.database_urls[d.name] = self.postgres.dsn(owner, app_role(d.name),
+                                                           role_password(app_role(d.name)))
         migrations = [
             subprocess.Popen([sys.executable, "-m", "kinetic_infra.service", "migrate"],
                              env=self.env_for(d), stdout=subprocess.PIPE,
@@ -120,6 +167,12 @@ class Platform:
             "KINETIC_NATS_URL": self.nats.url,
             "KINETIC_TEMPORAL_ADDRESS": self.temporal.address,
             "KINETIC_TEMPORAL_NAMESPACE": NAMESPACE,
+            "KINETIC_MIGRATION_DATABASE_URL": self.owner_urls.get(d.name, ""),
+            "KINETIC_DATABASE_APP_ROLE": app_role(d.name),
+            "KINETIC_OIDC_ISSUER": self.issuer_url,
+            "KINETIC_OIDC_AUDIENCE": AUDIENCE,
+            "KINETIC_OIDC_JWKS_URL": f"{self.issuer_url}/jwks.json",
+            "KINETIC_OIDC_LOGIN_URL": f"{self.issuer_url}/login",
             "KINETIC_HTTP_PORT": str(self.ports.http[d.name]),
             "KINETIC_ADMIN_LINKS": ",".join(
                 f"{s.name}={self.base_url(s.name)}/admin" for s in self.services),
@@ -156,10 +209,18 @@ class Platform:
             return False
 
     def seed(self) -> list[str]:
+        """Seed the demo organization through the services' APIs, as its operator, and
+        give the development issuer the demo staff to sign in as."""
+        operator = Principal("kinetic-seed", "Demo seed", DEMO_TENANT,
+                             frozenset({Role.OPERATOR}))
         lines: list[str] = []
+        staff: list[Principal] = []
         for d in self.services:
             if d.seed is not None:
-                lines += asyncio.run(d.seed(self.base_url(d.name)))
+                ctx = SeedContext(self.base_url(d.name), self.mint(operator, 600), DEMO_TENANT)
+                lines += asyncio.run(d.seed(ctx))
+                staff += ctx.staff
+        save_staff(self.data_dir, staff)
         return lines
 
     def urls(self) -> list[tuple[str, str]]:
@@ -169,6 +230,7 @@ class Platform:
             rows.append((f"{d.name} admin", f"{self.base_url(d.name)}/admin"))
             rows.append((f"{d.name} API docs", f"{self.base_url(d.name)}/docs"))
         rows += [
+            ("Sign in (dev issuer)", f"{self.issuer_url}/login"),
             ("Temporal web UI", self.temporal.ui_url),
             ("NATS monitoring", f"http://127.0.0.1:{self.ports.nats_monitor}"),
             ("NATS", self.nats.url),
@@ -188,6 +250,7 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_servers()
+            self.start_issuer()
             self.prepare_databases()
             self.start_services()
             return self.seed() if seed else []

@@ -119,11 +119,16 @@ class EmbeddedPostgres:
         )
         return result.stdout
 
+    def ensure_role(self, role: str, password: str) -> None:
+        """A login role that is not a superuser, cannot create roles or databases and
+        cannot bypass row-level security."""
+        if not self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").strip():
+            self.psql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}' NOSUPERUSER "
+                      "NOCREATEDB NOCREATEROLE NOBYPASSRLS")
+
     def ensure_database(self, name: str, owner: str, password: str) -> str:
-        """Create a login role and its own database once; return the role's DSN."""
-        exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{owner}'")
-        if not exists.strip():
-            self.psql(f"CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'")
+        """Create the owner role and its database once; return the owner's DSN."""
+        self.ensure_role(owner, password)
         if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
             self.psql(f"CREATE DATABASE \"{name}\" OWNER \"{owner}\"")
         return self.dsn(name, owner, password)

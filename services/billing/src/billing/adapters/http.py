@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from billing.adapters.accounts import accounts
 from kinetic_contracts.problems import NotFoundError
-from kinetic_infra.http.tenancy import TenantId
+from kinetic_infra.auth.principal import Role
+from kinetic_infra.http.audit import AuditedRoute, audited, note
+from kinetic_infra.http.auth import Staff
 from kinetic_infra.read_models import fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
@@ -29,17 +31,27 @@ class AccountOut(BaseModel):
     last_location_id: UUID
 
 
-def router(runtime: Runtime) -> APIRouter:
-    api = APIRouter(tags=["billing"])
+ACCOUNT_READERS = (Role.BILLING, Role.FRONT_DESK, Role.OPERATOR)
 
-    @api.get("/accounts", response_model=list[AccountOut], summary="Patient accounts")
-    async def list_accounts(tenant: TenantId) -> list[dict[str, Any]]:
-        return await fetch_all(runtime.db, accounts, tenant, accounts.c.opened_at.desc())
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(tags=["billing"], route_class=AuditedRoute)
+
+    @api.get("/accounts", response_model=list[AccountOut],
+             summary="Patient accounts at your locations", openapi_extra=audited("list", "account"))
+    async def list_accounts(principal: Staff(*ACCOUNT_READERS)) -> list[dict[str, Any]]:
+        return await fetch_all(runtime.db, accounts, principal, accounts.c.opened_at.desc(),
+                               location=accounts.c.last_location_id, roles=ACCOUNT_READERS)
 
     @api.get("/accounts/{patient_id}", response_model=AccountOut,
-             summary="One patient's account")
-    async def get_account(patient_id: UUID, tenant: TenantId) -> dict[str, Any]:
-        return await fetch_one(runtime.db, accounts, accounts.c.patient_id, patient_id, tenant,
-                               AccountNotFoundError(f"no account for patient {patient_id}"))
+             summary="One patient's account", openapi_extra=audited("read", "account"))
+    async def get_account(request: Request, patient_id: UUID,
+                          principal: Staff(*ACCOUNT_READERS)) -> dict[str, Any]:
+        note(request).patient_id = patient_id
+        row = await fetch_one(runtime.db, accounts, accounts.c.patient_id, patient_id, principal,
+                              AccountNotFoundError(f"no account for patient {patient_id}"),
+                              location=accounts.c.last_location_id, roles=ACCOUNT_READERS)
+        note(request).location_id = row["last_location_id"]
+        return row
 
     return api

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from booking.adapters.projections import episodes, locations, patients
 from booking.application import handlers
@@ -17,7 +17,10 @@ from booking.domain.patient import RegisterPatient
 from kinetic_infra.commands import run_command
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.event_store.model import EventContext
-from kinetic_infra.http.tenancy import IdempotencyKey, TenantId
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.http.audit import AuditedRoute, audited, note
+from kinetic_infra.http.auth import CurrentStaff, ForbiddenError, Staff
+from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.read_models import fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
@@ -94,68 +97,97 @@ def _context(tenant_id: UUID, command_id: UUID, **ids: UUID | None) -> EventCont
                         **ids)
 
 
+INTAKE = (Role.FRONT_DESK, Role.OPERATOR)
+# Who may read a patient's record and an episode's clinical reason and goal. Billing staff
+# read patients (to invoice them) but never clinical notes.
+PATIENT_READERS = (Role.FRONT_DESK, Role.THERAPIST, Role.BILLING, Role.OPERATOR)
+CLINICAL_READERS = (Role.FRONT_DESK, Role.THERAPIST, Role.OPERATOR)
+
+
+def _intake_at(principal: Principal, location_id: UUID) -> None:
+    if not principal.can_at(location_id, INTAKE):
+        raise ForbiddenError("intake at this location needs the front desk or operator role")
+
+
 def router(runtime: Runtime) -> APIRouter:
-    api = APIRouter(tags=["booking"])
+    api = APIRouter(tags=["booking"], route_class=AuditedRoute)
     db, store = runtime.db, runtime.store
 
-    async def create(scope: str, key: UUID | None, work: Any) -> Created:
+    async def create(scope: str, principal: Principal, key: UUID | None, work: Any) -> Created:
         command_id = key or new_id()
         result = await run_command(db, lambda conn: work(conn, command_id),
+                                   tenant_id=principal.tenant_id,
                                    idempotency_scope=scope if key else None,
                                    command_id=str(command_id) if key else None)
         return Created(id=result["id"])
 
     @api.post("/locations", status_code=status.HTTP_201_CREATED, response_model=Created,
-              summary="Register a clinic location")
-    async def register_location(body: LocationIn, tenant: TenantId,
+              summary="Register a clinic location (operator)")
+    async def register_location(body: LocationIn, principal: Staff(Role.OPERATOR),
                                 idempotency_key: IdempotencyKey = None) -> Created:
         async def work(conn: Any, command_id: UUID) -> dict[str, str]:
             location_id = new_id()
             command = RegisterLocation(location_id=location_id, now=datetime.now(UTC),
                                        **body.model_dump())
-            await handlers.register_location(
-                conn, store, command, _context(tenant, command_id, location_id=location_id))
+            await handlers.register_location(conn, store, command, _context(
+                principal.tenant_id, command_id, location_id=location_id))
             return {"id": str(location_id)}
 
-        return await create(f"booking.locations.{tenant}", idempotency_key, work)
+        return await create("booking.locations", principal, idempotency_key, work)
 
-    @api.get("/locations", response_model=list[LocationOut], summary="The organization's locations")
-    async def list_locations(tenant: TenantId) -> list[dict[str, Any]]:
-        return await fetch_all(db, locations, tenant, locations.c.name)
+    @api.get("/locations", response_model=list[LocationOut],
+             summary="The organization's locations")
+    async def list_locations(principal: CurrentStaff) -> list[dict[str, Any]]:
+        return await fetch_all(db, locations, principal, locations.c.name)
 
     @api.get("/locations/{location_id}", response_model=LocationOut, summary="One location")
-    async def get_location(location_id: UUID, tenant: TenantId) -> dict[str, Any]:
-        return await fetch_one(db, locations, locations.c.location_id, location_id, tenant,
-                          LocationNotFoundError(f"location {location_id} not found"))
+    async def get_location(location_id: UUID, principal: CurrentStaff) -> dict[str, Any]:
+        return await fetch_one(db, locations, locations.c.location_id, location_id, principal,
+                               LocationNotFoundError(f"location {location_id} not found"))
 
     @api.post("/patients", status_code=status.HTTP_201_CREATED, response_model=Created,
-              summary="Register a patient")
-    async def register_patient(body: PatientIn, tenant: TenantId,
+              summary="Register a patient (front desk)", openapi_extra=audited("create", "patient"))
+    async def register_patient(request: Request, body: PatientIn, principal: Staff(*INTAKE),
                                idempotency_key: IdempotencyKey = None) -> Created:
+        note(request).location_id = body.home_location_id
+        _intake_at(principal, body.home_location_id)
+
         async def work(conn: Any, command_id: UUID) -> dict[str, str]:
             patient_id = new_id()
             exists = await handlers.stream_exists(
-                conn, store, handlers.location_stream(body.home_location_id), tenant)
+                conn, store, handlers.location_stream(body.home_location_id), principal.tenant_id)
             command = RegisterPatient(patient_id=patient_id, now=datetime.now(UTC),
                                       home_location_exists=exists, **body.model_dump())
-            await handlers.register_patient(
-                conn, store, command,
-                _context(tenant, command_id, location_id=body.home_location_id))
+            await handlers.register_patient(conn, store, command, _context(
+                principal.tenant_id, command_id, location_id=body.home_location_id))
             return {"id": str(patient_id)}
 
-        return await create(f"booking.patients.{tenant}", idempotency_key, work)
+        created = await create("booking.patients", principal, idempotency_key, work)
+        note(request).patient_id, note(request).resource_id = created.id, str(created.id)
+        return created
 
-    @api.get("/patients/{patient_id}", response_model=PatientOut, summary="One patient")
-    async def get_patient(patient_id: UUID, tenant: TenantId) -> dict[str, Any]:
-        return await fetch_one(db, patients, patients.c.patient_id, patient_id, tenant,
-                          PatientNotFoundError(f"patient {patient_id} not found"))
+    @api.get("/patients/{patient_id}", response_model=PatientOut, summary="One patient",
+             openapi_extra=audited("read", "patient"))
+    async def get_patient(request: Request, patient_id: UUID, principal: Staff(*PATIENT_READERS)
+                          ) -> dict[str, Any]:
+        note(request).patient_id = patient_id
+        row = await fetch_one(db, patients, patients.c.patient_id, patient_id, principal,
+                              PatientNotFoundError(f"patient {patient_id} not found"),
+                              location=patients.c.home_location_id, roles=PATIENT_READERS)
+        note(request).location_id = row["home_location_id"]
+        return row
 
     @api.post("/episodes", status_code=status.HTTP_201_CREATED, response_model=Created,
-              summary="Open an episode of care at intake")
-    async def open_episode(body: EpisodeIn, tenant: TenantId,
+              summary="Open an episode of care at intake (front desk)",
+              openapi_extra=audited("create", "episode"))
+    async def open_episode(request: Request, body: EpisodeIn, principal: Staff(*INTAKE),
                            idempotency_key: IdempotencyKey = None) -> Created:
+        note(request).patient_id, note(request).location_id = body.patient_id, body.location_id
+        _intake_at(principal, body.location_id)
+
         async def work(conn: Any, command_id: UUID) -> dict[str, str]:
             episode_id = new_id()
+            tenant = principal.tenant_id
             command = OpenEpisode(
                 episode_id=episode_id, now=datetime.now(UTC),
                 patient_exists=await handlers.stream_exists(
@@ -164,17 +196,23 @@ def router(runtime: Runtime) -> APIRouter:
                     conn, store, handlers.location_stream(body.location_id), tenant),
                 **body.model_dump(),
             )
-            await handlers.open_episode(
-                conn, store, command,
-                _context(tenant, command_id, location_id=body.location_id, episode_id=episode_id))
+            await handlers.open_episode(conn, store, command, _context(
+                tenant, command_id, location_id=body.location_id, episode_id=episode_id))
             return {"id": str(episode_id)}
 
-        return await create(f"booking.episodes.{tenant}", idempotency_key, work)
+        created = await create("booking.episodes", principal, idempotency_key, work)
+        note(request).resource_id = str(created.id)
+        return created
 
-    @api.get("/episodes/{episode_id}", response_model=EpisodeOut, summary="One episode of care")
-    async def get_episode(episode_id: UUID, tenant: TenantId) -> dict[str, Any]:
-        return await fetch_one(db, episodes, episodes.c.episode_id, episode_id, tenant,
-                          EpisodeNotFoundError(f"episode {episode_id} not found"))
+    @api.get("/episodes/{episode_id}", response_model=EpisodeOut,
+             summary="One episode of care, with its clinical reason and goal",
+             openapi_extra=audited("read", "episode"))
+    async def get_episode(request: Request, episode_id: UUID,
+                          principal: Staff(*CLINICAL_READERS)) -> dict[str, Any]:
+        row = await fetch_one(db, episodes, episodes.c.episode_id, episode_id, principal,
+                              EpisodeNotFoundError(f"episode {episode_id} not found"),
+                              location=episodes.c.location_id, roles=CLINICAL_READERS)
+        note(request).patient_id, note(request).location_id = row["patient_id"], row["location_id"]
+        return row
 
     return api
-

@@ -1,0 +1,109 @@
+"""The audit trail: one append-only record per read or change of patient data.
+
+Each organization's records form a hash chain: ``hash = sha256(prev_hash + canonical
+record)``, with ``prev_hash`` of the first record all zeros. Records are appended under a
+per-organization transaction lock, so the chain has no forks; ``verify_chain`` recomputes it
+and names the first record that does not match, which is how an edited or deleted row is
+detected (the table refuses UPDATE and DELETE anyway; the chain covers a database
+superuser or a restored backup).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, func, select
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_infra.db.database import Database
+
+GENESIS = "0" * 64
+
+audit_log = Table(
+    "audit_log", MetaData(),
+    Column("id"), Column("tenant_id", PgUUID(as_uuid=True)), Column("at", DateTime(timezone=True)),
+    Column("actor", Text), Column("role", Text), Column("location_id", PgUUID(as_uuid=True)),
+    Column("patient_id", PgUUID(as_uuid=True)), Column("action", Text),
+    Column("resource_type", Text), Column("resource_id", Text), Column("outcome", Text),
+    Column("request_id", Text), Column("trace_id", Text), Column("prev_hash", Text),
+    Column("hash", Text),
+)
+
+CHAINED = ("tenant_id", "at", "actor", "role", "location_id", "patient_id", "action",
+           "resource_type", "resource_id", "outcome", "request_id", "trace_id")
+
+
+@dataclass
+class AuditRecord:
+    tenant_id: UUID
+    actor: str
+    role: str
+    action: str
+    resource_type: str
+    outcome: str = "success"
+    resource_id: str | None = None
+    location_id: UUID | None = None
+    patient_id: UUID | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _canonical(values: dict[str, Any]) -> str:
+    def text(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.astimezone(UTC).isoformat(timespec="microseconds")
+        return None if v is None else str(v)
+
+    return json.dumps({k: text(values[k]) for k in CHAINED}, sort_keys=True,
+                      separators=(",", ":"))
+
+
+def chain_hash(prev_hash: str, values: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + _canonical(values)).encode()).hexdigest()
+
+
+async def append(conn: AsyncConnection, record: AuditRecord) -> None:
+    """Append one record to its organization's chain (inside the caller's transaction,
+    which must be scoped to ``record.tenant_id``)."""
+    await conn.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"kinetic-audit:{record.tenant_id}", 0))))
+    prev = await conn.scalar(
+        select(audit_log.c.hash).where(audit_log.c.tenant_id == record.tenant_id)
+        .order_by(audit_log.c.id.desc()).limit(1))
+    values = asdict(record)
+    await conn.execute(audit_log.insert().values(
+        **values, prev_hash=prev or GENESIS, hash=chain_hash(prev or GENESIS, values)))
+
+
+async def write(db: Database, record: AuditRecord) -> None:
+    async with db.transaction(record.tenant_id) as conn:
+        await append(conn, record)
+
+
+@dataclass
+class ChainCheck:
+    records: int
+    first_broken_id: int | None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_id is None
+
+
+async def verify_chain(db: Database, tenant_id: UUID) -> ChainCheck:
+    async with db.read(tenant_id) as conn:
+        rows = (await conn.execute(select(audit_log).where(audit_log.c.tenant_id == tenant_id)
+                                   .order_by(audit_log.c.id))).mappings().all()
+    prev = GENESIS
+    for row in rows:
+        if row["prev_hash"] != prev or chain_hash(prev, dict(row)) != row["hash"]:
+            return ChainCheck(len(rows), row["id"])
+        prev = row["hash"]
+    return ChainCheck(len(rows), None)
