@@ -30,7 +30,10 @@ def stack() -> Iterator[Platform]:
     services = discover_services()
     platform = Platform(data_dir=data_dir, ports=Ports.free(services), services=services,
                         durable=False,
-                        extra_env={"KINETIC_CONSUMER_MAX_ATTEMPTS": "3", "KINETIC_LOG_LEVEL": "INFO"})
+                        extra_env={"KINETIC_CONSUMER_MAX_ATTEMPTS": "3", "KINETIC_LOG_LEVEL": "INFO",
+                                   # Spans reach the log files quickly enough to assert on.
+                                   "OTEL_BSP_SCHEDULE_DELAY": "200",
+                                   "KINETIC_METRICS_INTERVAL_MS": "2000"})
     try:
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         platform.start_servers()

@@ -4,6 +4,7 @@ inputs are the same typed models the rest of the service uses."""
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
@@ -11,8 +12,11 @@ from kinetic_infra.service.definition import Runtime
 
 
 async def connect_client(address: str, namespace: str) -> Client:
+    # The tracing interceptor carries the trace into workflows and activities; workers built
+    # from this client inherit it.
     return await Client.connect(address, namespace=namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=pydantic_data_converter,
+                                interceptors=[TracingInterceptor()])
 
 
 async def temporal_client(runtime: Runtime) -> Client:

@@ -37,7 +37,8 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20,
+                 traced: bool = False) -> None:
         self.url = url
         # AUTOCOMMIT at the SQLAlchemy level: transactions are begun and ended on the asyncpg
         # connection itself (see `transaction`), so SQLAlchemy Core statements and the event
@@ -49,6 +50,10 @@ class Database:
             pool_pre_ping=False, pool_recycle=1800, isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
         )
+        if traced:
+            from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+            SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine)
 
     @asynccontextmanager
     async def transaction(self, tenant_id: UUID | None = None, *, readonly: bool = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,7 @@ from kinetic_infra.event_store.sql import (
 from kinetic_infra.event_store.errors import WrongExpectedVersionError
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.projections import Projection, apply_all
+from kinetic_infra.telemetry import current_traceparent, events_appended, tracer
 from kinetic_infra.event_store.model import (
     Any_,
     EventContext,
@@ -95,7 +97,18 @@ class EventStore:
     ) -> list[RecordedEvent]:
         if not new_events:
             return []
-        stream_name = str(stream)
+        with tracer.start_as_current_span("event_store.append", attributes={
+                "kinetic.stream.category": str(stream).split("-", 1)[0],
+                "kinetic.events": len(new_events)}):
+            if context.traceparent is None:
+                context = replace(context, traceparent=current_traceparent())
+            recorded = await self._append(conn, str(stream), new_events, expected, context)
+        events_appended.add(len(recorded), {"service": self.service})
+        return recorded
+
+    async def _append(self, conn: AsyncConnection, stream_name: str,
+                      new_events: Sequence[NewEvent], expected: ExpectedVersion,
+                      context: EventContext) -> list[RecordedEvent]:
         start = _version_of(expected)
         if start is None:
             start = await self.current_version(conn, stream_name)

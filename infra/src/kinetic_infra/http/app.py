@@ -67,6 +67,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kinetic_infra.http.problems import install_problem_handlers
 
     install_problem_handlers(app)
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

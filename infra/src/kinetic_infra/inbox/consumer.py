@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +38,8 @@ from kinetic_infra.commands import claim, claim_many
 from kinetic_infra.db.database import Database, set_tenant
 from kinetic_infra.event_store.sql import driver_connection
 from kinetic_infra.db.schema import dead_letters, inbox
+from kinetic_infra.telemetry import consumer_lag, context_from, tracer
+from kinetic_infra.telemetry import dead_letters as dead_letters_counter
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class InboxConsumer:
                     outcomes.append(Outcome.DUPLICATE)
                 else:
                     fresh.discard(d.message_id)
-                    await handler(conn, event)
+                    await self._run(handler, conn, event)
                     outcomes.append(Outcome.APPLIED)
             return outcomes
 
@@ -139,8 +142,18 @@ class InboxConsumer:
             return Outcome.IGNORED
         if not await claim(conn, self.subscription.name, delivery.message_id):
             return Outcome.DUPLICATE
-        await handler(conn, event)
+        await self._run(handler, conn, event)
         return Outcome.APPLIED
+
+    async def _run(self, handler: Handler, conn: AsyncConnection, event: CloudEvent) -> None:
+        """The effect, in a span that continues the event's trace."""
+        attributes = {"messaging.consumer": self.subscription.name, "kinetic.event": event.type}
+        with tracer.start_as_current_span(f"consume {event.type}",
+                                          context=context_from(event.traceparent),
+                                          kind=SpanKind.CONSUMER, attributes=attributes):
+            await handler(conn, event)
+        consumer_lag.record((datetime.now(UTC) - event.time).total_seconds(),
+                            {"consumer": self.subscription.name})
 
     async def _handle_alone(self, d: Delivery) -> Outcome:
         try:
@@ -185,6 +198,7 @@ class InboxConsumer:
                         tenant_id=tenant_id)
                 .on_conflict_do_nothing(constraint="dead_letters_consumer_message_key")
             )
+        dead_letters_counter.add(1, {"consumer": self.subscription.name})
         if self.publish_dead_letter is not None:
             await self.publish_dead_letter(
                 self.subscription.name, payload,

@@ -35,6 +35,7 @@ import asyncio
 import logging
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import nats
@@ -42,12 +43,13 @@ from nats.js import JetStreamContext
 
 from kinetic_infra.broker.streams import ensure_stream, service_stream
 from kinetic_infra.db.database import asyncpg_dsn
+from kinetic_infra.telemetry import context_from, relay_lag, relay_published, tracer
 
 log = logging.getLogger(__name__)
 
 ELIGIBLE_SQL = """
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-SELECT o.position, o.event_id, o.subject, o.payload, o.traceparent
+SELECT o.position, o.event_id, o.subject, o.payload, o.traceparent, o.created_at
 FROM outbox o, horizon h
 WHERE o.tx_id < h.xmin
   AND NOT EXISTS (
@@ -109,17 +111,26 @@ class OutboxRelay:
         rows = await self._conn.fetch(ELIGIBLE_SQL, self.settings.batch_size)
         if not rows:
             return 0
-        futures = []
+        futures, spans = [], []
         for row in rows:
             headers = {"Nats-Msg-Id": str(row["event_id"]),
                        "Content-Type": "application/cloudevents+json"}
             if row["traceparent"]:
                 headers["traceparent"] = row["traceparent"]
+                spans.append(tracer.start_span("outbox.publish", context=context_from(
+                    row["traceparent"]), attributes={"messaging.destination": row["subject"]}))
             futures.append(await self._js.publish_async(row["subject"], row["payload"],
                                                         headers=headers))
         await asyncio.wait_for(asyncio.gather(*futures), self.settings.publish_timeout)
+        for span in spans:
+            span.end()
         await self._conn.execute(DELETE_SQL, [r["position"] for r in rows])
         self.published += len(rows)
+        now = datetime.now(UTC)
+        attributes = {"service": self.settings.service}
+        relay_published.add(len(rows), attributes)
+        for row in rows:
+            relay_lag.record((now - row["created_at"]).total_seconds(), attributes)
         return len(rows)
 
     async def has_pending(self) -> bool:

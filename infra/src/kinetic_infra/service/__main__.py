@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import signal
 import sys
 
@@ -83,8 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"usage: python -m kinetic_infra.service {{{'|'.join(ROLES)}}}")
     role = args[0]
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format=f"%(asctime)s {settings.service}.{role} %(levelname)s %(name)s: %(message)s")
+    from kinetic_infra.telemetry import setup_logging, setup_telemetry
+
+    setup_logging(settings.service, role, settings.log_level)
+    setup_telemetry(settings.service, role)
     if role == "relay":  # needs only settings: it moves bytes, it knows no domain
         asyncio.run(_relay(settings))
         return

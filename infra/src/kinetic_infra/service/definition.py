@@ -102,5 +102,5 @@ class ServiceDefinition:
 
 
 def build_runtime(definition: ServiceDefinition, settings: Settings) -> Runtime:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, traced=True)
     return Runtime(definition, settings, db, EventStore(definition.name, definition.projections))

@@ -16,6 +16,7 @@ from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import EpisodeOpened
 from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
+from kinetic_infra.telemetry import workflows_started
 from kinetic_infra.temporal import temporal_client
 from plan.application.workflows import (
     AWAITING_EVALUATION,
@@ -58,6 +59,7 @@ def subscription(runtime: Runtime) -> Subscription:
             task_queue=runtime.definition.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
+        workflows_started.add(1, {"workflow": "EpisodeOfCareWorkflow"})
         await conn.execute(insert(caseload).values(
             episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,
             location_id=opened.location_id, symptom_site=opened.symptom_site,
