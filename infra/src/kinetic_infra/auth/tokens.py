@@ -31,9 +31,14 @@ class TokenVerifier:
     issuer: str
     audience: str
     jwks_url: str
+    # An unknown key id triggers a refetch at most this often (a flood of made-up key ids
+    # cannot hammer the issuer). Issuers publish a new key before signing with it, so a
+    # rotation is seen well within this window.
+    refresh_cooldown: float = 30.0
 
     def __post_init__(self) -> None:
-        self._jwks = jwt.PyJWKClient(self.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._jwks = jwt.PyJWKClient(self.jwks_url, cache_keys=True, lifespan=300, timeout=5,
+                                     cooldown_duration=self.refresh_cooldown)
 
     def verify(self, token: str) -> Principal:
         try:

@@ -1,0 +1,79 @@
+"""Token verification against a live JWKS endpoint, including the issuer rotating its key."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.auth.tokens import InvalidTokenError, SigningKey, TokenVerifier
+
+ISSUER, AUDIENCE = "https://issuer.test", "kinetic"
+
+
+class JwksServer:
+    """Serves whatever key set ``keys`` holds now, like an issuer mid-rotation."""
+
+    def __init__(self) -> None:
+        self.keys: list[SigningKey] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                body = json.dumps({"keys": [k for key in server.keys
+                                            for k in key.jwks()["keys"]]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.server_address[1]}/jwks.json"
+
+
+@pytest.fixture
+def jwks():
+    server = JwksServer()
+    yield server
+    server.http.shutdown()
+
+
+def operator() -> Principal:
+    return Principal("op", "Operator", uuid.uuid4(), frozenset({Role.OPERATOR}))
+
+
+def test_a_rotated_key_is_accepted_without_a_restart_and_the_retired_one_is_not(
+        jwks, tmp_path: Path):
+    old = SigningKey.load_or_create(tmp_path / "old.pem")
+    new = SigningKey.load_or_create(tmp_path / "new.pem")
+    jwks.keys = [old]
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks.url, refresh_cooldown=0)
+    who = operator()
+    assert verifier.verify(old.mint(who, issuer=ISSUER, audience=AUDIENCE)) == who
+
+    jwks.keys = [new]  # the issuer rotates: a token names a key id the verifier has not seen
+    assert verifier.verify(new.mint(who, issuer=ISSUER, audience=AUDIENCE)) == who
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(old.mint(who, issuer=ISSUER, audience=AUDIENCE, ttl_seconds=60))
+
+
+def test_tokens_for_another_issuer_or_past_expiry_are_refused(jwks, tmp_path: Path):
+    key = SigningKey.load_or_create(tmp_path / "key.pem")
+    jwks.keys = [key]
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks.url)
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(key.mint(operator(), issuer="https://elsewhere.test", audience=AUDIENCE))
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(key.mint(operator(), issuer=ISSUER, audience=AUDIENCE, ttl_seconds=-120))
