@@ -78,7 +78,7 @@ async def test_a_poison_event_is_dead_lettered_while_later_events_still_apply(
         finally:
             await conn.close()
 
-    await wait_for(parked, timeout=60)
+    dead_letter_id = await wait_for(parked, timeout=60)
     dead = await js.get_last_msg(DEAD_LETTER_STREAM, dead_letter_subject("assessment-intake"))
     assert json.loads(dead.data)["id"] == str(poison.id)
     await nc.close()
@@ -90,7 +90,14 @@ async def test_a_poison_event_is_dead_lettered_while_later_events_still_apply(
     async with httpx.AsyncClient(base_url=urls["assessment"],
                                  cookies=session_of(uuid.uuid4())) as client:
         other = await client.get("/admin")
+        foreign_replay = await client.post(f"/admin/dead-letters/{dead_letter_id}/replay")
     assert str(tenant) not in other.text  # another organization's operator never sees it
+    assert "Unknown+dead+letter" in foreign_replay.headers["location"]
+    async with httpx.AsyncClient(base_url=urls["assessment"],
+                                 cookies=session_of(tenant)) as client:
+        replay = await client.post(f"/admin/dead-letters/{dead_letter_id}/replay")
+    # The payload is still invalid, so the replay fails again and says so.
+    assert "replayed:+retry" in replay.headers["location"]
 
 
 async def test_booking_read_models_rebuild_from_the_event_log(platform, api, front_desk):

@@ -151,13 +151,13 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
         if principal is None or not principal.has_any([Role.OPERATOR]):
             return sign_in(request) if principal is None else HTMLResponse(
                 "Only an operator can replay dead letters.", status_code=403)
-        async with runtime.db.read() as conn:
+        async with runtime.db.read(principal.tenant_id) as conn:
             consumer_name = await conn.scalar(
                 select(dead_letters.c.consumer).where(dead_letters.c.id == dead_letter_id))
         consumer = consumers.get(consumer_name or "")
-        if consumer is None:
+        if consumer is None:  # unknown, or another organization's: the same answer
             return RedirectResponse("/admin?flash=Unknown+dead+letter", status_code=303)
-        outcome = await consumer.replay(dead_letter_id)
+        outcome = await consumer.replay(dead_letter_id, principal.tenant_id)
         message = f"Dead letter {dead_letter_id} replayed: {outcome.value}"
         return RedirectResponse(f"/admin?flash={message.replace(' ', '+')}", status_code=303)
 
