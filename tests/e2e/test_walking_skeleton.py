@@ -84,3 +84,15 @@ async def test_registering_with_the_same_idempotency_key_creates_one_patient(api
     second = await api("booking", "POST", "/patients", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
+
+
+async def test_an_idempotency_key_reused_by_another_organization_gets_its_own_effect(api):
+    import uuid
+
+    key = str(uuid.uuid4())
+    body = {"name": "Shared Key Clinic", "timezone": "Europe/Berlin"}
+    mine = await api("booking", "POST", "/locations", json=body, headers={"Idempotency-Key": key})
+    theirs = await api("booking", "POST", "/locations", json=body,
+                       headers={"Idempotency-Key": key}, as_tenant=uuid.uuid4())
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["id"] != theirs.json()["id"]
