@@ -117,9 +117,10 @@ def router(runtime: Runtime) -> APIRouter:
         command_id = key or new_id()
         # The key is scoped to the organization: another organization reusing a key gets
         # its own effect, never the first organization's result.
+        scoped = f"{scope}:{principal.tenant_id}"
         result = await run_command(db, lambda conn: work(conn, command_id),
                                    tenant_id=principal.tenant_id,
-                                   idempotency_scope=f"{scope}:{principal.tenant_id}" if key else None,
+                                   idempotency_scope=scoped if key else None,
                                    command_id=str(command_id) if key else None)
         return Created(id=result["id"])
 
