@@ -84,3 +84,26 @@ def install_problem_handlers(app: FastAPI) -> None:
     add_exception_handler(app, handler)
     # Registered on its own so Starlette treats it as handled (not re-raised as a 500 crash).
     app.add_exception_handler(DomainError, handler)
+    _document_rule_violations(app)
+
+
+def _document_rule_violations(app: FastAPI) -> None:
+    """A 422 is either invalid input (a problem with ``errors``) or a business rule that
+    refused the request (a plain problem): say both in every operation's OpenAPI entry."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                if response is None:
+                    continue
+                response["description"] = "Invalid input, or a business rule refused it"
+                response["content"] = {"application/problem+json": {"schema": {"anyOf": [
+                    {"$ref": "#/components/schemas/HTTPValidationError"},
+                    {"$ref": "#/components/schemas/Problem"},
+                ]}}}
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

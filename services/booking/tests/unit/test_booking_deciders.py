@@ -11,6 +11,7 @@ from booking.domain import episode, location, patient
 from booking.domain.errors import (
     AlreadyExistsError,
     DateOfBirthInFutureError,
+    ImplausibleDateOfBirthError,
     InvalidTimezoneError,
     LocationNotFoundError,
     PatientNotFoundError,
@@ -56,6 +57,11 @@ def test_given_unknown_home_location_when_registered_then_location_not_found():
 def test_given_future_birth_date_when_registered_then_rule_violation():
     with pytest.raises(DateOfBirthInFutureError):
         patient.decide(register_patient(date_of_birth=date(2030, 1, 1)), patient.INITIAL)
+
+
+def test_given_birth_date_before_1900_when_registered_then_rule_violation():
+    with pytest.raises(ImplausibleDateOfBirthError):
+        patient.decide(register_patient(date_of_birth=date(1899, 12, 31)), patient.INITIAL)
 
 
 def test_given_known_patient_when_episode_opened_then_episode_opened_with_public_codes_only():

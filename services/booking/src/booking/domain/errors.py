@@ -28,6 +28,11 @@ class InvalidTimezoneError(RuleViolationError):
     title = "Not an IANA timezone"
 
 
+class ImplausibleDateOfBirthError(RuleViolationError):
+    type_slug = "implausible-date-of-birth"
+    title = "The date of birth is before 1900"
+
+
 class DateOfBirthInFutureError(RuleViolationError):
     type_slug = "date-of-birth-in-future"
     title = "The date of birth is in the future"

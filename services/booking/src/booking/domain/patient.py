@@ -13,8 +13,11 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from booking.domain.errors import (
     AlreadyExistsError,
     DateOfBirthInFutureError,
+    ImplausibleDateOfBirthError,
     LocationNotFoundError,
 )
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 from kinetic_contracts.booking.v1 import events as public
 
 
@@ -84,5 +87,8 @@ def decide(command: RegisterPatient, state: PatientState) -> list[PatientEvent]:
         raise LocationNotFoundError(f"location {command.home_location_id} does not exist")
     if command.date_of_birth > command.now.date():
         raise DateOfBirthInFutureError("the date of birth is in the future")
+    if command.date_of_birth < EARLIEST_BIRTH_DATE:
+        # The public contract carries the birth year from 1900 on; an earlier date is a typo.
+        raise ImplausibleDateOfBirthError("the date of birth is before 1900")
     return [PatientRegistered(**command.model_dump(exclude={"now", "home_location_exists"}),
                               registered_at=command.now)]
