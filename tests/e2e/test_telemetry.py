@@ -56,8 +56,12 @@ async def test_one_trace_follows_an_episode_from_booking_to_every_service(
     assert any("EpisodeOfCareWorkflow" in n for n in names)  # into Temporal
 
 
-async def test_metrics_count_appends_publishes_and_consumption(platform, api, front_desk,
-                                                                wait_for):
+async def test_metrics_count_appends_publishes_consumption_and_workflows(platform, api,
+                                                                          front_desk, wait_for):
+    await api("booking", "POST", "/episodes", json={
+        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
+        "reason": "Ankle", "symptom_site": "ankle"})
+
     async def metric_names():
         names = set()
         for item in exported(platform.log_dir):
@@ -65,7 +69,9 @@ async def test_metrics_count_appends_publishes_and_consumption(platform, api, fr
                 for scope in resource.get("scope_metrics", []):
                     names |= {m["name"] for m in scope.get("metrics", [])}
         wanted = {"kinetic.events.appended", "kinetic.relay.published", "kinetic.relay.lag",
-                  "kinetic.consumer.lag", "kinetic.workflows.started"}
+                  "kinetic.consumer.lag", "kinetic.workflows.started",
+                  # the Temporal SDK's own metrics, through the same meter provider
+                  "temporal_worker_start", "temporal_workflow_task_execution_latency"}
         return names if wanted <= names else None
 
     await wait_for(metric_names, timeout=30)

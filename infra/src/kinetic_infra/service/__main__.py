@@ -55,12 +55,15 @@ async def _consumer(definition: ServiceDefinition, settings: Settings) -> None:
 
 
 async def _worker(definition: ServiceDefinition, settings: Settings) -> None:
-    from kinetic_infra.temporal import build_worker
+    from temporalio.contrib.opentelemetry import MetricsExporter
+
+    from kinetic_infra.temporal import build_worker, sdk_metrics
 
     runtime = build_runtime(definition, settings)
-    worker = await build_worker(runtime)
+    sdk_runtime, buffer = sdk_metrics()
+    worker = await build_worker(runtime, sdk_runtime)
     stop = _stop_event()
-    async with worker:
+    async with MetricsExporter(buffer), worker:
         await stop.wait()
     await runtime.db.dispose()
 
