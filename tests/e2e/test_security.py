@@ -232,3 +232,34 @@ async def test_the_operator_searches_and_exports_the_audit_trail(platform, urls,
         assert (await client.get("/admin/audit")).status_code == 403
 
 
+
+
+async def test_staff_sign_in_to_the_admin_pages_through_the_development_issuer(
+        platform, urls, tenant):
+    from kinetic_infra.auth.dev_issuer import save_staff
+
+    operator = Principal("olga.operator", "Olga (operator)", tenant, frozenset({Role.OPERATOR}))
+    save_staff(platform.data_dir, [operator])
+    admin = f"{urls['plan']}/admin"
+    async with httpx.AsyncClient() as browser:
+        first = await browser.get(admin)
+        assert first.status_code == 303
+        login = first.headers["location"]
+        assert login.startswith(f"{platform.issuer_url}/login?next=")
+        page = await browser.get(login)
+        assert "Olga (operator)" in page.text
+        signed_in = await browser.post(f"{platform.issuer_url}/login",
+                                       data={"staff_id": "olga.operator", "next": admin})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == admin
+        assert "kinetic_token" in signed_in.cookies
+        # Cookies ignore ports: one sign-in on the issuer reaches every service's pages.
+        back = await browser.get(admin)
+        assert back.status_code == 200
+        assert "Olga (operator)" in back.text and 'href="/admin/audit"' in back.text
+        assert (await browser.get(f"{urls['billing']}/admin")).status_code == 200
+        assert (await browser.get(f"{urls['plan']}/episodes")).status_code == 200
+    async with httpx.AsyncClient() as stranger:
+        refused = await stranger.post(f"{platform.issuer_url}/login",
+                                      data={"staff_id": "nobody", "next": admin})
+        assert "kinetic_token" not in refused.cookies
+        assert (await stranger.get(admin)).status_code == 303
