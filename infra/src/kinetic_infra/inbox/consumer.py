@@ -119,8 +119,12 @@ class InboxConsumer:
             fresh = await claim_many(conn, self.subscription.name, [
                 d.message_id for d, h in zip(deliveries, handled, strict=True) if h])
             outcomes = []
+            tenant = None
             for d, event, handler in zip(deliveries, events, handled, strict=True):
-                await set_tenant(await driver_connection(conn), event.tenantid)
+                if handler is not None and event.tenantid != tenant:
+                    # Row-level security follows each message's organization.
+                    tenant = event.tenantid
+                    await set_tenant(await driver_connection(conn), tenant)
                 if handler is None:
                     outcomes.append(Outcome.IGNORED)
                 elif d.message_id not in fresh:  # also a second copy within this batch
