@@ -6,6 +6,7 @@ from pathlib import Path
 
 from booking.adapters.admin import admin_tables
 from booking.adapters.http import router
+from booking.adapters.http_appointments import router as appointments_router
 from booking.adapters.projections import front_desk
 from booking.adapters.seed import seed_demo
 from kinetic_infra.service.definition import ServiceDefinition
@@ -15,7 +16,7 @@ SERVICE = ServiceDefinition(
     description="Locations, patients, consents, appointments and episodes of care.",
     migrations=Path(__file__).parent / "migrations",
     projections=[front_desk],
-    routers=lambda runtime: [router(runtime)],
+    routers=lambda runtime: [router(runtime), appointments_router(runtime)],
     admin_tables=admin_tables,
     seed=seed_demo,
     start_order=0,

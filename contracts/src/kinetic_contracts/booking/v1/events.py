@@ -7,7 +7,7 @@ booking's own database: partners learn them through a granted, consent-checked c
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -23,6 +23,9 @@ class LocationRegistered(EventData):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(description="IANA timezone name, e.g. Europe/Berlin")
     registered_at: datetime
+    late_cancel_hours: int = Field(
+        default=24, ge=0, le=168,
+        description="A cancellation closer than this to the start is a late cancellation")
 
 
 class PatientRegistered(EventData):
@@ -49,4 +52,48 @@ class EpisodeOpened(EventData):
     opened_at: datetime
 
 
-EVENTS: list[type[EventData]] = [LocationRegistered, PatientRegistered, EpisodeOpened]
+class TherapistRegistered(EventData):
+    event_type: ClassVar[str] = "kinetic.booking.therapist.registered.v1"
+    aggregate_id_field: ClassVar[str] = "therapist_id"
+
+    therapist_id: UUID
+    location_ids: list[UUID] = Field(min_length=1, description="Where the therapist works")
+    registered_at: datetime
+
+
+AppointmentType = Literal["initial_assessment", "treatment_session", "reassessment"]
+
+
+class AppointmentBooked(EventData):
+    """A one-hour (by default) one-on-one session. Times are UTC instants; show them in the
+    location's timezone."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment.booked.v1"
+    aggregate_id_field: ClassVar[str] = "appointment_id"
+
+    appointment_id: UUID
+    patient_id: UUID
+    therapist_id: UUID
+    location_id: UUID
+    episode_id: UUID | None = None
+    appointment_type: AppointmentType
+    starts_at: datetime
+    ends_at: datetime
+    booked_at: datetime
+
+
+class AppointmentCancelled(EventData):
+    event_type: ClassVar[str] = "kinetic.booking.appointment.cancelled.v1"
+    aggregate_id_field: ClassVar[str] = "appointment_id"
+
+    appointment_id: UUID
+    patient_id: UUID
+    therapist_id: UUID
+    location_id: UUID
+    starts_at: datetime
+    late: bool = Field(description="Inside the location's late-cancellation window")
+    cancelled_at: datetime
+
+
+EVENTS: list[type[EventData]] = [LocationRegistered, PatientRegistered, EpisodeOpened,
+                                 TherapistRegistered, AppointmentBooked, AppointmentCancelled]

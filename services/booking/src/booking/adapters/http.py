@@ -32,12 +32,15 @@ class Strict(BaseModel):
 class LocationIn(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Riverside Clinic"])
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
+    late_cancel_hours: int = Field(default=24, ge=0, le=168,
+                                   description="Cancelling closer to the start is a late cancel")
 
 
 class LocationOut(BaseModel):
     location_id: UUID
     name: str
     timezone: str
+    late_cancel_hours: int
 
 
 class PatientIn(Strict):

@@ -36,3 +36,40 @@ class ImplausibleDateOfBirthError(RuleViolationError):
 class DateOfBirthInFutureError(RuleViolationError):
     type_slug = "date-of-birth-in-future"
     title = "The date of birth is in the future"
+
+
+class TherapistNotFoundError(NotFoundError):
+    type_slug = "therapist-not-found"
+    title = "No such therapist"
+
+
+class AppointmentNotFoundError(NotFoundError):
+    type_slug = "appointment-not-found"
+    title = "No such appointment"
+
+
+class SlotTakenError(ConflictError):
+    type_slug = "slot-taken"
+    title = "The therapist or the patient already has an appointment at that time"
+
+
+class NotAtLocationError(RuleViolationError):
+    type_slug = "therapist-not-at-location"
+    title = "The therapist does not work at that location"
+
+
+class InThePastError(RuleViolationError):
+    type_slug = "appointment-in-the-past"
+    title = "Appointments are booked for the future"
+
+
+class AlreadyCancelledError(ConflictError):
+    type_slug = "appointment-already-cancelled"
+    title = "The appointment is already cancelled"
+
+
+class LocationNotVisibleError(NotFoundError):
+    """A location where the caller holds no role reads as unknown (existence does not leak)."""
+
+    type_slug = "location-not-found"
+    title = "No such location"

@@ -19,6 +19,7 @@ class RegisterLocation(BaseModel):
     location_id: UUID
     name: str = Field(min_length=1, max_length=200)
     timezone: str
+    late_cancel_hours: int = Field(default=24, ge=0, le=168)
     now: datetime
 
 
@@ -31,6 +32,7 @@ class Location(BaseModel):
     location_id: UUID
     name: str
     timezone: str
+    late_cancel_hours: int = 24
 
 
 LocationState = NoLocation | Location
@@ -43,7 +45,7 @@ def evolve(state: LocationState, event: LocationEvent) -> LocationState:
     match event:
         case LocationRegistered():
             return Location(location_id=event.location_id, name=event.name,
-                            timezone=event.timezone)
+                            timezone=event.timezone, late_cancel_hours=event.late_cancel_hours)
         case _:
             assert_never(event)
 
@@ -58,4 +60,6 @@ def decide(command: RegisterLocation, state: LocationState) -> list[LocationEven
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidTimezoneError(f"{command.timezone!r} is not an IANA timezone") from None
     return [LocationRegistered(location_id=command.location_id, name=command.name,
-                               timezone=command.timezone, registered_at=command.now)]
+                               timezone=command.timezone,
+                               late_cancel_hours=command.late_cancel_hours,
+                               registered_at=command.now)]

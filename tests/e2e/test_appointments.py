@@ -1,0 +1,150 @@
+"""One-hour one-on-one sessions that can never be double-booked, and cancellations that the
+location's policy calls late or not."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+pytestmark = pytest.mark.platform
+
+
+def hour_from_now(hours: float) -> datetime:
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
+
+
+@pytest.fixture
+async def clinic(api, front_desk) -> dict[str, str]:
+    therapist = await api("booking", "POST", "/therapists",
+                          json={"location_ids": [front_desk["location_id"]]})
+    assert therapist.status_code == 201, therapist.text
+    return {**front_desk, "therapist_id": therapist.json()["id"]}
+
+
+async def new_patient(api, location_id: str, name: str) -> str:
+    response = await api("booking", "POST", "/patients", json={
+        "given_name": name, "family_name": "Testperson", "date_of_birth": "1985-05-05",
+        "home_location_id": location_id})
+    return response.json()["id"]
+
+
+def booking(clinic: dict[str, str], starts_at: datetime, **overrides) -> dict:
+    return {"patient_id": clinic["patient_id"], "therapist_id": clinic["therapist_id"],
+            "location_id": clinic["location_id"], "appointment_type": "treatment_session",
+            "starts_at": starts_at.isoformat(), **overrides}
+
+
+async def booked_overlaps(platform, tenant: uuid.UUID) -> int:
+    conn = await asyncpg.connect(platform.maintenance_url("booking"))
+    try:
+        return await conn.fetchval("""
+            SELECT count(*) FROM appointments a JOIN appointments b
+              ON a.appointment_id < b.appointment_id AND a.tenant_id = b.tenant_id
+             AND (a.therapist_id = b.therapist_id OR a.patient_id = b.patient_id)
+             AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)
+            WHERE a.tenant_id = $1 AND a.status = 'booked' AND b.status = 'booked'""", tenant)
+    finally:
+        await conn.close()
+
+
+async def test_fifty_concurrent_bookings_of_one_therapist_hour_let_exactly_one_through(
+        platform, api, clinic, tenant):
+    start = hour_from_now(48)
+    patients = [await new_patient(api, clinic["location_id"], f"P{i}") for i in range(10)]
+    requests = [
+        booking(clinic, start + timedelta(minutes=(i % 5) * 10), patient_id=patients[i % 10])
+        for i in range(50)  # the same hour, and ranges overlapping it by 10–40 minutes
+    ]
+    responses = await asyncio.gather(*(api("booking", "POST", "/appointments", json=body)
+                                       for body in requests))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) == 1, statuses
+    assert statuses.count(409) == 49, statuses
+    conflict = next(r for r in responses if r.status_code == 409)
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert conflict.json()["type"] == "/problems/slot-taken"
+    assert await booked_overlaps(platform, tenant) == 0
+
+
+async def test_a_patient_cannot_be_in_two_sessions_at_once(platform, api, clinic, tenant):
+    other = await api("booking", "POST", "/therapists",
+                      json={"location_ids": [clinic["location_id"]]})
+    start = hour_from_now(30)
+    first = await api("booking", "POST", "/appointments", json=booking(clinic, start))
+    second = await api("booking", "POST", "/appointments", json=booking(
+        clinic, start + timedelta(minutes=30), therapist_id=other.json()["id"]))
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert await booked_overlaps(platform, tenant) == 0
+
+
+async def test_bad_bookings_are_refused_and_write_nothing(platform, api, clinic, tenant):
+    stranger_patient = await new_patient_elsewhere(api)
+    cases = [
+        (booking(clinic, hour_from_now(-2)), 422, "/problems/appointment-in-the-past"),
+        (booking(clinic, hour_from_now(5), therapist_id=str(uuid.uuid4())), 404,
+         "/problems/therapist-not-found"),
+        (booking(clinic, hour_from_now(5), patient_id=stranger_patient), 404,
+         "/problems/patient-not-found"),
+        ({**booking(clinic, hour_from_now(5)), "starts_at": "2027-01-01T09:00:00"}, 422,
+         "/problems/request-validation-failed"),  # no UTC offset: ambiguous
+    ]
+    for body, status, problem in cases:
+        response = await api("booking", "POST", "/appointments", json=body)
+        assert response.status_code == status, response.text
+        assert response.json()["type"] == problem
+    conn = await asyncpg.connect(platform.maintenance_url("booking"))
+    try:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM appointments WHERE tenant_id = $1", tenant) == 0
+        assert await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1 "
+                                   "AND stream_name LIKE 'appointment-%'", tenant) == 0
+    finally:
+        await conn.close()
+
+
+async def new_patient_elsewhere(api) -> str:
+    other = uuid.uuid4()
+    location = await api("booking", "POST", "/locations", as_tenant=other,
+                         json={"name": "Elsewhere", "timezone": "Europe/Berlin"})
+    patient = await api("booking", "POST", "/patients", as_tenant=other, json={
+        "given_name": "Other", "family_name": "Org", "date_of_birth": "1970-01-01",
+        "home_location_id": location.json()["id"]})
+    return patient.json()["id"]
+
+
+async def test_the_locations_window_decides_a_late_cancel_and_the_event_says_so(
+        platform, api, clinic, tenant):
+    soon = await api("booking", "POST", "/appointments", json=booking(clinic, hour_from_now(3)))
+    later = await api("booking", "POST", "/appointments",
+                      json=booking(clinic, hour_from_now(72)))
+    late = await api("booking", "POST", f"/appointments/{soon.json()['id']}/cancel")
+    early = await api("booking", "POST", f"/appointments/{later.json()['id']}/cancel")
+    assert (late.json()["late"], early.json()["late"]) == (True, False)
+    again = await api("booking", "POST", f"/appointments/{soon.json()['id']}/cancel")
+    assert again.status_code == 409
+    conn = await asyncpg.connect(platform.maintenance_url("booking"))
+    try:
+        events = await conn.fetch(
+            "SELECT data FROM events WHERE tenant_id = $1 AND type = $2 ORDER BY global_position",
+            tenant, "kinetic.booking.appointment.cancelled.v1")
+    finally:
+        await conn.close()
+    import json
+
+    assert [json.loads(e["data"])["late"] for e in events] == [True, False]
+
+
+async def test_a_cancelled_hour_can_be_booked_again(api, clinic):
+    start = hour_from_now(26)
+    first = await api("booking", "POST", "/appointments", json=booking(clinic, start))
+    await api("booking", "POST", f"/appointments/{first.json()['id']}/cancel")
+    second = await api("booking", "POST", "/appointments", json=booking(clinic, start))
+    assert second.status_code == 201
+    day = await api("booking", "GET", f"/appointments?location_id={clinic['location_id']}"
+                    f"&start={(start - timedelta(hours=1)).isoformat().replace('+', '%2B')}"
+                    f"&end={(start + timedelta(hours=2)).isoformat().replace('+', '%2B')}")
+    assert sorted(a["status"] for a in day.json()) == ["booked", "cancelled"]
