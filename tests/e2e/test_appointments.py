@@ -148,3 +148,22 @@ async def test_a_cancelled_hour_can_be_booked_again(api, clinic):
                     f"&start={(start - timedelta(hours=1)).isoformat().replace('+', '%2B')}"
                     f"&end={(start + timedelta(hours=2)).isoformat().replace('+', '%2B')}")
     assert sorted(a["status"] for a in day.json()) == ["booked", "cancelled"]
+
+
+async def test_the_front_desk_checks_a_patient_in_and_the_session_completes(api, clinic):
+    soon = await api("booking", "POST", "/appointments",
+                     json=booking(clinic, hour_from_now(0.5)))
+    appointment_id = soon.json()["id"]
+    too_early = await api("booking", "POST", f"/appointments/{appointment_id}/complete")
+    assert too_early.status_code == 409
+    assert too_early.json()["type"] == "/problems/appointment-state"
+    checked_in = await api("booking", "POST", f"/appointments/{appointment_id}/check-in")
+    assert checked_in.status_code == 200 and checked_in.json()["status"] == "checked_in"
+    assert (await api("booking", "POST", f"/appointments/{appointment_id}/cancel")
+            ).status_code == 409
+    done = await api("booking", "POST", f"/appointments/{appointment_id}/complete")
+    assert done.json()["status"] == "completed" and done.json()["finished_at"]
+    # A completed session still holds its hour.
+    again = await api("booking", "POST", "/appointments",
+                      json=booking(clinic, hour_from_now(0.5)))
+    assert again.status_code == 409

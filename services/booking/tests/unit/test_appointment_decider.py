@@ -13,6 +13,7 @@ from booking.domain.errors import (
     InThePastError,
     NotAtLocationError,
     TherapistNotFoundError,
+    WrongAppointmentStateError,
 )
 
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
@@ -80,3 +81,38 @@ def test_given_cancelled_appointment_when_cancelled_again_then_conflict():
     state = appointment.evolve(state, cancel(state, hours_before=48)[0])
     with pytest.raises(AlreadyCancelledError):
         cancel(state, hours_before=47)
+
+
+def arrive(state, outcome: str, *, minutes_after_start: float):
+    now = state.booked.starts_at + timedelta(minutes=minutes_after_start)
+    return appointment.decide(appointment.RecordArrival(
+        appointment_id=state.booked.appointment_id, outcome=outcome, now=now), state)
+
+
+def test_given_booked_session_when_checked_in_and_completed_then_both_recorded():
+    state = booked()
+    state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-10)[0])
+    [done] = arrive(state, "completed", minutes_after_start=60)
+    assert done.event_type == "kinetic.booking.appointment.completed.v1"
+
+
+def test_given_booked_session_when_checked_in_two_hours_early_then_refused():
+    with pytest.raises(WrongAppointmentStateError):
+        arrive(booked(), "checked_in", minutes_after_start=-120)
+
+
+def test_given_booked_session_when_no_show_after_the_start_then_recorded():
+    [event] = arrive(booked(), "no_show", minutes_after_start=15)
+    assert event.event_type == "kinetic.booking.appointment.no_show.v1"
+
+
+def test_given_booked_session_when_no_show_before_the_start_then_refused():
+    with pytest.raises(WrongAppointmentStateError):
+        arrive(booked(), "no_show", minutes_after_start=-5)
+
+
+def test_given_checked_in_session_when_cancelled_then_refused():
+    state = booked()
+    state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-5)[0])
+    with pytest.raises(WrongAppointmentStateError):
+        cancel(state, hours_before=0.05)

@@ -95,5 +95,33 @@ class AppointmentCancelled(EventData):
     cancelled_at: datetime
 
 
+class _AppointmentOutcome(EventData):
+    """What happened at a booked session; ids repeated so a consumer needs no lookup."""
+
+    aggregate_id_field: ClassVar[str] = "appointment_id"
+
+    appointment_id: UUID
+    patient_id: UUID
+    therapist_id: UUID
+    location_id: UUID
+    episode_id: UUID | None = None
+    appointment_type: AppointmentType
+    starts_at: datetime
+    at: datetime
+
+
+class AppointmentCheckedIn(_AppointmentOutcome):
+    event_type: ClassVar[str] = "kinetic.booking.appointment.checked_in.v1"
+
+
+class AppointmentCompleted(_AppointmentOutcome):
+    event_type: ClassVar[str] = "kinetic.booking.appointment.completed.v1"
+
+
+class AppointmentNoShow(_AppointmentOutcome):
+    event_type: ClassVar[str] = "kinetic.booking.appointment.no_show.v1"
+
+
 EVENTS: list[type[EventData]] = [LocationRegistered, PatientRegistered, EpisodeOpened,
-                                 TherapistRegistered, AppointmentBooked, AppointmentCancelled]
+                                 TherapistRegistered, AppointmentBooked, AppointmentCancelled,
+                                 AppointmentCheckedIn, AppointmentCompleted, AppointmentNoShow]

@@ -65,6 +65,8 @@ class AppointmentOut(BaseModel):
     late_cancel: bool | None
     booked_at: datetime
     cancelled_at: datetime | None
+    checked_in_at: datetime | None
+    finished_at: datetime | None
 
 
 class Created(BaseModel):
@@ -193,4 +195,33 @@ def router(runtime: Runtime) -> APIRouter:
         result = await run_command(db, work, tenant_id=principal.tenant_id)
         return CancelOut(appointment_id=appointment_id, late=result["late"])
 
+    def arrival(outcome: str, action: str, summary: str) -> None:
+        @api.post(f"/appointments/{{appointment_id}}/{action}",
+                  response_model=AppointmentOut, summary=summary,
+                  openapi_extra=audited(outcome, "appointment"), name=outcome)
+        async def record(request: Request, appointment_id: UUID,
+                         principal: Staff(*SCHEDULE_READERS)) -> dict[str, Any]:
+            async def work(conn: Any) -> dict[str, Any]:
+                tenant = principal.tenant_id
+                state, _ = await load(conn, store, handlers.appointment_stream(appointment_id),
+                                      appointment, tenant_id=tenant)
+                if isinstance(state, appointment.NoAppointment) or not principal.can_at(
+                        state.booked.location_id, SCHEDULE_READERS):
+                    raise AppointmentNotFoundError(f"appointment {appointment_id} not found")
+                note(request).patient_id = state.booked.patient_id
+                note(request).location_id = state.booked.location_id
+                await handlers.record_arrival(conn, store, appointment.RecordArrival(
+                    appointment_id=appointment_id, outcome=outcome, now=datetime.now(UTC)),
+                    context(tenant, new_id(), location_id=state.booked.location_id,
+                            episode_id=state.booked.episode_id))
+                return {}
+
+            await run_command(db, work, tenant_id=principal.tenant_id)
+            return await fetch_one(db, appointments, appointments.c.appointment_id,
+                                   appointment_id, principal, AppointmentNotFoundError(
+                                       f"appointment {appointment_id} not found"))
+
+    arrival("checked_in", "check-in", "The patient has arrived (front desk or therapist)")
+    arrival("completed", "complete", "The session took place (after check-in)")
+    arrival("no_show", "no-show", "The patient did not come (after the start, no check-in)")
     return api

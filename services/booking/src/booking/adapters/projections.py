@@ -15,6 +15,9 @@ from booking.domain.patient import PatientRegistered
 from kinetic_contracts.booking.v1.events import (
     AppointmentBooked,
     AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentCompleted,
+    AppointmentNoShow,
     TherapistRegistered,
 )
 from kinetic_infra.event_store.model import RecordedEvent
@@ -84,6 +87,8 @@ appointments = Table(
     Column("late_cancel", Boolean),
     Column("booked_at", DateTime(timezone=True), nullable=False),
     Column("cancelled_at", DateTime(timezone=True)),
+    Column("checked_in_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
 )
 
 front_desk = Projection("front-desk", [locations, patients, episodes, therapists, appointments])
@@ -144,7 +149,28 @@ async def _booked(conn: AsyncConnection, event: RecordedEvent) -> None:
 @front_desk.on(AppointmentCancelled.event_type)
 async def _cancelled(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = AppointmentCancelled.model_validate(event.data)
+    await _set_status(conn, e.appointment_id, status="cancelled", late_cancel=e.late,
+                      cancelled_at=e.cancelled_at)
+
+
+async def _set_status(conn: AsyncConnection, appointment_id: object, **values: object) -> None:
     await conn.execute(appointments.update()
-                       .where(appointments.c.appointment_id == e.appointment_id)
-                       .values(status="cancelled", late_cancel=e.late,
-                               cancelled_at=e.cancelled_at))
+                       .where(appointments.c.appointment_id == appointment_id).values(**values))
+
+
+@front_desk.on(AppointmentCheckedIn.event_type)
+async def _checked_in(conn: AsyncConnection, event: RecordedEvent) -> None:
+    e = AppointmentCheckedIn.model_validate(event.data)
+    await _set_status(conn, e.appointment_id, status="checked_in", checked_in_at=e.at)
+
+
+@front_desk.on(AppointmentCompleted.event_type)
+async def _completed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    e = AppointmentCompleted.model_validate(event.data)
+    await _set_status(conn, e.appointment_id, status="completed", finished_at=e.at)
+
+
+@front_desk.on(AppointmentNoShow.event_type)
+async def _no_show(conn: AsyncConnection, event: RecordedEvent) -> None:
+    e = AppointmentNoShow.model_validate(event.data)
+    await _set_status(conn, e.appointment_id, status="no_show", finished_at=e.at)

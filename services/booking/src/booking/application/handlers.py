@@ -93,3 +93,9 @@ async def cancel_appointment(conn: AsyncConnection, store: EventStore,
     recorded = await handle(conn, store, appointment_stream(command.appointment_id), appointment,
                             command, tenant_id=context.tenant_id, context=context)
     return bool(recorded[-1].data["late"])
+
+
+async def record_arrival(conn: AsyncConnection, store: EventStore,
+                         command: appointment.RecordArrival, context: EventContext) -> None:
+    await handle(conn, store, appointment_stream(command.appointment_id), appointment, command,
+                 tenant_id=context.tenant_id, context=context)

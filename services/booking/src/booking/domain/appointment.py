@@ -7,7 +7,7 @@ transaction as the events (see adapters/projections.py), so it holds under any c
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import assert_never
+from typing import Literal, assert_never
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,7 @@ from booking.domain.errors import (
     AlreadyCancelledError,
     AlreadyExistsError,
     AppointmentNotFoundError,
+    WrongAppointmentStateError,
     InThePastError,
     NotAtLocationError,
     PatientNotFoundError,
@@ -24,10 +25,14 @@ from booking.domain.errors import (
 from kinetic_contracts.booking.v1.events import (
     AppointmentBooked,
     AppointmentCancelled,
+    AppointmentCheckedIn,
+    AppointmentCompleted,
+    AppointmentNoShow,
     AppointmentType,
 )
 
 DEFAULT_MINUTES = 60
+CHECK_IN_OPENS = timedelta(hours=1)  # the front desk checks a patient in from an hour before
 
 
 class BookAppointment(BaseModel):
@@ -52,6 +57,15 @@ class CancelAppointment(BaseModel):
     late_cancel_hours: int
 
 
+class RecordArrival(BaseModel):
+    """Check-in, completion or no-show, as the front desk or therapist records it."""
+
+    model_config = ConfigDict(frozen=True)
+    appointment_id: UUID
+    outcome: Literal["checked_in", "completed", "no_show"]
+    now: datetime
+
+
 class NoAppointment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -66,12 +80,26 @@ class Cancelled(BaseModel):
     booked: AppointmentBooked
 
 
-AppointmentState = NoAppointment | Booked | Cancelled
-AppointmentEvent = AppointmentBooked | AppointmentCancelled
+class CheckedIn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    booked: AppointmentBooked
+
+
+class Finished(BaseModel):
+    """Completed or no-show: nothing more happens to it."""
+
+    model_config = ConfigDict(frozen=True)
+    booked: AppointmentBooked
+    outcome: str
+
+
+AppointmentState = NoAppointment | Booked | Cancelled | CheckedIn | Finished
+AppointmentEvent = (AppointmentBooked | AppointmentCancelled | AppointmentCheckedIn
+                    | AppointmentCompleted | AppointmentNoShow)
 INITIAL: AppointmentState = NoAppointment()
 EVENT_TYPES: dict[str, type[AppointmentEvent]] = {
-    AppointmentBooked.event_type: AppointmentBooked,
-    AppointmentCancelled.event_type: AppointmentCancelled,
+    e.event_type: e for e in (AppointmentBooked, AppointmentCancelled, AppointmentCheckedIn,
+                              AppointmentCompleted, AppointmentNoShow)
 }
 
 
@@ -80,19 +108,27 @@ def evolve(state: AppointmentState, event: AppointmentEvent) -> AppointmentState
         case AppointmentBooked():
             return Booked(booked=event)
         case AppointmentCancelled():
-            assert isinstance(state, Booked | Cancelled)
+            assert not isinstance(state, NoAppointment)
             return Cancelled(booked=state.booked)
+        case AppointmentCheckedIn():
+            assert not isinstance(state, NoAppointment)
+            return CheckedIn(booked=state.booked)
+        case AppointmentCompleted() | AppointmentNoShow():
+            assert not isinstance(state, NoAppointment)
+            return Finished(booked=state.booked, outcome=event.event_type)
         case _:
             assert_never(event)
 
 
-def decide(command: BookAppointment | CancelAppointment,
+def decide(command: BookAppointment | CancelAppointment | RecordArrival,
            state: AppointmentState) -> list[AppointmentEvent]:
     match command:
         case BookAppointment():
             return _book(command, state)
         case CancelAppointment():
             return _cancel(command, state)
+        case RecordArrival():
+            return _arrival(command, state)
         case _:
             assert_never(command)
 
@@ -120,9 +156,35 @@ def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEv
         raise AppointmentNotFoundError(f"appointment {c.appointment_id} not found")
     if isinstance(state, Cancelled):
         raise AlreadyCancelledError(f"appointment {c.appointment_id} is already cancelled")
+    if not isinstance(state, Booked):
+        raise WrongAppointmentStateError("a session that has started or ended cannot be cancelled")
     b = state.booked
     late = b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
     return [AppointmentCancelled(
         appointment_id=b.appointment_id, patient_id=b.patient_id, therapist_id=b.therapist_id,
         location_id=b.location_id, starts_at=b.starts_at, late=late, cancelled_at=c.now)]
 
+
+
+_OUTCOMES = {"checked_in": AppointmentCheckedIn, "completed": AppointmentCompleted,
+             "no_show": AppointmentNoShow}
+
+
+def _arrival(c: RecordArrival, state: AppointmentState) -> list[AppointmentEvent]:
+    if isinstance(state, NoAppointment):
+        raise AppointmentNotFoundError(f"appointment {c.appointment_id} not found")
+    b = state.booked
+    if c.outcome == "checked_in":
+        if not isinstance(state, Booked):
+            raise WrongAppointmentStateError("only a booked appointment can be checked in")
+        if c.now < b.starts_at - CHECK_IN_OPENS:
+            raise WrongAppointmentStateError("check-in opens an hour before the session")
+    elif c.outcome == "completed":
+        if not isinstance(state, CheckedIn):
+            raise WrongAppointmentStateError("a session is completed after check-in")
+    elif not isinstance(state, Booked) or c.now < b.starts_at:
+        raise WrongAppointmentStateError("a no-show is recorded after the start, without check-in")
+    return [_OUTCOMES[c.outcome](
+        appointment_id=b.appointment_id, patient_id=b.patient_id, therapist_id=b.therapist_id,
+        location_id=b.location_id, episode_id=b.episode_id,
+        appointment_type=b.appointment_type, starts_at=b.starts_at, at=c.now)]

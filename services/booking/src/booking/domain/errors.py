@@ -73,3 +73,8 @@ class LocationNotVisibleError(NotFoundError):
 
     type_slug = "location-not-found"
     title = "No such location"
+
+
+class WrongAppointmentStateError(ConflictError):
+    type_slug = "appointment-state"
+    title = "The appointment is not in a state that allows this"
