@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.problems import DomainError
-from kinetic_infra.commands import claim, claim_many
+from kinetic_infra.commands import claim_many
 from kinetic_infra.db.database import Database, set_tenant
 from kinetic_infra.event_store.sql import driver_connection
 from kinetic_infra.db.schema import dead_letters, inbox
@@ -107,13 +107,14 @@ class InboxConsumer:
         each is applied on its own, so only the failing one is retried or parked."""
         if len(deliveries) > 1:
             try:
-                return await self._apply_together(deliveries)
+                return await self._apply(deliveries, [self._parse(d) for d in deliveries])
             except Exception:  # noqa: BLE001 - sorted out one by one below
                 pass
         return [await self._handle_alone(d) for d in deliveries]
 
-    async def _apply_together(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        events = [self._parse(d) for d in deliveries]
+    async def _apply(self, deliveries: Sequence[Delivery], events: Sequence[CloudEvent]
+                     ) -> list[Outcome]:
+        """Claim and apply ``deliveries`` (already parsed as ``events``) in one transaction."""
         handled = [self.subscription.handlers.get(e.type) for e in events]
         async with self.db.transaction() as conn:
             fresh = await claim_many(conn, self.subscription.name, [
@@ -139,16 +140,6 @@ class InboxConsumer:
     def _parse(delivery: Delivery) -> CloudEvent:
         return CloudEvent.model_validate_json(delivery.payload)
 
-    async def _apply(self, conn: AsyncConnection, delivery: Delivery, event: CloudEvent
-                     ) -> Outcome:
-        handler = self.subscription.handlers.get(event.type)
-        if handler is None:
-            return Outcome.IGNORED
-        if not await claim(conn, self.subscription.name, delivery.message_id):
-            return Outcome.DUPLICATE
-        await self._run(handler, conn, event)
-        return Outcome.APPLIED
-
     async def _run(self, handler: Handler, conn: AsyncConnection, event: CloudEvent) -> None:
         """The effect, in a span that continues the event's trace."""
         attributes = {"messaging.consumer": self.subscription.name, "kinetic.event": event.type}
@@ -167,8 +158,7 @@ class InboxConsumer:
             return await self._dead_letter(d.message_id, d.subject, d.payload,
                                            f"invalid envelope: {exc}", d.attempt)
         try:
-            async with self.db.transaction(event.tenantid) as conn:
-                return await self._apply(conn, d, event)
+            return (await self._apply([d], [event]))[0]
         except DomainError as exc:
             await self._record_rejection(d.message_id, exc)
             return Outcome.REJECTED
@@ -224,9 +214,7 @@ class InboxConsumer:
         delivery = Delivery(row["message_id"], row["subject"], row["payload"], row["attempts"] + 1)
         error: str | None = None
         try:
-            event = self._parse(delivery)
-            async with self.db.transaction(event.tenantid) as conn:
-                outcome = await self._apply(conn, delivery, event)
+            outcome = (await self._apply([delivery], [self._parse(delivery)]))[0]
         except Exception as exc:  # noqa: BLE001 - the operator sees why it failed again
             error = f"{type(exc).__name__}: {exc}"
             outcome = Outcome.RETRY

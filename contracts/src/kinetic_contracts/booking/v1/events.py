@@ -64,17 +64,23 @@ class TherapistRegistered(EventData):
 AppointmentType = Literal["initial_assessment", "treatment_session", "reassessment"]
 
 
-class AppointmentBooked(EventData):
-    """A one-hour (by default) one-on-one session. Times are UTC instants; show them in the
-    location's timezone."""
+class _AppointmentEvent(EventData):
+    """Every appointment event names who and where, so a consumer needs no lookup."""
 
-    event_type: ClassVar[str] = "kinetic.booking.appointment.booked.v1"
     aggregate_id_field: ClassVar[str] = "appointment_id"
 
     appointment_id: UUID
     patient_id: UUID
     therapist_id: UUID
     location_id: UUID
+
+
+class AppointmentBooked(_AppointmentEvent):
+    """A one-hour (by default) one-on-one session. Times are UTC instants; show them in the
+    location's timezone."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment.booked.v1"
+
     episode_id: UUID | None = None
     appointment_type: AppointmentType
     starts_at: datetime
@@ -82,28 +88,17 @@ class AppointmentBooked(EventData):
     booked_at: datetime
 
 
-class AppointmentCancelled(EventData):
+class AppointmentCancelled(_AppointmentEvent):
     event_type: ClassVar[str] = "kinetic.booking.appointment.cancelled.v1"
-    aggregate_id_field: ClassVar[str] = "appointment_id"
 
-    appointment_id: UUID
-    patient_id: UUID
-    therapist_id: UUID
-    location_id: UUID
     starts_at: datetime
     late: bool = Field(description="Inside the location's late-cancellation window")
     cancelled_at: datetime
 
 
-class _AppointmentOutcome(EventData):
-    """What happened at a booked session; ids repeated so a consumer needs no lookup."""
+class _AppointmentOutcome(_AppointmentEvent):
+    """What happened at a booked session."""
 
-    aggregate_id_field: ClassVar[str] = "appointment_id"
-
-    appointment_id: UUID
-    patient_id: UUID
-    therapist_id: UUID
-    location_id: UUID
     episode_id: UUID | None = None
     appointment_type: AppointmentType
     starts_at: datetime

@@ -160,9 +160,8 @@ def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEv
         raise WrongAppointmentStateError("a session that has started or ended cannot be cancelled")
     b = state.booked
     late = b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
-    return [AppointmentCancelled(
-        appointment_id=b.appointment_id, patient_id=b.patient_id, therapist_id=b.therapist_id,
-        location_id=b.location_id, starts_at=b.starts_at, late=late, cancelled_at=c.now)]
+    return [AppointmentCancelled(**_who_and_where(b), starts_at=b.starts_at, late=late,
+                                 cancelled_at=c.now)]
 
 
 
@@ -184,7 +183,11 @@ def _arrival(c: RecordArrival, state: AppointmentState) -> list[AppointmentEvent
             raise WrongAppointmentStateError("a session is completed after check-in")
     elif not isinstance(state, Booked) or c.now < b.starts_at:
         raise WrongAppointmentStateError("a no-show is recorded after the start, without check-in")
-    return [_OUTCOMES[c.outcome](
-        appointment_id=b.appointment_id, patient_id=b.patient_id, therapist_id=b.therapist_id,
-        location_id=b.location_id, episode_id=b.episode_id,
-        appointment_type=b.appointment_type, starts_at=b.starts_at, at=c.now)]
+    return [_OUTCOMES[c.outcome](**_who_and_where(b), episode_id=b.episode_id,
+                                 appointment_type=b.appointment_type, starts_at=b.starts_at,
+                                 at=c.now)]
+
+
+def _who_and_where(b: AppointmentBooked) -> dict[str, UUID]:
+    return {"appointment_id": b.appointment_id, "patient_id": b.patient_id,
+            "therapist_id": b.therapist_id, "location_id": b.location_id}
