@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
 
-.PHONY: run token test test-unit test-integration test-e2e test-faults test-contracts bench contracts install lock clean
+.PHONY: run token test test-unit test-integration test-e2e test-faults test-contracts test-browser chromium bench contracts install lock clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kinetic needs Python 3.11 or newer")'
@@ -29,8 +29,16 @@ run: install
 token: install
 	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic
 
-test: install
+test: install chromium
 	$(RUN) pytest
+
+# The browser tier (tests/browser) drives Debian's Chromium through Playwright, which cannot
+# download a browser of its own here: as root this installs the package, otherwise it says how.
+chromium:
+	@sh scripts/ensure-chromium
+
+test-browser: install chromium
+	$(RUN) pytest tests/browser
 
 test-unit: install
 	$(RUN) pytest -m "not platform" services contracts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -84,3 +85,34 @@ async def front_desk(api) -> dict[str, str]:
         "home_location_id": location.json()["id"]})
     assert patient.status_code == 201, patient.text
     return {"location_id": location.json()["id"], "patient_id": patient.json()["id"]}
+
+
+async def on_the_wire(platform: Platform, tenant: uuid.UUID, event_type: str,
+                      *, settle: float = 0.5) -> list[dict[str, Any]]:
+    """Every CloudEvent of ``event_type`` published so far for the organization, read back
+    from JetStream (the relay's outbox rows are gone once published)."""
+    import nats
+    from kinetic_contracts.naming import nats_subject
+
+    assert platform.nats is not None
+    nc = await nats.connect(platform.nats.url)
+    try:
+        received: list[dict[str, Any]] = []
+        sub = await nc.jetstream().subscribe(nats_subject(tenant, event_type),
+                                             ordered_consumer=True)
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=settle)
+            except nats.errors.TimeoutError:
+                return received
+            received.append(json.loads(msg.data))
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def published(platform: Platform, tenant: uuid.UUID) -> Callable[..., Awaitable[list[dict]]]:
+    async def read(event_type: str, *, settle: float = 0.5) -> list[dict[str, Any]]:
+        return await on_the_wire(platform, tenant, event_type, settle=settle)
+
+    return read

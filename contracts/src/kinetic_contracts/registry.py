@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from kinetic_contracts.booking.v1 import events as booking_v1
 from kinetic_contracts.envelope import EventData
+from kinetic_contracts.plan.v1 import events as plan_v1
 
-_MODULES = [booking_v1]
+_MODULES = [booking_v1, plan_v1]
 
 EVENT_MODELS: dict[str, type[EventData]] = {
     model.event_type: model

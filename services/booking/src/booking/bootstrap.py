@@ -7,6 +7,8 @@ from pathlib import Path
 from booking.adapters.admin import admin_tables
 from booking.adapters.http import router
 from booking.adapters.http_appointments import router as appointments_router
+from booking.adapters.http_front_desk import router as front_desk_router
+from booking.adapters.http_schedule import router as schedule_router
 from booking.adapters.projections import front_desk
 from booking.adapters.seed import seed_demo
 from kinetic_infra.service.definition import ServiceDefinition
@@ -16,7 +18,8 @@ SERVICE = ServiceDefinition(
     description="Locations, patients, consents, appointments and episodes of care.",
     migrations=Path(__file__).parent / "migrations",
     projections=[front_desk],
-    routers=lambda runtime: [router(runtime), appointments_router(runtime)],
+    routers=lambda runtime: [router(runtime), schedule_router(runtime),
+                             appointments_router(runtime), front_desk_router(runtime)],
     admin_tables=admin_tables,
     seed=seed_demo,
     start_order=0,

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from booking.domain import appointment
+from booking.domain.location import Location
+from booking.domain.therapist import Therapist
+from kinetic_contracts.booking.v1.events import Hours
 from booking.domain.errors import (
     AlreadyCancelledError,
+    EpisodeClosedError,
+    FirstSessionIsAssessmentError,
+    LocationClosedError,
+    OutsideOpeningHoursError,
     InThePastError,
     NotAtLocationError,
     TherapistNotFoundError,
@@ -18,13 +26,20 @@ from booking.domain.errors import (
 
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 LOCATION = uuid.uuid4()
+THERAPIST = uuid.uuid4()
+CLINIC = Location(location_id=LOCATION, name="Riverside", timezone="Europe/Berlin")
+
+
+def therapist_at(*locations: uuid.UUID) -> Therapist:
+    return Therapist(therapist_id=THERAPIST, location_ids=frozenset(locations))
 
 
 def book(**overrides) -> appointment.BookAppointment:
     values = dict(appointment_id=uuid.uuid4(), patient_id=uuid.uuid4(),
-                  therapist_id=uuid.uuid4(), location_id=LOCATION,
+                  therapist_id=THERAPIST, location_id=LOCATION,
                   appointment_type="initial_assessment", starts_at=NOW + timedelta(days=1),
-                  now=NOW, patient_exists=True, therapist_locations=frozenset({LOCATION}))
+                  now=NOW, patient_exists=True, location=CLINIC,
+                  therapist=therapist_at(LOCATION))
     return appointment.BookAppointment(**(values | overrides))
 
 
@@ -52,12 +67,12 @@ def test_given_start_in_the_past_when_booked_then_refused():
 
 def test_given_unknown_therapist_when_booked_then_not_found():
     with pytest.raises(TherapistNotFoundError):
-        appointment.decide(book(therapist_locations=None), appointment.INITIAL)
+        appointment.decide(book(therapist=None), appointment.INITIAL)
 
 
 def test_given_therapist_elsewhere_when_booked_then_refused():
     with pytest.raises(NotAtLocationError):
-        appointment.decide(book(therapist_locations=frozenset({uuid.uuid4()})),
+        appointment.decide(book(therapist=therapist_at(uuid.uuid4())),
                            appointment.INITIAL)
 
 
@@ -116,3 +131,81 @@ def test_given_checked_in_session_when_cancelled_then_refused():
     state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-5)[0])
     with pytest.raises(WrongAppointmentStateError):
         cancel(state, hours_before=0.05)
+
+
+MON_TO_FRI_8_TO_18 = {d: [Hours(opens="08:00", closes="18:00")]
+                      for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def test_given_opening_hours_when_booked_outside_them_then_refused():
+    clinic = CLINIC.model_copy(update={"opening_hours": MON_TO_FRI_8_TO_18})
+    saturday_10 = datetime(2027, 3, 6, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    with pytest.raises(OutsideOpeningHoursError):
+        appointment.decide(book(location=clinic, starts_at=saturday_10), appointment.INITIAL)
+
+
+def test_given_a_closure_when_booked_that_day_then_refused():
+    clinic = CLINIC.model_copy(update={"closures": ((date(2027, 3, 2), date(2027, 3, 2)),)})
+    with pytest.raises(LocationClosedError):
+        appointment.decide(book(location=clinic), appointment.INITIAL)
+
+
+def test_given_an_episode_without_sessions_when_a_treatment_is_booked_then_refused():
+    facts = appointment.EpisodeFacts(patient_id=uuid.uuid4(), closed=False, has_sessions=False)
+    command = book(episode_id=uuid.uuid4(), episode=facts, appointment_type="treatment_session")
+    with pytest.raises(FirstSessionIsAssessmentError):
+        appointment.decide(command.model_copy(update={"patient_id": facts.patient_id}),
+                           appointment.INITIAL)
+
+
+def test_given_a_closed_episode_when_booked_into_then_refused():
+    patient = uuid.uuid4()
+    facts = appointment.EpisodeFacts(patient_id=patient, closed=True, has_sessions=True)
+    with pytest.raises(EpisodeClosedError):
+        appointment.decide(book(patient_id=patient, episode_id=uuid.uuid4(), episode=facts),
+                           appointment.INITIAL)
+
+
+def reschedule(state, starts_at, therapist=None):
+    return appointment.decide(appointment.RescheduleAppointment(
+        appointment_id=state.booked.appointment_id, starts_at=starts_at, now=NOW,
+        location=CLINIC, therapist=therapist or therapist_at(LOCATION)), state)
+
+
+def test_given_booked_when_rescheduled_then_moved_with_its_length_and_reminder_reset():
+    state = booked(minutes=45)
+    later = state.booked.starts_at + timedelta(days=2)
+    [moved] = reschedule(state, later)
+    assert (moved.previous_starts_at, moved.starts_at) == (state.booked.starts_at, later)
+    assert moved.ends_at - moved.starts_at == timedelta(minutes=45)
+    after = appointment.evolve(state, moved)
+    assert after.booked.starts_at == later and after.reminded_for is None
+
+
+def test_given_booked_when_rescheduled_to_the_same_time_then_nothing_happens():
+    state = booked()
+    assert reschedule(state, state.booked.starts_at) == []
+
+
+def test_given_a_cancelled_appointment_when_rescheduled_then_refused():
+    state = booked()
+    state = appointment.evolve(state, cancel(state, hours_before=48)[0])
+    with pytest.raises(WrongAppointmentStateError):
+        reschedule(state, NOW + timedelta(days=3))
+
+
+def remind(state, starts_at):
+    return appointment.decide(appointment.EmitReminder(
+        appointment_id=state.booked.appointment_id, for_starts_at=starts_at, lead_minutes=1440,
+        now=NOW), state)
+
+
+def test_a_reminder_is_due_once_and_only_for_the_current_time():
+    state = booked()
+    [due] = remind(state, state.booked.starts_at)
+    assert due.lead_minutes == 1440
+    reminded = appointment.evolve(state, due)
+    assert remind(reminded, state.booked.starts_at) == []
+    assert remind(state, state.booked.starts_at - timedelta(hours=1)) == []
+    cancelled = appointment.evolve(state, cancel(state, hours_before=48)[0])
+    assert remind(cancelled, state.booked.starts_at) == []

@@ -10,9 +10,30 @@ from datetime import date, datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kinetic_contracts.envelope import EventData
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Hours(BaseModel):
+    """One stretch of a day in local wall-clock time; ``closes`` may be 24:00."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opens: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["08:00"])
+    closes: str = Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", examples=["19:00"])
+
+    @model_validator(mode="after")
+    def _closes_after_opening(self) -> Hours:
+        if self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+WeeklyHours = dict[Weekday, list[Hours]]
 
 
 class LocationRegistered(EventData):
@@ -26,6 +47,32 @@ class LocationRegistered(EventData):
     late_cancel_hours: int = Field(
         default=24, ge=0, le=168,
         description="A cancellation closer than this to the start is a late cancellation")
+
+
+class LocationHoursSet(EventData):
+    """The location's weekly opening hours, in its own timezone (replaces earlier hours).
+    A weekday that is absent is closed."""
+
+    event_type: ClassVar[str] = "kinetic.booking.location.hours_set.v1"
+    aggregate_id_field: ClassVar[str] = "location_id"
+
+    location_id: UUID
+    opening_hours: WeeklyHours
+    set_at: datetime
+
+
+class LocationClosureAdded(EventData):
+    """Whole local days on which the location is closed (holidays, refurbishment)."""
+
+    event_type: ClassVar[str] = "kinetic.booking.location.closure_added.v1"
+    aggregate_id_field: ClassVar[str] = "location_id"
+
+    location_id: UUID
+    closure_id: UUID
+    first_day: date
+    last_day: date
+    reason: str = Field(min_length=1, max_length=200)
+    added_at: datetime
 
 
 class PatientRegistered(EventData):
@@ -58,10 +105,76 @@ class TherapistRegistered(EventData):
 
     therapist_id: UUID
     location_ids: list[UUID] = Field(min_length=1, description="Where the therapist works")
+    display_name: str | None = Field(default=None, max_length=100,
+                                     description="As the front desk's schedule shows it")
     registered_at: datetime
 
 
+class TherapistHoursSet(EventData):
+    """A therapist's weekly working hours at one location, in its timezone."""
+
+    event_type: ClassVar[str] = "kinetic.booking.therapist.hours_set.v1"
+    aggregate_id_field: ClassVar[str] = "therapist_id"
+
+    therapist_id: UUID
+    location_id: UUID
+    working_hours: WeeklyHours
+    set_at: datetime
+
+
+class TherapistTimeOffAdded(EventData):
+    """Leave, training or sickness: the therapist takes no appointments in the range."""
+
+    event_type: ClassVar[str] = "kinetic.booking.therapist.time_off_added.v1"
+    aggregate_id_field: ClassVar[str] = "therapist_id"
+
+    therapist_id: UUID
+    time_off_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    added_at: datetime
+
+
+class PatientConsentRecorded(EventData):
+    """A consent given or withdrawn, with the version of the text the patient saw. The
+    latest record per (consent, partner) is in force."""
+
+    event_type: ClassVar[str] = "kinetic.booking.patient.consent_recorded.v1"
+    aggregate_id_field: ClassVar[str] = "patient_id"
+
+    patient_id: UUID
+    consent: Literal["treatment", "data_sharing", "reminders"]
+    partner: str | None = Field(default=None, max_length=100,
+                                description="The named partner, for data sharing")
+    granted: bool
+    version: str = Field(min_length=1, max_length=40, description="Version of the consent text")
+    recorded_at: datetime
+
+
+class EpisodeClosed(EventData):
+    event_type: ClassVar[str] = "kinetic.booking.episode.closed.v1"
+    aggregate_id_field: ClassVar[str] = "episode_id"
+
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    reason: Literal["discharged"]
+    closed_at: datetime
+
+
 AppointmentType = Literal["initial_assessment", "treatment_session", "reassessment"]
+
+
+class AppointmentTypeConfigured(EventData):
+    """How long an organization's sessions of one type last (60 minutes unless set)."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment_type.configured.v1"
+    aggregate_id_field: ClassVar[str] = "organization_id"
+
+    organization_id: UUID
+    appointment_type: AppointmentType
+    minutes: int = Field(ge=15, le=240)
+    configured_at: datetime
 
 
 class _AppointmentEvent(EventData):
@@ -96,6 +209,33 @@ class AppointmentCancelled(_AppointmentEvent):
     cancelled_at: datetime
 
 
+class AppointmentRescheduled(_AppointmentEvent):
+    """Moved to another time (and possibly another therapist at the same location);
+    ``therapist_id`` is the therapist from now on."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment.rescheduled.v1"
+
+    episode_id: UUID | None = None
+    appointment_type: AppointmentType
+    previous_therapist_id: UUID
+    previous_starts_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    rescheduled_at: datetime
+
+
+class AppointmentReminderDue(_AppointmentEvent):
+    """Time to remind the patient. Kinetic sends nothing itself: a partner's messaging
+    system subscribes, checks the patient's reminder consent and sends."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment.reminder_due.v1"
+
+    appointment_type: AppointmentType
+    starts_at: datetime
+    lead_minutes: int = Field(ge=0, description="How long before the start this is due")
+    due_at: datetime
+
+
 class _AppointmentOutcome(_AppointmentEvent):
     """What happened at a booked session."""
 
@@ -117,6 +257,54 @@ class AppointmentNoShow(_AppointmentOutcome):
     event_type: ClassVar[str] = "kinetic.booking.appointment.no_show.v1"
 
 
-EVENTS: list[type[EventData]] = [LocationRegistered, PatientRegistered, EpisodeOpened,
-                                 TherapistRegistered, AppointmentBooked, AppointmentCancelled,
-                                 AppointmentCheckedIn, AppointmentCompleted, AppointmentNoShow]
+class WaitlistJoined(EventData):
+    """A patient asks for an earlier slot at a location (with one therapist, or any)."""
+
+    event_type: ClassVar[str] = "kinetic.booking.waitlist.joined.v1"
+    aggregate_id_field: ClassVar[str] = "entry_id"
+
+    entry_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    therapist_id: UUID | None = None
+    appointment_type: AppointmentType
+    wants_before: datetime | None = Field(
+        default=None, description="Only slots starting before this are of interest")
+    joined_at: datetime
+
+
+class WaitlistSlotOffered(EventData):
+    """A cancellation freed an hour and this entry, first come first served, is offered
+    it. A partner's messaging system tells the patient; the front desk books on reply."""
+
+    event_type: ClassVar[str] = "kinetic.booking.waitlist.slot_offered.v1"
+    aggregate_id_field: ClassVar[str] = "entry_id"
+
+    entry_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    therapist_id: UUID
+    appointment_type: AppointmentType
+    starts_at: datetime
+    ends_at: datetime
+    freed_by: UUID = Field(description="The cancelled appointment")
+    offered_at: datetime
+
+
+class WaitlistLeft(EventData):
+    event_type: ClassVar[str] = "kinetic.booking.waitlist.left.v1"
+    aggregate_id_field: ClassVar[str] = "entry_id"
+
+    entry_id: UUID
+    patient_id: UUID
+    reason: Literal["booked", "withdrawn"]
+    left_at: datetime
+
+
+EVENTS: list[type[EventData]] = [
+    LocationRegistered, LocationHoursSet, LocationClosureAdded, PatientRegistered,
+    PatientConsentRecorded, EpisodeOpened, EpisodeClosed, TherapistRegistered,
+    TherapistHoursSet, TherapistTimeOffAdded, AppointmentTypeConfigured, AppointmentBooked,
+    AppointmentRescheduled, AppointmentCancelled, AppointmentCheckedIn, AppointmentCompleted,
+    AppointmentNoShow, AppointmentReminderDue, WaitlistJoined, WaitlistSlotOffered, WaitlistLeft,
+]

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from booking.adapters.projections import episodes, locations, patients
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from booking.adapters.projections import episodes, locations, patient_consents, patients
 from booking.application import handlers
 from booking.domain.episode import OpenEpisode
 from booking.domain.errors import EpisodeNotFoundError, LocationNotFoundError, PatientNotFoundError
 from booking.domain.location import RegisterLocation
+from booking.domain import patient
 from booking.domain.patient import RegisterPatient
-from kinetic_infra.commands import run_command
+from kinetic_contracts.booking.v1.events import WeeklyHours
+from kinetic_infra.event_store.decider import handle
+from booking.adapters.commands import Work, event_context, execute
 from kinetic_infra.event_store.ids import new_id
-from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import CurrentStaff, ForbiddenError, Staff
@@ -34,6 +38,10 @@ class LocationIn(Strict):
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
     late_cancel_hours: int = Field(default=24, ge=0, le=168,
                                    description="Cancelling closer to the start is a late cancel")
+    opening_hours: WeeklyHours | None = Field(
+        default=None, description="Per weekday, local time; without hours: bookable any time",
+        examples=[{d: [{"opens": "08:00", "closes": "19:00"}]
+                   for d in ("mon", "tue", "wed", "thu", "fri")}])
 
 
 class LocationOut(BaseModel):
@@ -41,6 +49,7 @@ class LocationOut(BaseModel):
     name: str
     timezone: str
     late_cancel_hours: int
+    opening_hours: WeeklyHours | None
 
 
 class PatientIn(Strict):
@@ -63,6 +72,40 @@ class PatientOut(BaseModel):
     phone: str | None
     preferred_language: str | None
     registered_at: datetime
+
+
+class PatientCreated(BaseModel):
+    id: UUID
+    possible_duplicates: list[UUID] = Field(
+        description="Patients already registered with the same name and date of birth: check "
+                    "before booking (the new record is kept either way)")
+
+
+class PatientMatch(BaseModel):
+    patient_id: UUID
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    home_location_id: UUID
+    phone: str | None
+    email: str | None
+
+
+class ConsentIn(Strict):
+    consent: Literal["treatment", "data_sharing", "reminders"]
+    partner: str | None = Field(default=None, min_length=1, max_length=100,
+                                description="The named partner, for data sharing only")
+    granted: bool
+    version: str = Field(min_length=1, max_length=40, examples=["2026-09"],
+                         description="Version of the consent text the patient saw")
+
+
+class ConsentOut(BaseModel):
+    consent: str
+    partner: str | None
+    granted: bool
+    version: str
+    recorded_at: datetime
 
 
 class EpisodeIn(Strict):
@@ -89,15 +132,11 @@ class EpisodeOut(BaseModel):
     referral: bool
     status: str
     opened_at: datetime
+    closed_at: datetime | None
 
 
 class Created(BaseModel):
     id: UUID
-
-
-def _context(tenant_id: UUID, command_id: UUID, **ids: UUID | None) -> EventContext:
-    return EventContext(tenant_id=tenant_id, correlation_id=command_id, causation_id=command_id,
-                        **ids)
 
 
 INTAKE = (Role.FRONT_DESK, Role.OPERATOR)
@@ -116,16 +155,8 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(tags=["booking"], route_class=AuditedRoute)
     db, store = runtime.db, runtime.store
 
-    async def create(scope: str, principal: Principal, key: UUID | None, work: Any) -> Created:
-        command_id = key or new_id()
-        # The key is scoped to the organization: another organization reusing a key gets
-        # its own effect, never the first organization's result.
-        scoped = f"{scope}:{principal.tenant_id}"
-        result = await run_command(db, lambda conn: work(conn, command_id),
-                                   tenant_id=principal.tenant_id,
-                                   idempotency_scope=scoped if key else None,
-                                   command_id=str(command_id) if key else None)
-        return Created(id=result["id"])
+    async def create(scope: str, principal: Principal, key: UUID | None, work: Work) -> Created:
+        return Created(id=(await execute(db, scope, principal, key, work))["id"])
 
     @api.post("/locations", status_code=status.HTTP_201_CREATED, response_model=Created,
               summary="Register a clinic location (operator)")
@@ -135,7 +166,7 @@ def router(runtime: Runtime) -> APIRouter:
             location_id = new_id()
             command = RegisterLocation(location_id=location_id, now=datetime.now(UTC),
                                        **body.model_dump())
-            await handlers.register_location(conn, store, command, _context(
+            await handlers.register_location(conn, store, command, event_context(
                 principal.tenant_id, command_id, location_id=location_id))
             return {"id": str(location_id)}
 
@@ -151,10 +182,11 @@ def router(runtime: Runtime) -> APIRouter:
         return await fetch_one(db, locations, locations.c.location_id, location_id, principal,
                                LocationNotFoundError(f"location {location_id} not found"))
 
-    @api.post("/patients", status_code=status.HTTP_201_CREATED, response_model=Created,
-              summary="Register a patient (front desk)", openapi_extra=audited("create", "patient"))
+    @api.post("/patients", status_code=status.HTTP_201_CREATED, response_model=PatientCreated,
+              summary="Register a patient (front desk); warns of probable duplicates",
+              openapi_extra=audited("create", "patient"))
     async def register_patient(request: Request, body: PatientIn, principal: Staff(*INTAKE),
-                               idempotency_key: IdempotencyKey = None) -> Created:
+                               idempotency_key: IdempotencyKey = None) -> PatientCreated:
         note(request).location_id = body.home_location_id
         _intake_at(principal, body.home_location_id)
 
@@ -164,13 +196,58 @@ def router(runtime: Runtime) -> APIRouter:
                 conn, store, handlers.location_stream(body.home_location_id), principal.tenant_id)
             command = RegisterPatient(patient_id=patient_id, now=datetime.now(UTC),
                                       home_location_exists=exists, **body.model_dump())
-            await handlers.register_patient(conn, store, command, _context(
+            duplicates = await _same_identity(conn, body)
+            await handlers.register_patient(conn, store, command, event_context(
                 principal.tenant_id, command_id, location_id=body.home_location_id))
-            return {"id": str(patient_id)}
+            return {"id": str(patient_id), "possible_duplicates": duplicates}
 
-        created = await create("booking.patients", principal, idempotency_key, work)
+        created = PatientCreated(**await execute(db, "booking.patients", principal,
+                                                 idempotency_key, work))
         note(request).patient_id, note(request).resource_id = created.id, str(created.id)
         return created
+
+    @api.get("/patients", response_model=list[PatientMatch],
+             summary="Find patients by name, phone or e-mail (front desk)",
+             openapi_extra=audited("search", "patient"))
+    async def search_patients(request: Request, principal: Staff(*INTAKE),
+                              q: str = Query(min_length=2, max_length=100)
+                              ) -> list[dict[str, Any]]:
+        async with db.read(principal.tenant_id) as conn:
+            rows = await conn.execute(_patient_search(q, principal.locations_for(INTAKE)))
+            return [dict(r) for r in rows.mappings()]
+
+    @api.post("/patients/{patient_id}/consents", status_code=status.HTTP_204_NO_CONTENT,
+              summary="Record a consent given or withdrawn, with the version of its text",
+              openapi_extra=audited("consent", "patient"))
+    async def record_consent(request: Request, patient_id: UUID, body: ConsentIn,
+                             principal: Staff(*INTAKE)) -> None:
+        note(request).patient_id = patient_id
+
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            home = await _home_location(conn, patient_id)
+            if home is None or not principal.can_at(home, INTAKE):
+                raise PatientNotFoundError(f"patient {patient_id} not found")
+            note(request).location_id = home
+            await handle(conn, store, handlers.patient_stream(patient_id), patient,
+                         patient.RecordConsent(patient_id=patient_id, now=datetime.now(UTC),
+                                               **body.model_dump()),
+                         tenant_id=principal.tenant_id, context=event_context(
+                             principal.tenant_id, command_id, location_id=home))
+            return {}
+
+        await execute(db, "booking.consents", principal, None, work)
+
+    @api.get("/patients/{patient_id}/consents", response_model=list[ConsentOut],
+             summary="The consents in force", openapi_extra=audited("read", "consent"))
+    async def list_consents(request: Request, patient_id: UUID,
+                            principal: Staff(*PATIENT_READERS)) -> list[dict[str, Any]]:
+        note(request).patient_id = patient_id
+        await get_patient(request, patient_id, principal)  # 404 unless the caller may see them
+        async with db.read(principal.tenant_id) as conn:
+            rows = await conn.execute(select(patient_consents).where(
+                patient_consents.c.patient_id == patient_id)
+                .order_by(patient_consents.c.consent, patient_consents.c.partner))
+            return [{**r, "partner": r["partner"] or None} for r in rows.mappings()]
 
     @api.get("/patients/{patient_id}", response_model=PatientOut, summary="One patient",
              openapi_extra=audited("read", "patient"))
@@ -202,7 +279,7 @@ def router(runtime: Runtime) -> APIRouter:
                     conn, store, handlers.location_stream(body.location_id), tenant),
                 **body.model_dump(),
             )
-            await handlers.open_episode(conn, store, command, _context(
+            await handlers.open_episode(conn, store, command, event_context(
                 tenant, command_id, location_id=body.location_id, episode_id=episode_id))
             return {"id": str(episode_id)}
 
@@ -222,3 +299,34 @@ def router(runtime: Runtime) -> APIRouter:
         return row
 
     return api
+
+
+async def _same_identity(conn: AsyncConnection, body: PatientIn) -> list[str]:
+    """Probable duplicates: the same name (ignoring case) and date of birth."""
+    rows = await conn.execute(select(patients.c.patient_id).where(
+        func.lower(patients.c.given_name) == body.given_name.lower(),
+        func.lower(patients.c.family_name) == body.family_name.lower(),
+        patients.c.date_of_birth == body.date_of_birth).order_by(patients.c.registered_at))
+    return [str(r.patient_id) for r in rows]
+
+
+async def _home_location(conn: AsyncConnection, patient_id: UUID) -> UUID | None:
+    return await conn.scalar(select(patients.c.home_location_id)
+                             .where(patients.c.patient_id == patient_id))
+
+
+def _patient_search(q: str, location_ids: frozenset[UUID] | None) -> Any:
+    """Name by similarity (typos forgiven), or an exact phone or e-mail; at locations where
+    the caller does intake (None: all of them)."""
+    name = func.lower(patients.c.given_name + " " + patients.c.family_name)
+    needle = q.strip().lower()
+    query = (select(patients.c.patient_id, patients.c.given_name, patients.c.family_name,
+                    patients.c.date_of_birth, patients.c.home_location_id, patients.c.phone,
+                    patients.c.email)
+             .where(name.op("%")(needle) | name.contains(needle, autoescape=True)
+                    | (patients.c.phone == q.strip()) | (func.lower(patients.c.email) == needle))
+             .order_by(func.similarity(name, needle).desc(), patients.c.family_name)
+             .limit(25))
+    if location_ids is not None:
+        query = query.where(patients.c.home_location_id.in_(location_ids))
+    return query

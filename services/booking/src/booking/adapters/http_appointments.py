@@ -9,20 +9,25 @@ from uuid import UUID
 from fastapi import APIRouter, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from booking.adapters.commands import event_context, execute
 from booking.adapters.projections import appointments, therapists
-from booking.application import handlers
-from booking.domain import appointment
-from booking.domain.errors import AppointmentNotFoundError, LocationNotVisibleError
-from booking.domain.therapist import RegisterTherapist
-from kinetic_contracts.booking.v1.events import AppointmentType
-from kinetic_infra.auth.principal import Role
-from kinetic_infra.commands import run_command
-from kinetic_infra.event_store.decider import load
+from booking.application import availability, handlers
+from booking.domain import appointment, therapist, waitlist
+from booking.domain.errors import (
+    AppointmentNotFoundError,
+    LocationNotVisibleError,
+    TherapistNotFoundError,
+)
+from booking.domain.therapist import AddTimeOff, RegisterTherapist, SetWorkingHours
+from kinetic_contracts.booking.v1.events import AppointmentType, WeeklyHours
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.ids import new_id
-from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import CurrentStaff, ForbiddenError, Staff
+from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.read_models import fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
@@ -33,12 +38,29 @@ SCHEDULE_READERS = (Role.FRONT_DESK, Role.THERAPIST, Role.OPERATOR)
 class TherapistIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     location_ids: list[UUID] = Field(min_length=1, max_length=50)
+    display_name: str | None = Field(default=None, min_length=1, max_length=100,
+                                     examples=["Tara Nguyen"])
 
 
 class TherapistOut(BaseModel):
     therapist_id: UUID
     location_ids: list[UUID]
+    display_name: str | None
     registered_at: datetime
+
+
+class WorkingHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    working_hours: WeeklyHours = Field(
+        description="Per weekday, in the location's timezone; a missing weekday is a day off",
+        examples=[{"mon": [{"opens": "08:00", "closes": "12:00"},
+                           {"opens": "13:00", "closes": "17:00"}]}])
+
+
+class TimeOffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
 
 
 class AppointmentIn(BaseModel):
@@ -46,10 +68,21 @@ class AppointmentIn(BaseModel):
     patient_id: UUID
     therapist_id: UUID
     location_id: UUID
-    episode_id: UUID | None = None
+    episode_id: UUID | None = Field(
+        default=None, description="The episode's first session must be an initial assessment")
     appointment_type: AppointmentType
     starts_at: AwareDatetime = Field(description="With its UTC offset, e.g. 2027-03-01T09:00+01:00")
-    minutes: int = Field(default=appointment.DEFAULT_MINUTES, ge=15, le=240)
+    minutes: int | None = Field(default=None, ge=15, le=240,
+                                description="Default: the organization's length for the type")
+    waitlist_entry_id: UUID | None = Field(
+        default=None, description="Booking a waitlist offer: the entry leaves the waitlist")
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    starts_at: AwareDatetime
+    therapist_id: UUID | None = Field(default=None,
+                                      description="Another therapist at the same location")
 
 
 class AppointmentOut(BaseModel):
@@ -67,6 +100,7 @@ class AppointmentOut(BaseModel):
     cancelled_at: datetime | None
     checked_in_at: datetime | None
     finished_at: datetime | None
+    reminded_at: datetime | None
 
 
 class Created(BaseModel):
@@ -76,9 +110,11 @@ class Created(BaseModel):
 class CancelOut(BaseModel):
     appointment_id: UUID
     late: bool = Field(description="Inside the location's late-cancellation window")
+    offered_to: UUID | None = Field(
+        description="The waitlist entry the freed hour was offered to, if any")
 
 
-def _at(principal: Any, location_id: UUID) -> None:
+def _at(principal: Principal, location_id: UUID) -> None:
     if not principal.can_at(location_id, FRONT_DESK):
         raise ForbiddenError("booking at this location needs the front desk or operator role")
 
@@ -87,56 +123,120 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(tags=["appointments"], route_class=AuditedRoute)
     db, store = runtime.db, runtime.store
 
-    def context(tenant: UUID, command_id: UUID, **ids: UUID | None) -> EventContext:
-        return EventContext(tenant_id=tenant, correlation_id=command_id,
-                            causation_id=command_id, **ids)
+    async def booked(conn: AsyncConnection, principal: Principal, appointment_id: UUID,
+                     request: Request, roles: tuple[Role, ...]) -> appointment.AppointmentState:
+        """The appointment's state; one at a location where the caller has no such role
+        reads as unknown."""
+        state, _ = await load(conn, store, handlers.appointment_stream(appointment_id),
+                              appointment, tenant_id=principal.tenant_id)
+        if isinstance(state, appointment.NoAppointment) or not principal.can_at(
+                state.booked.location_id, roles):
+            raise AppointmentNotFoundError(f"appointment {appointment_id} not found")
+        note(request).patient_id = state.booked.patient_id
+        note(request).location_id = state.booked.location_id
+        return state
+
+    async def appointment_row(appointment_id: UUID, principal: Principal) -> dict[str, Any]:
+        return await fetch_one(db, appointments, appointments.c.appointment_id, appointment_id,
+                               principal, AppointmentNotFoundError(
+                                   f"appointment {appointment_id} not found"),
+                               location=appointments.c.location_id, roles=SCHEDULE_READERS)
 
     @api.post("/therapists", status_code=status.HTTP_201_CREATED, response_model=Created,
               summary="Register a therapist at one or more locations (operator)")
-    async def register_therapist(body: TherapistIn, principal: Staff(Role.OPERATOR)) -> Created:
-        therapist_id, command_id = new_id(), new_id()
-
-        async def work(conn: Any) -> dict[str, str]:
+    async def register_therapist(body: TherapistIn, principal: Staff(Role.OPERATOR),
+                                 idempotency_key: IdempotencyKey = None) -> Created:
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, str]:
+            therapist_id = new_id()
             unknown = [loc for loc in body.location_ids if not await handlers.stream_exists(
                 conn, store, handlers.location_stream(loc), principal.tenant_id)]
             command = RegisterTherapist(therapist_id=therapist_id, now=datetime.now(UTC),
-                                        location_ids=body.location_ids,
-                                        unknown_locations=unknown)
+                                        unknown_locations=unknown, **body.model_dump())
             await handlers.register_therapist(conn, store, command,
-                                              context(principal.tenant_id, command_id))
+                                              event_context(principal.tenant_id, command_id))
             return {"id": str(therapist_id)}
 
-        return Created(id=(await run_command(db, work, tenant_id=principal.tenant_id))["id"])
+        return Created(**await execute(db, "booking.therapists", principal, idempotency_key,
+                                       work))
 
     @api.get("/therapists", response_model=list[TherapistOut], summary="The therapists")
     async def list_therapists(principal: CurrentStaff) -> list[dict[str, Any]]:
         return await fetch_all(db, therapists, principal, therapists.c.registered_at)
 
+    @api.put("/therapists/{therapist_id}/working-hours/{location_id}",
+             status_code=status.HTTP_204_NO_CONTENT,
+             summary="Set a therapist's weekly working hours at a location (front desk)")
+    async def set_working_hours(therapist_id: UUID, location_id: UUID, body: WorkingHoursIn,
+                                principal: Staff(*FRONT_DESK)) -> None:
+        _at(principal, location_id)
+
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            await handle(conn, store, handlers.therapist_stream(therapist_id),
+                         therapist, SetWorkingHours(
+                             therapist_id=therapist_id, location_id=location_id,
+                             working_hours=body.working_hours, now=datetime.now(UTC)),
+                         tenant_id=principal.tenant_id,
+                         context=event_context(principal.tenant_id, command_id,
+                                               location_id=location_id))
+            return {}
+
+        await execute(db, "booking.working-hours", principal, None, work)
+
+    @api.post("/therapists/{therapist_id}/time-off", status_code=status.HTTP_201_CREATED,
+              response_model=Created, summary="Record time off (front desk)")
+    async def add_time_off(therapist_id: UUID, body: TimeOffIn, principal: Staff(*FRONT_DESK),
+                           idempotency_key: IdempotencyKey = None) -> Created:
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, str]:
+            found = await handlers.load_therapist(conn, store, therapist_id, principal.tenant_id)
+            if found is None or not any(principal.can_at(loc, FRONT_DESK)
+                                        for loc in found.location_ids):
+                raise TherapistNotFoundError(f"therapist {therapist_id} not found")
+            time_off_id = new_id()
+            await handle(conn, store, handlers.therapist_stream(therapist_id),
+                         therapist, AddTimeOff(
+                             therapist_id=therapist_id, time_off_id=time_off_id,
+                             starts_at=body.starts_at.astimezone(UTC),
+                             ends_at=body.ends_at.astimezone(UTC), now=datetime.now(UTC)),
+                         tenant_id=principal.tenant_id,
+                         context=event_context(principal.tenant_id, command_id))
+            return {"id": str(time_off_id)}
+
+        return Created(**await execute(db, "booking.time-off", principal, idempotency_key, work))
+
     @api.post("/appointments", status_code=status.HTTP_201_CREATED, response_model=Created,
               summary="Book a one-on-one session (front desk)",
               responses={409: {"description": "The therapist or the patient is already booked"}},
               openapi_extra=audited("create", "appointment"))
-    async def book(request: Request, body: AppointmentIn, principal: Staff(*FRONT_DESK)
-                   ) -> Created:
+    async def book(request: Request, body: AppointmentIn, principal: Staff(*FRONT_DESK),
+                   idempotency_key: IdempotencyKey = None) -> Created:
         note(request).patient_id, note(request).location_id = body.patient_id, body.location_id
         _at(principal, body.location_id)
-        appointment_id, command_id = new_id(), new_id()
 
-        async def work(conn: Any) -> dict[str, str]:
-            tenant = principal.tenant_id
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, str]:
+            tenant, now, appointment_id = principal.tenant_id, datetime.now(UTC), new_id()
             command = appointment.BookAppointment(
-                appointment_id=appointment_id, now=datetime.now(UTC),
+                appointment_id=appointment_id, now=now,
                 patient_exists=await handlers.stream_exists(
                     conn, store, handlers.patient_stream(body.patient_id), tenant),
-                therapist_locations=await handlers.therapist_locations(
-                    conn, store, body.therapist_id, tenant),
-                **body.model_dump(exclude={"starts_at"}),
+                location=await handlers.load_location(conn, store, body.location_id, tenant),
+                therapist=await handlers.load_therapist(conn, store, body.therapist_id, tenant),
+                episode=await handlers.episode_facts(conn, store, body.episode_id, tenant),
+                minutes=body.minutes or await availability.minutes_for(
+                    conn, body.appointment_type),
+                **body.model_dump(exclude={"starts_at", "minutes", "waitlist_entry_id"}),
                 starts_at=body.starts_at.astimezone(UTC))
-            await handlers.book_appointment(conn, store, command, context(
-                tenant, command_id, location_id=body.location_id, episode_id=body.episode_id))
+            context = event_context(tenant, command_id, location_id=body.location_id,
+                                    episode_id=body.episode_id)
+            await handlers.book_appointment(conn, store, command, context)
+            if body.waitlist_entry_id is not None:
+                await handle(conn, store, handlers.waitlist_stream(body.waitlist_entry_id),
+                             waitlist, waitlist.LeaveWaitlist(
+                                 entry_id=body.waitlist_entry_id, reason="booked", now=now),
+                             tenant_id=tenant, context=context)
             return {"id": str(appointment_id)}
 
-        created = Created(id=(await run_command(db, work, tenant_id=principal.tenant_id))["id"])
+        created = Created(**await execute(db, "booking.appointments", principal,
+                                          idempotency_key, work))
         note(request).resource_id = str(created.id)
         return created
 
@@ -144,10 +244,7 @@ def router(runtime: Runtime) -> APIRouter:
              summary="One appointment", openapi_extra=audited("read", "appointment"))
     async def get_appointment(request: Request, appointment_id: UUID,
                               principal: Staff(*SCHEDULE_READERS)) -> dict[str, Any]:
-        row = await fetch_one(db, appointments, appointments.c.appointment_id, appointment_id,
-                              principal, AppointmentNotFoundError(
-                                  f"appointment {appointment_id} not found"),
-                              location=appointments.c.location_id, roles=SCHEDULE_READERS)
+        row = await appointment_row(appointment_id, principal)
         note(request).patient_id, note(request).location_id = row["patient_id"], row["location_id"]
         return row
 
@@ -168,32 +265,53 @@ def router(runtime: Runtime) -> APIRouter:
                 .order_by(appointments.c.starts_at).limit(2000))
             return [dict(r) for r in rows.mappings()]
 
+    @api.post("/appointments/{appointment_id}/reschedule", response_model=AppointmentOut,
+              summary="Move a booked session to another time or therapist (front desk)",
+              responses={409: {"description": "The therapist or the patient is already booked"}},
+              openapi_extra=audited("reschedule", "appointment"))
+    async def reschedule(request: Request, appointment_id: UUID, body: RescheduleIn,
+                         principal: Staff(*FRONT_DESK)) -> dict[str, Any]:
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            tenant = principal.tenant_id
+            state = await booked(conn, principal, appointment_id, request, FRONT_DESK)
+            b = state.booked
+            therapist_id = body.therapist_id or b.therapist_id
+            await handle(conn, store, handlers.appointment_stream(appointment_id), appointment,
+                         appointment.RescheduleAppointment(
+                             appointment_id=appointment_id, now=datetime.now(UTC),
+                             starts_at=body.starts_at.astimezone(UTC),
+                             location=await handlers.load_location(conn, store, b.location_id,
+                                                                   tenant),
+                             therapist=await handlers.load_therapist(conn, store, therapist_id,
+                                                                     tenant)),
+                         tenant_id=tenant, context=event_context(
+                             tenant, command_id, location_id=b.location_id,
+                             episode_id=b.episode_id))
+            return {}
+
+        await execute(db, "booking.reschedule", principal, None, work)
+        return await appointment_row(appointment_id, principal)
+
     @api.post("/appointments/{appointment_id}/cancel", response_model=CancelOut,
-              summary="Cancel; the location's window decides whether it is a late cancel",
+              summary="Cancel; the location's window decides whether it is a late cancel, and "
+                      "the freed hour is offered to the waitlist",
               openapi_extra=audited("cancel", "appointment"))
     async def cancel(request: Request, appointment_id: UUID, principal: Staff(*FRONT_DESK)
                      ) -> CancelOut:
-        command_id = new_id()
-
-        async def work(conn: Any) -> dict[str, Any]:
-            tenant = principal.tenant_id
-            state, _ = await load(conn, store, handlers.appointment_stream(appointment_id),
-                                  appointment, tenant_id=tenant)
-            if isinstance(state, appointment.NoAppointment):
-                raise AppointmentNotFoundError(f"appointment {appointment_id} not found")
-            booked = state.booked
-            note(request).patient_id, note(request).location_id = (booked.patient_id,
-                                                                   booked.location_id)
-            _at(principal, booked.location_id)
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            tenant, now = principal.tenant_id, datetime.now(UTC)
+            state = await booked(conn, principal, appointment_id, request, FRONT_DESK)
+            freed = state.booked
+            context = event_context(tenant, command_id, location_id=freed.location_id)
             late = await handlers.cancel_appointment(conn, store, appointment.CancelAppointment(
-                appointment_id=appointment_id, now=datetime.now(UTC),
+                appointment_id=appointment_id, now=now,
                 late_cancel_hours=await handlers.late_cancel_hours(
-                    conn, store, booked.location_id, tenant)),
-                context(tenant, command_id, location_id=booked.location_id))
-            return {"late": late}
+                    conn, store, freed.location_id, tenant)), context)
+            offered = await handlers.offer_freed_hour(conn, store, freed, now, context)
+            return {"late": late, "offered_to": str(offered) if offered else None}
 
-        result = await run_command(db, work, tenant_id=principal.tenant_id)
-        return CancelOut(appointment_id=appointment_id, late=result["late"])
+        result = await execute(db, "booking.cancel", principal, None, work)
+        return CancelOut(appointment_id=appointment_id, **result)
 
     def arrival(outcome: str, action: str, summary: str) -> None:
         @api.post(f"/appointments/{{appointment_id}}/{action}",
@@ -201,25 +319,17 @@ def router(runtime: Runtime) -> APIRouter:
                   openapi_extra=audited(outcome, "appointment"), name=outcome)
         async def record(request: Request, appointment_id: UUID,
                          principal: Staff(*SCHEDULE_READERS)) -> dict[str, Any]:
-            async def work(conn: Any) -> dict[str, Any]:
-                tenant = principal.tenant_id
-                state, _ = await load(conn, store, handlers.appointment_stream(appointment_id),
-                                      appointment, tenant_id=tenant)
-                if isinstance(state, appointment.NoAppointment) or not principal.can_at(
-                        state.booked.location_id, SCHEDULE_READERS):
-                    raise AppointmentNotFoundError(f"appointment {appointment_id} not found")
-                note(request).patient_id = state.booked.patient_id
-                note(request).location_id = state.booked.location_id
+            async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+                b = (await booked(conn, principal, appointment_id, request,
+                                  SCHEDULE_READERS)).booked
                 await handlers.record_arrival(conn, store, appointment.RecordArrival(
                     appointment_id=appointment_id, outcome=outcome, now=datetime.now(UTC)),
-                    context(tenant, new_id(), location_id=state.booked.location_id,
-                            episode_id=state.booked.episode_id))
+                    event_context(principal.tenant_id, command_id, location_id=b.location_id,
+                                  episode_id=b.episode_id))
                 return {}
 
-            await run_command(db, work, tenant_id=principal.tenant_id)
-            return await fetch_one(db, appointments, appointments.c.appointment_id,
-                                   appointment_id, principal, AppointmentNotFoundError(
-                                       f"appointment {appointment_id} not found"))
+            await execute(db, f"booking.{action}", principal, None, work)
+            return await appointment_row(appointment_id, principal)
 
     arrival("checked_in", "check-in", "The patient has arrived (front desk or therapist)")
     arrival("completed", "complete", "The session took place (after check-in)")

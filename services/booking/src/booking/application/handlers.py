@@ -7,11 +7,15 @@ Another organization's patient therefore reads as "does not exist".
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from booking.domain import appointment, episode, location, patient, therapist
+from booking.adapters.projections import appointments, waitlist as waitlist_rows
+from booking.domain import appointment, episode, location, patient, therapist, waitlist
+from kinetic_contracts.booking.v1.events import AppointmentBooked
 from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.model import EventContext, StreamName
 from kinetic_infra.event_store.store import EventStore
@@ -67,11 +71,58 @@ async def register_therapist(conn: AsyncConnection, store: EventStore,
                  tenant_id=context.tenant_id, context=context)
 
 
-async def therapist_locations(conn: AsyncConnection, store: EventStore, therapist_id: UUID,
-                              tenant_id: UUID) -> frozenset[UUID] | None:
+def waitlist_stream(entry_id: UUID) -> StreamName:
+    return StreamName("waitlist", entry_id)
+
+
+async def load_therapist(conn: AsyncConnection, store: EventStore, therapist_id: UUID,
+                         tenant_id: UUID) -> therapist.Therapist | None:
     state, _version = await load(conn, store, therapist_stream(therapist_id), therapist,
                                  tenant_id=tenant_id)
-    return state.location_ids if isinstance(state, therapist.Therapist) else None
+    return state if isinstance(state, therapist.Therapist) else None
+
+
+async def load_location(conn: AsyncConnection, store: EventStore, location_id: UUID,
+                        tenant_id: UUID) -> location.Location | None:
+    state, _version = await load(conn, store, location_stream(location_id), location,
+                                 tenant_id=tenant_id)
+    return state if isinstance(state, location.Location) else None
+
+
+async def episode_facts(conn: AsyncConnection, store: EventStore, episode_id: UUID | None,
+                        tenant_id: UUID) -> appointment.EpisodeFacts | None:
+    if episode_id is None:
+        return None
+    state, _version = await load(conn, store, episode_stream(episode_id), episode,
+                                 tenant_id=tenant_id)
+    if not isinstance(state, episode.OpenedEpisode):
+        return None
+    sessions = await conn.scalar(select(func.count()).select_from(appointments).where(
+        appointments.c.episode_id == episode_id,
+        appointments.c.status.in_(appointment.HOLDING_STATUSES)))
+    return appointment.EpisodeFacts(patient_id=state.patient_id, closed=state.closed,
+                                    has_sessions=bool(sessions))
+
+
+async def offer_freed_hour(conn: AsyncConnection, store: EventStore, freed: AppointmentBooked,
+                           now: datetime, context: EventContext) -> UUID | None:
+    """Offer a cancelled session's hour to the first matching waiting entry (first come,
+    first served), in the cancelling transaction. Returns the entry offered it, if any."""
+    w = waitlist_rows.c
+    entry_id = await conn.scalar(
+        select(w.entry_id).where(
+            w.status == "waiting", w.location_id == freed.location_id,
+            w.patient_id != freed.patient_id,
+            or_(w.therapist_id.is_(None), w.therapist_id == freed.therapist_id),
+            or_(w.wants_before.is_(None), w.wants_before > freed.starts_at))
+        .order_by(w.joined_at, w.entry_id).limit(1))
+    if entry_id is None or freed.starts_at <= now:
+        return None
+    await handle(conn, store, waitlist_stream(entry_id), waitlist, waitlist.OfferSlot(
+        entry_id=entry_id, therapist_id=freed.therapist_id, starts_at=freed.starts_at,
+        ends_at=freed.ends_at, freed_by=freed.appointment_id, now=now),
+        tenant_id=context.tenant_id, context=context)
+    return entry_id
 
 
 async def late_cancel_hours(conn: AsyncConnection, store: EventStore, location_id: UUID,

@@ -1,5 +1,5 @@
-"""Appointment: one therapist with one patient for an hour (by default), booked and
-cancelled. That nobody is double-booked is a cross-appointment invariant: the database
+"""Appointment: one therapist with one patient for an hour (by default): booked,
+rescheduled, reminded of, cancelled, checked in, completed or missed. That nobody is double-booked is a cross-appointment invariant: the database
 enforces it with exclusion constraints on the appointments read model, written in the same
 transaction as the events (see adapters/projections.py), so it holds under any concurrency.
 """
@@ -16,22 +16,38 @@ from booking.domain.errors import (
     AlreadyCancelledError,
     AlreadyExistsError,
     AppointmentNotFoundError,
-    WrongAppointmentStateError,
+    EpisodeClosedError,
+    EpisodeNotFoundError,
+    EpisodeOfAnotherPatientError,
+    FirstSessionIsAssessmentError,
     InThePastError,
+    LocationClosedError,
+    LocationNotFoundError,
     NotAtLocationError,
+    OutsideOpeningHoursError,
+    OutsideWorkingHoursError,
     PatientNotFoundError,
     TherapistNotFoundError,
+    TherapistTimeOffError,
+    WrongAppointmentStateError,
 )
+from booking.domain.location import Location
+from booking.domain.schedule import Unbookable, why_unbookable
+from booking.domain.therapist import Therapist
 from kinetic_contracts.booking.v1.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
     AppointmentCompleted,
     AppointmentNoShow,
+    AppointmentReminderDue,
+    AppointmentRescheduled,
     AppointmentType,
 )
 
 DEFAULT_MINUTES = 60
+# Sessions in these states hold their hour (the exclusion constraints' WHERE clause).
+HOLDING_STATUSES = ("booked", "checked_in", "completed")
 CHECK_IN_OPENS = timedelta(hours=1)  # the front desk checks a patient in from an hour before
 
 
@@ -47,7 +63,39 @@ class BookAppointment(BaseModel):
     minutes: int = Field(default=DEFAULT_MINUTES, ge=15, le=240)
     now: datetime
     patient_exists: bool
-    therapist_locations: frozenset[UUID] | None  # None: no such therapist
+    location: Location | None
+    therapist: Therapist | None
+    episode: EpisodeFacts | None = None  # None: no such episode (or none named)
+
+
+class EpisodeFacts(BaseModel):
+    """What booking into an episode depends on, read from the episode's stream and the
+    appointments read model in the command's transaction."""
+
+    model_config = ConfigDict(frozen=True)
+    patient_id: UUID
+    closed: bool
+    has_sessions: bool  # booked, held or completed sessions before this one
+
+
+class RescheduleAppointment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    appointment_id: UUID
+    starts_at: datetime
+    now: datetime
+    location: Location | None
+    therapist: Therapist | None  # the therapist from now on (the same one, unless changed)
+
+
+class EmitReminder(BaseModel):
+    """From the reminder workflow: the session starting at ``for_starts_at`` is due a
+    reminder. Stale (moved, cancelled) or repeated reminders decide nothing."""
+
+    model_config = ConfigDict(frozen=True)
+    appointment_id: UUID
+    for_starts_at: datetime
+    lead_minutes: int
+    now: datetime
 
 
 class CancelAppointment(BaseModel):
@@ -72,7 +120,8 @@ class NoAppointment(BaseModel):
 
 class Booked(BaseModel):
     model_config = ConfigDict(frozen=True)
-    booked: AppointmentBooked
+    booked: AppointmentBooked  # as it stands now: rescheduling updates the time and therapist
+    reminded_for: datetime | None = None
 
 
 class Cancelled(BaseModel):
@@ -94,12 +143,16 @@ class Finished(BaseModel):
 
 
 AppointmentState = NoAppointment | Booked | Cancelled | CheckedIn | Finished
-AppointmentEvent = (AppointmentBooked | AppointmentCancelled | AppointmentCheckedIn
-                    | AppointmentCompleted | AppointmentNoShow)
+AppointmentEvent = (AppointmentBooked | AppointmentRescheduled | AppointmentReminderDue
+                    | AppointmentCancelled | AppointmentCheckedIn | AppointmentCompleted
+                    | AppointmentNoShow)
+AppointmentCommand = (BookAppointment | RescheduleAppointment | EmitReminder | CancelAppointment
+                      | RecordArrival)
 INITIAL: AppointmentState = NoAppointment()
 EVENT_TYPES: dict[str, type[AppointmentEvent]] = {
-    e.event_type: e for e in (AppointmentBooked, AppointmentCancelled, AppointmentCheckedIn,
-                              AppointmentCompleted, AppointmentNoShow)
+    e.event_type: e for e in (AppointmentBooked, AppointmentRescheduled, AppointmentReminderDue,
+                              AppointmentCancelled, AppointmentCheckedIn, AppointmentCompleted,
+                              AppointmentNoShow)
 }
 
 
@@ -107,6 +160,14 @@ def evolve(state: AppointmentState, event: AppointmentEvent) -> AppointmentState
     match event:
         case AppointmentBooked():
             return Booked(booked=event)
+        case AppointmentRescheduled():
+            assert isinstance(state, Booked)
+            return Booked(booked=state.booked.model_copy(update={
+                "therapist_id": event.therapist_id, "starts_at": event.starts_at,
+                "ends_at": event.ends_at}))
+        case AppointmentReminderDue():
+            assert isinstance(state, Booked)
+            return state.model_copy(update={"reminded_for": event.starts_at})
         case AppointmentCancelled():
             assert not isinstance(state, NoAppointment)
             return Cancelled(booked=state.booked)
@@ -120,11 +181,14 @@ def evolve(state: AppointmentState, event: AppointmentEvent) -> AppointmentState
             assert_never(event)
 
 
-def decide(command: BookAppointment | CancelAppointment | RecordArrival,
-           state: AppointmentState) -> list[AppointmentEvent]:
+def decide(command: AppointmentCommand, state: AppointmentState) -> list[AppointmentEvent]:
     match command:
         case BookAppointment():
             return _book(command, state)
+        case RescheduleAppointment():
+            return _reschedule(command, state)
+        case EmitReminder():
+            return _remind(command, state)
         case CancelAppointment():
             return _cancel(command, state)
         case RecordArrival():
@@ -138,17 +202,81 @@ def _book(c: BookAppointment, state: AppointmentState) -> list[AppointmentEvent]
         raise AlreadyExistsError(f"appointment {c.appointment_id} already exists")
     if not c.patient_exists:
         raise PatientNotFoundError(f"patient {c.patient_id} does not exist")
-    if c.therapist_locations is None:
-        raise TherapistNotFoundError(f"therapist {c.therapist_id} does not exist")
-    if c.location_id not in c.therapist_locations:
-        raise NotAtLocationError("the therapist does not work at that location")
-    if c.starts_at <= c.now:
-        raise InThePastError("the appointment would start in the past")
+    if c.episode_id is not None:
+        _check_episode(c)
+    ends_at = c.starts_at + timedelta(minutes=c.minutes)
+    _check_bookable(c.location_id, c.therapist_id, c.location, c.therapist, c.starts_at,
+                    ends_at, c.now)
     return [AppointmentBooked(
         appointment_id=c.appointment_id, patient_id=c.patient_id, therapist_id=c.therapist_id,
         location_id=c.location_id, episode_id=c.episode_id, appointment_type=c.appointment_type,
-        starts_at=c.starts_at, ends_at=c.starts_at + timedelta(minutes=c.minutes),
-        booked_at=c.now)]
+        starts_at=c.starts_at, ends_at=ends_at, booked_at=c.now)]
+
+
+def _check_episode(c: BookAppointment) -> None:
+    if c.episode is None:
+        raise EpisodeNotFoundError(f"episode {c.episode_id} does not exist")
+    if c.episode.patient_id != c.patient_id:
+        raise EpisodeOfAnotherPatientError("the episode of care belongs to another patient")
+    if c.episode.closed:
+        raise EpisodeClosedError("the episode of care is closed: open a new one")
+    if not c.episode.has_sessions and c.appointment_type != "initial_assessment":
+        raise FirstSessionIsAssessmentError(
+            "an episode of care starts with an initial assessment")
+
+
+_UNBOOKABLE = {
+    Unbookable.LOCATION_CLOSED: LocationClosedError,
+    Unbookable.OUTSIDE_OPENING_HOURS: OutsideOpeningHoursError,
+    Unbookable.OUTSIDE_WORKING_HOURS: OutsideWorkingHoursError,
+    Unbookable.TIME_OFF: TherapistTimeOffError,
+}
+
+
+def _check_bookable(location_id: UUID, therapist_id: UUID, location: Location | None,
+                    therapist: Therapist | None, starts_at: datetime, ends_at: datetime,
+                    now: datetime) -> None:
+    if location is None:
+        raise LocationNotFoundError(f"location {location_id} does not exist")
+    if therapist is None:
+        raise TherapistNotFoundError(f"therapist {therapist_id} does not exist")
+    if location_id not in therapist.location_ids:
+        raise NotAtLocationError("the therapist does not work at that location")
+    if starts_at <= now:
+        raise InThePastError("the appointment would start in the past")
+    reason = why_unbookable(starts_at, ends_at, location.calendar(),
+                            therapist.calendar(location_id))
+    if reason is not None:
+        raise _UNBOOKABLE[reason](reason.value, starts_at=starts_at.isoformat())
+
+
+def _reschedule(c: RescheduleAppointment, state: AppointmentState) -> list[AppointmentEvent]:
+    if isinstance(state, NoAppointment):
+        raise AppointmentNotFoundError(f"appointment {c.appointment_id} not found")
+    if not isinstance(state, Booked):
+        raise WrongAppointmentStateError("only a booked appointment can be moved")
+    b = state.booked
+    therapist_id = c.therapist.therapist_id if c.therapist else b.therapist_id
+    if therapist_id == b.therapist_id and c.starts_at == b.starts_at:
+        return []
+    ends_at = c.starts_at + (b.ends_at - b.starts_at)
+    _check_bookable(b.location_id, therapist_id, c.location, c.therapist, c.starts_at, ends_at,
+                    c.now)
+    return [AppointmentRescheduled(
+        **{**_who_and_where(b), "therapist_id": therapist_id}, episode_id=b.episode_id,
+        appointment_type=b.appointment_type, previous_therapist_id=b.therapist_id,
+        previous_starts_at=b.starts_at, starts_at=c.starts_at, ends_at=ends_at,
+        rescheduled_at=c.now)]
+
+
+def _remind(c: EmitReminder, state: AppointmentState) -> list[AppointmentEvent]:
+    if not isinstance(state, Booked) or state.booked.starts_at != c.for_starts_at \
+            or state.reminded_for == c.for_starts_at:
+        return []
+    b = state.booked
+    return [AppointmentReminderDue(**_who_and_where(b), appointment_type=b.appointment_type,
+                                   starts_at=b.starts_at, lead_minutes=c.lead_minutes,
+                                   due_at=c.now)]
 
 
 def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEvent]:

@@ -1,16 +1,22 @@
 """Episode of care: opened at intake with the reason for coming, the symptom site and the
-patient's goal; closed when plan publishes the discharge (a later issue)."""
+patient's goal; closed when plan publishes the discharge."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar, assert_never
+from typing import ClassVar, Literal, assert_never
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from booking.domain.errors import AlreadyExistsError, LocationNotFoundError, PatientNotFoundError
+from booking.domain.errors import (
+    AlreadyExistsError,
+    EpisodeNotFoundError,
+    LocationNotFoundError,
+    PatientNotFoundError,
+)
 from kinetic_contracts.booking.v1 import events as public
+from kinetic_contracts.booking.v1.events import EpisodeClosed
 
 
 class EpisodeOpened(BaseModel):
@@ -51,6 +57,13 @@ class OpenEpisode(BaseModel):
     location_exists: bool
 
 
+class CloseEpisode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    episode_id: UUID
+    reason: Literal["discharged"]
+    now: datetime
+
+
 class NoEpisode(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -60,12 +73,14 @@ class OpenedEpisode(BaseModel):
     episode_id: UUID
     patient_id: UUID
     location_id: UUID
+    closed: bool = False
 
 
 EpisodeState = NoEpisode | OpenedEpisode
-EpisodeEvent = EpisodeOpened
+EpisodeEvent = EpisodeOpened | EpisodeClosed
 INITIAL: EpisodeState = NoEpisode()
-EVENT_TYPES: dict[str, type[EpisodeEvent]] = {EpisodeOpened.event_type: EpisodeOpened}
+EVENT_TYPES: dict[str, type[EpisodeEvent]] = {
+    EpisodeOpened.event_type: EpisodeOpened, EpisodeClosed.event_type: EpisodeClosed}
 
 
 def evolve(state: EpisodeState, event: EpisodeEvent) -> EpisodeState:
@@ -73,11 +88,16 @@ def evolve(state: EpisodeState, event: EpisodeEvent) -> EpisodeState:
         case EpisodeOpened():
             return OpenedEpisode(episode_id=event.episode_id, patient_id=event.patient_id,
                                  location_id=event.location_id)
+        case EpisodeClosed():
+            assert isinstance(state, OpenedEpisode)
+            return state.model_copy(update={"closed": True})
         case _:
             assert_never(event)
 
 
-def decide(command: OpenEpisode, state: EpisodeState) -> list[EpisodeEvent]:
+def decide(command: OpenEpisode | CloseEpisode, state: EpisodeState) -> list[EpisodeEvent]:
+    if isinstance(command, CloseEpisode):
+        return _close(command, state)
     if isinstance(state, OpenedEpisode):
         raise AlreadyExistsError(f"episode {command.episode_id} is already open")
     if not command.patient_exists:
@@ -87,3 +107,13 @@ def decide(command: OpenEpisode, state: EpisodeState) -> list[EpisodeEvent]:
     return [EpisodeOpened(**command.model_dump(exclude={"now", "patient_exists",
                                                         "location_exists"}),
                           opened_at=command.now)]
+
+
+def _close(command: CloseEpisode, state: EpisodeState) -> list[EpisodeEvent]:
+    if not isinstance(state, OpenedEpisode):
+        raise EpisodeNotFoundError(f"episode {command.episode_id} not found")
+    if state.closed:
+        return []  # a repeated discharge changes nothing
+    return [EpisodeClosed(episode_id=state.episode_id, patient_id=state.patient_id,
+                          location_id=state.location_id, reason=command.reason,
+                          closed_at=command.now)]

@@ -78,3 +78,63 @@ class LocationNotVisibleError(NotFoundError):
 class WrongAppointmentStateError(ConflictError):
     type_slug = "appointment-state"
     title = "The appointment is not in a state that allows this"
+
+
+class InvalidClosureError(RuleViolationError):
+    type_slug = "invalid-closure"
+    title = "The closure ends before it starts"
+
+
+class InvalidTimeOffError(RuleViolationError):
+    type_slug = "invalid-time-off"
+    title = "The time off ends before it starts"
+
+
+class LocationClosedError(RuleViolationError):
+    type_slug = "location-closed"
+    title = "The location is closed that day"
+
+
+class OutsideOpeningHoursError(RuleViolationError):
+    type_slug = "outside-opening-hours"
+    title = "The location is not open then"
+
+
+class OutsideWorkingHoursError(RuleViolationError):
+    type_slug = "outside-working-hours"
+    title = "The therapist does not work then"
+
+
+class TherapistTimeOffError(RuleViolationError):
+    type_slug = "therapist-time-off"
+    title = "The therapist is off then"
+
+
+class FirstSessionIsAssessmentError(RuleViolationError):
+    type_slug = "first-session-is-assessment"
+    title = "The first session of an episode of care is an initial assessment"
+
+
+class EpisodeClosedError(RuleViolationError):
+    type_slug = "episode-closed"
+    title = "The episode of care is closed"
+
+
+class EpisodeOfAnotherPatientError(RuleViolationError):
+    type_slug = "episode-of-another-patient"
+    title = "The episode of care belongs to another patient"
+
+
+class WaitlistEntryNotFoundError(NotFoundError):
+    type_slug = "waitlist-entry-not-found"
+    title = "No such waitlist entry"
+
+
+class ConsentPartnerError(RuleViolationError):
+    type_slug = "consent-partner"
+    title = "Data sharing names its partner; other consents name none"
+
+
+class WaitlistEntryClosedError(ConflictError):
+    type_slug = "waitlist-entry-closed"
+    title = "The patient is no longer on the waitlist"

@@ -5,20 +5,24 @@ only, so partners never receive a name they were not granted."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar, assert_never
+from typing import ClassVar, Literal, assert_never
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from booking.domain.errors import (
     AlreadyExistsError,
+    ConsentPartnerError,
     DateOfBirthInFutureError,
     ImplausibleDateOfBirthError,
     LocationNotFoundError,
+    PatientNotFoundError,
 )
 
-EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 from kinetic_contracts.booking.v1 import events as public
+from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
 class PatientRegistered(BaseModel):
@@ -56,6 +60,16 @@ class RegisterPatient(BaseModel):
     home_location_exists: bool
 
 
+class RecordConsent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    patient_id: UUID
+    consent: Literal["treatment", "data_sharing", "reminders"]
+    partner: str | None = Field(default=None, max_length=100)
+    granted: bool
+    version: str = Field(min_length=1, max_length=40)
+    now: datetime
+
+
 class NoPatient(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -64,23 +78,33 @@ class Patient(BaseModel):
     model_config = ConfigDict(frozen=True)
     patient_id: UUID
     home_location_id: UUID
+    # (consent, partner) -> (granted, version): the latest record is in force
+    consents: dict[tuple[str, str | None], tuple[bool, str]] = Field(default_factory=dict)
 
 
 PatientState = NoPatient | Patient
-PatientEvent = PatientRegistered
+PatientEvent = PatientRegistered | PatientConsentRecorded
 INITIAL: PatientState = NoPatient()
-EVENT_TYPES: dict[str, type[PatientEvent]] = {PatientRegistered.event_type: PatientRegistered}
+EVENT_TYPES: dict[str, type[PatientEvent]] = {
+    PatientRegistered.event_type: PatientRegistered,
+    PatientConsentRecorded.event_type: PatientConsentRecorded}
 
 
 def evolve(state: PatientState, event: PatientEvent) -> PatientState:
     match event:
         case PatientRegistered():
             return Patient(patient_id=event.patient_id, home_location_id=event.home_location_id)
+        case PatientConsentRecorded():
+            assert isinstance(state, Patient)
+            return state.model_copy(update={"consents": {
+                **state.consents, (event.consent, event.partner): (event.granted, event.version)}})
         case _:
             assert_never(event)
 
 
-def decide(command: RegisterPatient, state: PatientState) -> list[PatientEvent]:
+def decide(command: RegisterPatient | RecordConsent, state: PatientState) -> list[PatientEvent]:
+    if isinstance(command, RecordConsent):
+        return _consent(command, state)
     if isinstance(state, Patient):
         raise AlreadyExistsError(f"patient {command.patient_id} is already registered")
     if not command.home_location_exists:
@@ -92,3 +116,15 @@ def decide(command: RegisterPatient, state: PatientState) -> list[PatientEvent]:
         raise ImplausibleDateOfBirthError("the date of birth is before 1900")
     return [PatientRegistered(**command.model_dump(exclude={"now", "home_location_exists"}),
                               registered_at=command.now)]
+
+
+def _consent(command: RecordConsent, state: PatientState) -> list[PatientEvent]:
+    if not isinstance(state, Patient):
+        raise PatientNotFoundError(f"patient {command.patient_id} not found")
+    if (command.consent == "data_sharing") != (command.partner is not None):
+        raise ConsentPartnerError("data sharing names its partner; other consents name none")
+    key = (command.consent, command.partner)
+    if state.consents.get(key) == (command.granted, command.version):
+        return []  # the same answer to the same text again: already on record
+    return [PatientConsentRecorded(**command.model_dump(exclude={"now"}),
+                                   recorded_at=command.now)]

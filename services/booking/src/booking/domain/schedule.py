@@ -1,0 +1,153 @@
+"""Bookable time. Weekly hours are wall-clock times in a location's timezone; everything
+else is UTC instants. A local day's hours are turned into instants through the timezone
+database, so a week that crosses a daylight-saving change keeps its 08:00 openings at 08:00
+local time (and its hours one hour shorter or longer in UTC). Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from kinetic_contracts.booking.v1.events import WEEKDAYS, Hours, WeeklyHours
+
+Interval = tuple[datetime, datetime]  # half-open [start, end), UTC
+
+
+@dataclass(frozen=True)
+class Closure:
+    first_day: date
+    last_day: date
+
+    def covers(self, day: date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+@dataclass(frozen=True)
+class LocationCalendar:
+    timezone: str
+    opening_hours: WeeklyHours | None = None  # None: hours not set, open around the clock
+    closures: Sequence[Closure] = ()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def closed_on(self, day: date) -> bool:
+        return any(c.covers(day) for c in self.closures)
+
+
+@dataclass(frozen=True)
+class TherapistCalendar:
+    therapist_id: UUID
+    working_hours: WeeklyHours | None = None  # None: whenever the location is open
+    busy: Sequence[Interval] = field(default_factory=tuple)  # appointments and time off
+
+
+@dataclass(frozen=True)
+class Slot:
+    therapist_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Unbookable(Enum):
+    """Why an hour cannot be booked (each maps to its own problem type)."""
+
+    LOCATION_CLOSED = "the location is closed that day"
+    OUTSIDE_OPENING_HOURS = "the location is not open then"
+    OUTSIDE_WORKING_HOURS = "the therapist does not work then"
+    TIME_OFF = "the therapist is off then"
+
+
+_AROUND_THE_CLOCK: WeeklyHours = {day: [Hours(opens="00:00", closes="24:00")] for day in WEEKDAYS}
+
+
+def _instant(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
+    if hhmm == "24:00":
+        return _instant(day + timedelta(days=1), "00:00", zone)
+    hour, minute = map(int, hhmm.split(":"))
+    return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+
+
+def day_hours(day: date, weekly: WeeklyHours | None, zone: ZoneInfo) -> list[Interval]:
+    """One local day's hours as UTC intervals."""
+    hours = (weekly if weekly is not None else _AROUND_THE_CLOCK).get(WEEKDAYS[day.weekday()], [])
+    return [(_instant(day, h.opens, zone), _instant(day, h.closes, zone)) for h in hours]
+
+
+def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
+    out = [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b]
+    return sorted((s, e) for s, e in out if s < e)
+
+
+def subtract(free: Iterable[Interval], busy: Iterable[Interval]) -> list[Interval]:
+    busy_sorted = sorted(busy)
+    out: list[Interval] = []
+    for start, end in sorted(free):
+        cursor = start
+        for b_start, b_end in busy_sorted:
+            if b_end <= cursor or b_start >= end:
+                continue
+            if b_start > cursor:
+                out.append((cursor, b_start))
+            cursor = max(cursor, b_end)
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
+def working_time(day: date, location: LocationCalendar, therapist: TherapistCalendar
+                 ) -> list[Interval]:
+    """When the therapist can see patients at the location on a local day."""
+    if location.closed_on(day):
+        return []
+    zone = location.zone
+    return intersect(day_hours(day, location.opening_hours, zone),
+                     day_hours(day, therapist.working_hours, zone))
+
+
+def why_unbookable(starts_at: datetime, ends_at: datetime, location: LocationCalendar,
+                   therapist: TherapistCalendar) -> Unbookable | None:
+    """None if the therapist can see a patient from ``starts_at`` to ``ends_at`` there
+    (their other appointments aside: the database's exclusion constraint judges those)."""
+    day = starts_at.astimezone(location.zone).date()
+    if location.closed_on(day):
+        return Unbookable.LOCATION_CLOSED
+    zone = location.zone
+
+    def inside(intervals: list[Interval]) -> bool:
+        return any(s <= starts_at and ends_at <= e for s, e in intervals)
+
+    if not inside(day_hours(day, location.opening_hours, zone)):
+        return Unbookable.OUTSIDE_OPENING_HOURS
+    if not inside(working_time(day, location, therapist)):
+        return Unbookable.OUTSIDE_WORKING_HOURS
+    if any(s < ends_at and starts_at < e for s, e in therapist.busy):
+        return Unbookable.TIME_OFF
+    return None
+
+
+def free_slots(location: LocationCalendar, therapists: Sequence[TherapistCalendar],
+               first_day: date, last_day: date, minutes: int, now: datetime,
+               ) -> list[Slot]:
+    """Every free ``minutes``-long slot from ``first_day`` to ``last_day`` (local days),
+    packed from the start of each free stretch, starting after ``now``; sorted by time."""
+    length = timedelta(minutes=minutes)
+    slots: list[Slot] = []
+    day = first_day
+    while day <= last_day:
+        for therapist in therapists:
+            for start, end in subtract(working_time(day, location, therapist), therapist.busy):
+                cursor = start
+                while cursor + length <= end:
+                    if cursor >= now:
+                        slots.append(Slot(therapist.therapist_id, cursor, cursor + length))
+                    cursor += length
+        day += timedelta(days=1)
+    slots.sort(key=lambda s: (s.starts_at, str(s.therapist_id)))
+    return slots
