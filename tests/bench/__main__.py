@@ -1,7 +1,10 @@
-"""``python -m tests.bench``: run every scenario on one embedded stack and print the table.
+"""``python -m tests.bench [GROUP ...]``: run the scenarios on one embedded stack and print
+the table. Groups: ``appends``, ``relay``, ``booking``, ``latency``; without one, all of them.
 
-Order: event-store appends (appends.py), outbox relay throughput (relay.py), then
-commit-to-effect latency with its two raw baselines (latency.py). Each measurement runs on
+Order: event-store appends (appends.py), outbox relay throughput (relay.py), booking over
+HTTP beside a bare endpoint and the availability search (booking.py), then commit-to-effect
+latency with its two raw baselines (latency.py; it restarts PostgreSQL with commit
+timestamps on, so it comes last). Each append, relay and latency measurement runs on
 emptied tables and a re-created stream. A scenario that fails is reported and the others
 still run; the exit status is non-zero only then, never because a target was missed.
 Every server and child process is stopped on the way out, also on an error or a Ctrl-C.
@@ -9,6 +12,7 @@ Every server and child process is stopped on the way out, also on an error or a 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -16,6 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 
 from tests.bench.appends import AppendCase, measure_appends
+from tests.bench.booking import BookingBench, measure_availability, measure_booking
 from tests.bench.latency import measure_kinetic_latency, measure_raw_latency
 from tests.bench.relay import measure_relay
 from tests.bench.report import Results, render
@@ -28,6 +33,11 @@ RELAY_ROWS, RELAY_ROUNDS = 10_000, 2  # outbox rows per round
 LATENCY_RATE = 500.0
 LATENCY_SECONDS = 10.0
 LOW_RATE, LOW_RATE_SECONDS = 100.0, 5.0  # the Kinetic path unsaturated, for comparison
+BOOKING_CLIENTS = (1, 32)
+BOOKING_SECONDS, BOOKING_ROUNDS = 5.0, 2  # per run; runs: bare, Kinetic, Kinetic, bare
+AVAILABILITY_CLIENTS = 1
+AVAILABILITY_SECONDS, AVAILABILITY_ROUNDS = 4.0, 2
+GROUPS = ("appends", "relay", "booking", "latency")
 
 
 def say(message: str) -> None:
@@ -45,11 +55,25 @@ async def _scenario(results: Results, name: str, run: Callable[[], Awaitable[Non
     say(f"  done in {time.perf_counter() - started:.0f} s")
 
 
-async def run_all(stack: BenchStack) -> Results:
+async def run_all(stack: BenchStack, groups: tuple[str, ...] = GROUPS) -> Results:
     results = Results(APPEND_SECONDS * APPEND_ROUNDS, LATENCY_RATE,
                       LATENCY_SECONDS, LOW_RATE, LOW_RATE_SECONDS)
     await stack.create_schemas()
+    if "appends" in groups:
+        await run_appends(stack, results)
+    if "relay" in groups:
+        async def relay() -> None:
+            results.relay = await measure_relay(stack, RELAY_ROWS, RELAY_ROUNDS)
 
+        await _scenario(results, f"relay, {RELAY_ROUNDS} x {RELAY_ROWS:,} outbox rows", relay)
+    if "booking" in groups:
+        await run_booking(stack, results)
+    if "latency" in groups:
+        await run_latency(stack, results)
+    return results
+
+
+async def run_appends(stack: BenchStack, results: Results) -> None:
     for case in APPEND_CASES:
         async def appends(case: AppendCase = case) -> None:
             kinetic, raw = await measure_appends(stack, case, seconds=APPEND_SECONDS,
@@ -58,9 +82,40 @@ async def run_all(stack: BenchStack) -> Results:
 
         await _scenario(results, f"appends, {case.label}", appends)
 
-    async def relay() -> None:
-        results.relay = await measure_relay(stack, RELAY_ROWS, RELAY_ROUNDS)
 
+async def run_booking(stack: BenchStack, results: Results) -> None:
+    bench = BookingBench(stack)
+    ready = False
+
+    async def start() -> None:
+        nonlocal ready
+        await asyncio.to_thread(bench.start_processes)
+        await bench.create_data()
+        ready = True
+
+    try:
+        await _scenario(results, "booking: start the booking API and the bare endpoint, "
+                                 "create locations, therapists, patients, bookings", start)
+        if not ready:
+            return
+        for clients in BOOKING_CLIENTS:
+            async def booking(clients: int = clients) -> None:
+                results.booking.append(await measure_booking(
+                    bench, clients, BOOKING_SECONDS, BOOKING_ROUNDS))
+
+            await _scenario(results, f"booking over HTTP, {clients} client"
+                                     f"{'s' if clients > 1 else ''}", booking)
+
+        async def availability() -> None:
+            results.availability = await measure_availability(
+                bench, AVAILABILITY_CLIENTS, AVAILABILITY_SECONDS, AVAILABILITY_ROUNDS)
+
+        await _scenario(results, "availability search, 4 weeks", availability)
+    finally:
+        bench.stop()
+
+
+async def run_latency(stack: BenchStack, results: Results) -> None:
     async def kinetic_latency() -> None:
         results.kinetic_latency = await measure_kinetic_latency(stack, LATENCY_RATE,
                                                                 LATENCY_SECONDS)
@@ -77,7 +132,6 @@ async def run_all(stack: BenchStack) -> Results:
         results.raw_core_latency = await measure_raw_latency(
             stack, LATENCY_RATE, LATENCY_SECONDS, jetstream=False)
 
-    await _scenario(results, f"relay, {RELAY_ROUNDS} x {RELAY_ROWS:,} outbox rows", relay)
     say("- restarting PostgreSQL with commit timestamps on (read by the latency scenario)")
     stack.enable_commit_timestamps()
     await _scenario(results, "latency, Kinetic (writer, relay, consumer)", kinetic_latency)
@@ -85,14 +139,26 @@ async def run_all(stack: BenchStack) -> Results:
                     kinetic_low_rate_latency)
     await _scenario(results, "latency, raw JetStream", jetstream_latency)
     await _scenario(results, "latency, raw core NATS", core_latency)
-    return results
 
 
-def main() -> int:
+def parse_groups(argv: list[str]) -> tuple[str, ...]:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description="Kinetic's benchmark: each scenario beside a raw baseline, one table.")
+    parser.add_argument("groups", nargs="*", metavar="GROUP",
+                        help=f"which scenarios to run ({', '.join(GROUPS)}); default: all")
+    chosen = parser.parse_args(argv).groups
+    if unknown := [g for g in chosen if g not in GROUPS]:
+        parser.error(f"unknown group {', '.join(unknown)} (choose from {', '.join(GROUPS)})")
+    return tuple(g for g in GROUPS if g in chosen) if chosen else GROUPS
+
+
+def main(argv: list[str] | None = None) -> int:
+    groups = parse_groups(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     say("Kinetic benchmark: starting PostgreSQL and NATS in a temporary directory")
     with BenchStack() as stack:
-        results = asyncio.run(run_all(stack))
+        results = asyncio.run(run_all(stack, groups))
     say(render(results, time.perf_counter() - started))
     return 1 if results.errors else 0
 

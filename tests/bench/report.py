@@ -2,7 +2,10 @@
 
 Nothing is measured here. Targets: appends at least 70% of raw asyncpg, relay at least 80%
 of raw nats-py publishing, commit-to-effect p99 under 50 ms at the requested rate (which the
-writer must also have sustained, and every event must have arrived).
+writer must also have sustained, and every event must have arrived); booking over HTTP at
+least 50% of the bare endpoint's requests per second (p99 under 50 ms at 32 clients, and
+every request answered 201); the availability search's p99 under 50 ms. A section whose
+scenarios did not run is left out.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import platform
 from dataclasses import dataclass, field
 
 from tests.bench.appends import AppendCase, Throughput
+from tests.bench.booking import AvailabilityResult, BookingResult, Run
 from tests.bench.latency import KineticLatency, LatencyStats
 from tests.bench.relay import RelayResult
 
@@ -19,6 +23,8 @@ APPEND_TARGET = 0.70
 RELAY_TARGET = 0.80
 P99_TARGET = 0.050  # seconds
 RATE_TOLERANCE = 0.95  # the writer must reach this share of the requested rate
+BOOKING_TARGET = 0.50  # Kinetic's booking requests per second, of the bare endpoint's
+BOOKING_P99_CLIENTS = 32  # the p99 target applies at this many clients
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Results:
     kinetic_latency_low: KineticLatency | None = None
     raw_jetstream_latency: LatencyStats | None = None
     raw_core_latency: LatencyStats | None = None
+    booking: list[BookingResult] = field(default_factory=list)
+    availability: AvailabilityResult | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -133,6 +141,67 @@ def latency_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+def _errors(run: Run) -> str:
+    return f"{run.error_count:,}" if not run.errors else \
+        f"{run.error_count:,} ({', '.join(f'{k}: {v}' for k, v in run.errors.most_common(3))})"
+
+
+def booking_rows(results: Results) -> list[list[str]]:
+    rows = []
+    for b in results.booking:
+        k, r = b.kinetic.stats(), b.bare.stats()
+        ratio = b.kinetic.per_second / b.bare.per_second if b.bare.per_second else 0.0
+        target = f">= {BOOKING_TARGET:.0%}"
+        misses = [] if ratio >= BOOKING_TARGET else ["req/s"]
+        if b.clients == BOOKING_P99_CLIENTS:
+            target += f", p99 < {P99_TARGET * 1000:.0f} ms"
+            if not k.p99 < P99_TARGET:
+                misses.append("p99")
+        if b.kinetic.error_count:
+            misses.append("errors")
+        verdict = "meets" if not misses else f"below target ({', '.join(misses)})"
+        rows.append([f"{b.clients}", f"{b.kinetic.per_second:,.0f}", _ms(k.p50), _ms(k.p99),
+                     _errors(b.kinetic), f"{b.bare.per_second:,.0f}", _ms(r.p50), _ms(r.p99),
+                     _errors(b.bare), f"{ratio:.0%}", target, verdict])
+    return rows
+
+
+def _cpu_row(label: str, run: Run) -> list[str]:
+    server, postgres, client = run.cpu_ms_per_request()
+    wall = 1000 / run.per_second if run.per_second else 0.0
+    return [label, f"{run.ok:,}", f"{server:.2f}", f"{postgres:.2f}", f"{client:.2f}",
+            f"{server + postgres + client:.2f}", f"{wall:.2f}"]
+
+
+def cpu_rows(results: Results) -> list[list[str]]:
+    rows = []
+    for b in results.booking:
+        clients = f"{b.clients} client{'s' if b.clients > 1 else ''}"
+        rows += [_cpu_row(f"Kinetic booking API, {clients}", b.kinetic),
+                 _cpu_row(f"Bare endpoint, {clients}", b.bare)]
+    if (a := results.availability) is not None:
+        rows += [_cpu_row(f"Kinetic availability search, {a.clients} client", a.kinetic),
+                 _cpu_row(f"Raw appointments query, {a.clients} client", a.raw)]
+    return rows
+
+
+def availability_rows(results: Results) -> list[list[str]]:
+    a = results.availability
+    if a is None:
+        return []
+    k, r = a.kinetic.stats(), a.raw.stats()
+    ok = k.p99 < P99_TARGET and not a.kinetic.error_count
+    verdict = _verdict(ok) + (" (errors)" if a.kinetic.error_count else "")
+    return [
+        [f"Kinetic: GET /availability ({a.slots:,} free slots)", f"{a.kinetic.ok:,}",
+         _errors(a.kinetic), f"{a.kinetic.per_second:,.0f}", _ms(k.p50), _ms(k.p95),
+         _ms(k.p99), _ms(k.max), f"p99 < {P99_TARGET * 1000:.0f} ms", verdict],
+        [f"Raw: asyncpg query of the range ({a.rows:,} rows)", f"{a.raw.ok:,}",
+         _errors(a.raw), f"{a.raw.per_second:,.0f}", _ms(r.p50), _ms(r.p95), _ms(r.p99),
+         _ms(r.max), "baseline", ""],
+    ]
+
+
 def render(results: Results, elapsed: float) -> str:
     lines = [
         "",
@@ -140,19 +209,55 @@ def render(results: Results, elapsed: float) -> str:
         f"machine: {_cores()} CPU cores, {platform.machine()}, Python "
         f"{platform.python_version()}; PostgreSQL fsync on, JetStream sync_interval always",
         f"run time: {elapsed:.0f} s",
-        "",
-        f"Throughput (appends: {results.append_seconds:.0f} s per side in alternating runs, "
-        "after a warm-up; relay: drain pre-filled outbox rows, alternating sides)",
     ]
-    lines += _table(["Scenario", "Kinetic", "Raw baseline", "Kinetic/raw", "Target", "Result"],
-                    throughput_rows(results), right={1, 2, 3})
-    lines += [
-        "",
-        f"Latency at {results.latency_rate:.0f} events/s for {results.latency_seconds:.0f} s "
-        "(milliseconds; rate: events/s the sender achieved of those requested)",
-    ]
-    lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
-                     "Result"], latency_rows(results), right={1, 2, 3, 4, 5, 6})
+    if rows := throughput_rows(results):
+        lines += [
+            "",
+            f"Throughput (appends: {results.append_seconds:.0f} s per side in alternating "
+            "runs, after a warm-up; relay: drain pre-filled outbox rows, alternating sides)",
+        ]
+        lines += _table(["Scenario", "Kinetic", "Raw baseline", "Kinetic/raw", "Target",
+                         "Result"], rows, right={1, 2, 3})
+    if rows := latency_rows(results):
+        lines += [
+            "",
+            f"Latency at {results.latency_rate:.0f} events/s for "
+            f"{results.latency_seconds:.0f} s (milliseconds; rate: events/s the sender "
+            "achieved of those requested)",
+        ]
+        lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
+                         "Result"], rows, right={1, 2, 3, 4, 5, 6})
+    if rows := booking_rows(results):
+        b = results.booking[0]
+        lines += [
+            "",
+            "Booking over HTTP: POST /appointments, Kinetic's booking API (JWT, validation, "
+            "schedule, event, outbox, projection, audit) beside a bare FastAPI + asyncpg "
+            f"INSERT ({b.rounds} x {b.seconds:.0f} s per side, alternating, after a warm-up; "
+            "req/s: answered 201 per second; p50/p99 in ms)",
+        ]
+        lines += _table(["Clients", "Kinetic req/s", "p50", "p99", "Errors", "Bare req/s",
+                         "p50", "p99", "Errors", "Kinetic/bare", "Target", "Result"], rows,
+                        right={0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+    if rows := availability_rows(results):
+        a = results.availability
+        assert a is not None
+        lines += [
+            "",
+            f"Availability search: 4 weeks at a location with {a.therapists} therapists and "
+            f"{a.booked:,} existing bookings ({a.clients} client, {a.rounds} x "
+            f"{a.seconds:.0f} s per side, alternating; milliseconds)",
+        ]
+        lines += _table(["Path", "Requests", "Errors", "req/s", "p50", "p95", "p99", "max",
+                         "Target", "Result"], rows, right={1, 2, 3, 4, 5, 6, 7})
+    if rows := cpu_rows(results):
+        lines += [
+            "",
+            "CPU per answered request, over the measured runs (ms; server: the API or bare "
+            "process; load generator: this process; wall: elapsed time per request)",
+        ]
+        lines += _table(["Run", "Requests", "Server", "PostgreSQL", "Load generator",
+                         "CPU total", "Wall"], rows, right={1, 2, 3, 4, 5, 6})
     if results.errors:
         lines += ["", "Scenarios that failed:"] + [f"  {e}" for e in results.errors]
     return "\n".join(lines)

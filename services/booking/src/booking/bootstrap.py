@@ -9,8 +9,10 @@ from booking.adapters.http import router
 from booking.adapters.http_appointments import router as appointments_router
 from booking.adapters.http_front_desk import router as front_desk_router
 from booking.adapters.http_schedule import router as schedule_router
+from booking.adapters import plan_reactions, reminders
 from booking.adapters.projections import front_desk
 from booking.adapters.seed import seed_demo
+from booking.application.reminders import AppointmentReminderWorkflow
 from kinetic_infra.service.definition import ServiceDefinition
 
 SERVICE = ServiceDefinition(
@@ -20,6 +22,10 @@ SERVICE = ServiceDefinition(
     projections=[front_desk],
     routers=lambda runtime: [router(runtime), schedule_router(runtime),
                              appointments_router(runtime), front_desk_router(runtime)],
+    subscriptions=lambda runtime: [plan_reactions.subscription(runtime),
+                                   reminders.subscription(runtime)],
+    workflows=[AppointmentReminderWorkflow],
+    activities=reminders.activities,
     admin_tables=admin_tables,
     seed=seed_demo,
     start_order=0,

@@ -1,0 +1,109 @@
+"""Reminders: booking's consumer of its own appointment events drives one
+AppointmentReminderWorkflow per appointment, and the worker's activity publishes
+``appointment.reminder_due`` through the appointment's stream.
+
+Temporal calls happen outside the inbox transaction and are idempotent: a start keeps the
+running workflow (same id), a move is signal-with-start (it reaches the running workflow,
+or starts a new one if the first has already reminded), and a cancel of a finished
+workflow is nothing to do. The activity's command decides nothing for a stale or repeated
+reminder, so a retried activity publishes once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from booking.adapters.commands import event_context
+from booking.application import handlers
+from booking.application.reminders import (
+    EMIT_REMINDER,
+    AppointmentReminderWorkflow,
+    ReminderDue,
+    ReminderInput,
+    workflow_id,
+)
+from booking.domain import appointment
+from booking.settings import booking_settings
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+)
+from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.decider import handle
+from kinetic_infra.inbox.consumer import Subscription
+from kinetic_infra.service.definition import Runtime
+from kinetic_infra.telemetry import workflows_started
+from kinetic_infra.temporal import temporal_client
+
+
+async def _start(client: Client, runtime: Runtime, inp: ReminderInput, **signal: Any) -> None:
+    await client.start_workflow(
+        AppointmentReminderWorkflow.run, inp, id=workflow_id(inp.appointment_id),
+        task_queue=runtime.definition.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, **signal)
+    workflows_started.add(1, {"workflow": "AppointmentReminderWorkflow"})
+
+
+def subscription(runtime: Runtime) -> Subscription:
+    sub = Subscription(name="booking-reminders", source_service="booking")
+    lead = booking_settings().reminder_lead_minutes
+
+    def reminder(event: CloudEvent, starts_at: datetime) -> ReminderInput:
+        return ReminderInput(tenant_id=event.tenantid, appointment_id=event.data["appointment_id"],
+                             starts_at=starts_at, lead_minutes=lead)
+
+    @sub.on(AppointmentBooked.event_type)
+    async def on_booked(_conn: AsyncConnection, event: CloudEvent) -> None:
+        booked = AppointmentBooked.model_validate(event.data)
+        await _start(await temporal_client(runtime), runtime, reminder(event, booked.starts_at))
+
+    @sub.on(AppointmentRescheduled.event_type)
+    async def on_rescheduled(_conn: AsyncConnection, event: CloudEvent) -> None:
+        moved = AppointmentRescheduled.model_validate(event.data)
+        await _start(await temporal_client(runtime), runtime, reminder(event, moved.starts_at),
+                     start_signal="moved", start_signal_args=[moved.starts_at])
+
+    @sub.on(AppointmentCancelled.event_type)
+    async def on_cancelled(_conn: AsyncConnection, event: CloudEvent) -> None:
+        cancelled = AppointmentCancelled.model_validate(event.data)
+        handle_ = (await temporal_client(runtime)).get_workflow_handle(
+            workflow_id(cancelled.appointment_id))
+        try:
+            await handle_.signal(AppointmentReminderWorkflow.cancelled)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # finished already: nothing to stop
+                raise
+
+    return sub
+
+
+def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
+    @activity.defn(name=EMIT_REMINDER)
+    async def emit_reminder(due: ReminderDue) -> bool:
+        """Publish the reminder if the appointment still starts then; True if it did."""
+        # The same reminder always carries the same correlation id, retried or not.
+        command_id = uuid.uuid5(due.appointment_id, f"reminder:{due.starts_at.isoformat()}")
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            recorded = await handle(
+                conn, runtime.store, handlers.appointment_stream(due.appointment_id),
+                appointment, appointment.EmitReminder(
+                    appointment_id=due.appointment_id, for_starts_at=due.starts_at,
+                    lead_minutes=due.lead_minutes, now=datetime.now(UTC)),
+                tenant_id=due.tenant_id, context=event_context(due.tenant_id, command_id))
+            return {"emitted": bool(recorded)}
+
+        return bool((await run_command(runtime.db, work, tenant_id=due.tenant_id))["emitted"])
+
+    return [emit_reminder]
