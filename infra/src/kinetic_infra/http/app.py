@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import nats
 from fastapi import FastAPI, Request
@@ -23,13 +22,22 @@ from sqlalchemy import select, text
 
 from kinetic_infra.audit.trail import audit_log, verify_chain
 from kinetic_infra.auth.principal import Principal, Role
-from kinetic_infra.auth.tokens import InvalidTokenError, TokenVerifier
+from kinetic_infra.auth.tokens import TokenVerifier
 from kinetic_infra.db.schema import dead_letters
-from kinetic_infra.http.auth import SESSION_COOKIE
+from kinetic_infra.http.admin_pages import AdminKit
 from kinetic_infra.inbox.consumer import InboxConsumer
 from kinetic_infra.service.definition import Runtime
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def admin_kit(runtime: Runtime) -> AdminKit:
+    """The service's own templates first, then the platform's (``base.html``)."""
+    definition = runtime.definition
+    directories = [*([str(definition.admin_templates)] if definition.admin_templates else []),
+                   str(TEMPLATES_DIR)]
+    templates = Jinja2Templates(directory=directories)
+    return AdminKit(definition.name, runtime.settings, templates, list(definition.admin_menu))
 
 
 async def _check(coro: Any, timeout: float = 2.0) -> str:
@@ -105,32 +113,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-def _signed_in(request: Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        return request.app.state.verifier.verify(token)  # type: ignore[no-any-return]
-    except InvalidTokenError:
-        return None
-
-
 def _install_admin(app: FastAPI, runtime: Runtime) -> None:
     definition = runtime.definition
-    settings = runtime.settings
     consumers = {s.name: InboxConsumer(runtime.db, s) for s in definition.build_subscriptions(runtime)}
+    kit = admin_kit(runtime)
+    sign_in, page, _signed_in = kit.sign_in, kit.render, kit.signed_in
 
-    def sign_in(request: Request) -> Response:
-        if not settings.oidc_login_url:
-            return HTMLResponse("Sign in with your organization's identity provider.",
-                                status_code=401)
-        return RedirectResponse(f"{settings.oidc_login_url}?next={quote(str(request.url))}",
-                                status_code=303)
-
-    def page(request: Request, template: str, principal: Principal, **context: Any) -> Response:
-        return TEMPLATES.TemplateResponse(request, template, {
-            "service": definition.name, "nav": settings.admin_nav(), "staff": principal,
-            "is_operator": principal.has_any([Role.OPERATOR]), **context})
+    if definition.admin_pages is not None:
+        app.include_router(definition.admin_pages(runtime, kit))
 
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
     async def admin(request: Request, flash: str | None = None) -> Response:

@@ -73,6 +73,11 @@ class ServiceDefinition:
     routers: Callable[[Runtime], Sequence[APIRouter]] = lambda _rt: ()
     subscriptions: Callable[[Runtime], Sequence[Subscription]] | None = None
     admin_tables: Callable[[AsyncConnection], Awaitable[Sequence[AdminTable]]] | None = None
+    # The service's own admin pages (a router built with the platform's AdminKit), their
+    # templates and their links in the admin header.
+    admin_pages: Callable[[Runtime, Any], APIRouter] | None = None
+    admin_templates: Path | None = None
+    admin_menu: Sequence[tuple[str, str]] = ()
     workflows: Sequence[type] = ()
     activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
     description: str = ""

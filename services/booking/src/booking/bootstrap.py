@@ -9,7 +9,7 @@ from booking.adapters.http import router
 from booking.adapters.http_appointments import router as appointments_router
 from booking.adapters.http_front_desk import router as front_desk_router
 from booking.adapters.http_schedule import router as schedule_router
-from booking.adapters import plan_reactions, reminders
+from booking.adapters import admin_pages, plan_reactions, reminders
 from booking.adapters.projections import front_desk
 from booking.adapters.seed import seed_demo
 from booking.application.reminders import AppointmentReminderWorkflow
@@ -27,6 +27,9 @@ SERVICE = ServiceDefinition(
     workflows=[AppointmentReminderWorkflow],
     activities=reminders.activities,
     admin_tables=admin_tables,
+    admin_pages=admin_pages.router,
+    admin_templates=Path(__file__).parent / "adapters" / "templates",
+    admin_menu=admin_pages.MENU,
     seed=seed_demo,
     start_order=0,
 )

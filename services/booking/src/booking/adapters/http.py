@@ -287,6 +287,20 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).resource_id = str(created.id)
         return created
 
+    @api.get("/episodes", response_model=list[EpisodeOut],
+             summary="A patient's episodes of care, newest first",
+             openapi_extra=audited("list", "episode"))
+    async def list_episodes(request: Request, patient_id: UUID,
+                            principal: Staff(*CLINICAL_READERS)) -> list[dict[str, Any]]:
+        note(request).patient_id = patient_id
+        visible = principal.locations_for(CLINICAL_READERS)
+        query = (select(episodes).where(episodes.c.patient_id == patient_id)
+                 .order_by(episodes.c.opened_at.desc()))
+        if visible is not None:
+            query = query.where(episodes.c.location_id.in_(visible))
+        async with db.read(principal.tenant_id) as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
     @api.get("/episodes/{episode_id}", response_model=EpisodeOut,
              summary="One episode of care, with its clinical reason and goal",
              openapi_extra=audited("read", "episode"))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from booking.adapters.commands import event_context, execute
-from booking.adapters.projections import appointments, therapists
+from booking.adapters.projections import appointments, patients, therapists
 from booking.application import availability, handlers
 from booking.domain import appointment, therapist, waitlist
 from booking.domain.errors import (
@@ -101,6 +101,10 @@ class AppointmentOut(BaseModel):
     checked_in_at: datetime | None
     finished_at: datetime | None
     reminded_at: datetime | None
+
+
+class ScheduledOut(AppointmentOut):
+    patient_name: str = Field(description="For the front desk's day view")
 
 
 class Created(BaseModel):
@@ -248,7 +252,7 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).patient_id, note(request).location_id = row["patient_id"], row["location_id"]
         return row
 
-    @api.get("/appointments", response_model=list[AppointmentOut],
+    @api.get("/appointments", response_model=list[ScheduledOut],
              summary="Appointments of a location in a time range (the day or week view)",
              openapi_extra=audited("list", "appointment"))
     async def list_appointments(request: Request, location_id: UUID, start: AwareDatetime,
@@ -258,10 +262,12 @@ def router(runtime: Runtime) -> APIRouter:
         if not principal.can_at(location_id, SCHEDULE_READERS):
             raise LocationNotVisibleError("you hold no role at this location")
         async with db.read(principal.tenant_id) as conn:
+            name = patients.c.given_name + " " + patients.c.family_name
             rows = await conn.execute(
-                select(appointments).where(appointments.c.location_id == location_id,
-                                           appointments.c.starts_at < end,
-                                           appointments.c.ends_at > start)
+                select(appointments, name.label("patient_name"))
+                .join(patients, patients.c.patient_id == appointments.c.patient_id)
+                .where(appointments.c.location_id == location_id,
+                       appointments.c.starts_at < end, appointments.c.ends_at > start)
                 .order_by(appointments.c.starts_at).limit(2000))
             return [dict(r) for r in rows.mappings()]
 

@@ -1,0 +1,85 @@
+"""The front desk's day in a real browser: register a patient, book an initial assessment
+from the day view, cancel it, and see the freed hour offered to the waitlist."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import expect
+
+from kinetic_infra.auth.principal import Principal, Role
+
+pytestmark = [pytest.mark.platform, pytest.mark.browser]
+
+WEEKDAYS_8_TO_18 = {d: [{"opens": "08:00", "closes": "18:00"}]
+                    for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def next_monday() -> str:
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    return (today + timedelta(days=7 - today.weekday() + 7)).isoformat()
+
+
+@pytest.fixture
+async def clinic(api, tenant) -> dict[str, str]:
+    location = (await api("booking", "POST", "/locations", json={
+        "name": "Mitte", "timezone": "Europe/Berlin",
+        "opening_hours": WEEKDAYS_8_TO_18})).json()["id"]
+    therapist = (await api("booking", "POST", "/therapists", json={
+        "location_ids": [location], "display_name": "Tara Nguyen"})).json()["id"]
+    waiting = (await api("booking", "POST", "/patients", json={
+        "given_name": "Wanda", "family_name": "Early", "date_of_birth": "1975-06-01",
+        "home_location_id": location})).json()["id"]
+    entry = await api("booking", "POST", "/waitlist",
+                      json={"patient_id": waiting, "location_id": location})
+    assert entry.status_code == 201, entry.text
+    return {"location_id": location, "therapist_id": therapist}
+
+
+def front_desk_of(tenant: uuid.UUID, location_id: str) -> Principal:
+    return Principal("frank.frontdesk", "Frank Frontdesk", tenant,
+                     location_roles={uuid.UUID(location_id): frozenset({Role.FRONT_DESK})})
+
+
+async def test_the_front_desk_registers_books_cancels_and_the_waitlist_is_offered_the_hour(
+        signed_in, clinic, tenant):
+    page = await signed_in("booking", front_desk_of(tenant, clinic["location_id"]))
+    day = next_monday()
+    await page.goto(f"/admin/front-desk?location_id={clinic['location_id']}&date={day}")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Mitte")
+
+    # Register a new patient (the "r" key opens the patients page).
+    await page.keyboard.press("r")
+    await page.get_by_label("Given name").fill("Mia")
+    await page.get_by_label("Family name").fill("Novak")
+    await page.get_by_label("Date of birth").fill("1991-09-14")
+    await page.get_by_label("Phone", exact=True).fill("+49 30 1234567")
+    await page.get_by_role("button", name="Register").click()
+    await expect(page.get_by_role("status")).to_contain_text("Registered Mia Novak.")
+
+    # Book her initial assessment at 10:00 from the day view.
+    await page.goto(f"/admin/front-desk?location_id={clinic['location_id']}&date={day}")
+    await page.get_by_role("link", name="Book Tara Nguyen at 10:00").click()
+    await page.get_by_label("Name, phone or e-mail").fill("Mia Novak")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("link", name="Mia Novak").click()
+    await page.get_by_label("Type").select_option("initial_assessment")
+    await page.get_by_role("button", name="Book").click()
+    await expect(page.get_by_role("status")).to_have_text("Booked.")
+    cell = page.locator('td[data-therapist="Tara Nguyen"][data-hour="10:00"]')
+    await expect(cell.locator(".appt")).to_contain_text("Mia Novak")
+    await expect(cell.locator(".appt")).to_contain_text("initial assessment")
+    await expect(cell.locator(".status")).to_have_text("booked")
+
+    # Cancel it: more than a day ahead, so not late; the hour goes to the waitlist.
+    await cell.get_by_role("button", name="Cancel").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Cancelled. The freed hour was offered to the first patient on the waitlist.")
+    await expect(cell.locator(".status")).to_have_text("cancelled")
+    waitlist = page.locator("#waitlist")
+    row = waitlist.get_by_role("row", name="Wanda Early")
+    await expect(row.locator(".status")).to_contain_text("offered")
+    await expect(row.get_by_role("link", name="Book it")).to_be_visible()
