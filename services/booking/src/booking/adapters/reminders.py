@@ -27,6 +27,7 @@ from booking.application import handlers
 from booking.application.reminders import (
     EMIT_REMINDER,
     AppointmentReminderWorkflow,
+    Moved,
     ReminderDue,
     ReminderInput,
     workflow_id,
@@ -59,20 +60,23 @@ def subscription(runtime: Runtime) -> Subscription:
     sub = Subscription(name="booking-reminders", source_service="booking")
     lead = booking_settings().reminder_lead_minutes
 
-    def reminder(event: CloudEvent, starts_at: datetime) -> ReminderInput:
+    def reminder(event: CloudEvent, when: Moved) -> ReminderInput:
         return ReminderInput(tenant_id=event.tenantid, appointment_id=event.data["appointment_id"],
-                             starts_at=starts_at, lead_minutes=lead)
+                             starts_at=when.starts_at, arranged_at=when.arranged_at,
+                             lead_minutes=lead)
 
     @sub.on(AppointmentBooked.event_type)
     async def on_booked(_conn: AsyncConnection, event: CloudEvent) -> None:
         booked = AppointmentBooked.model_validate(event.data)
-        await _start(await temporal_client(runtime), runtime, reminder(event, booked.starts_at))
+        when = Moved(starts_at=booked.starts_at, arranged_at=booked.booked_at)
+        await _start(await temporal_client(runtime), runtime, reminder(event, when))
 
     @sub.on(AppointmentRescheduled.event_type)
     async def on_rescheduled(_conn: AsyncConnection, event: CloudEvent) -> None:
         moved = AppointmentRescheduled.model_validate(event.data)
-        await _start(await temporal_client(runtime), runtime, reminder(event, moved.starts_at),
-                     start_signal="moved", start_signal_args=[moved.starts_at])
+        when = Moved(starts_at=moved.starts_at, arranged_at=moved.rescheduled_at)
+        await _start(await temporal_client(runtime), runtime, reminder(event, when),
+                     start_signal="moved", start_signal_args=[when])
 
     @sub.on(AppointmentCancelled.event_type)
     async def on_cancelled(_conn: AsyncConnection, event: CloudEvent) -> None:

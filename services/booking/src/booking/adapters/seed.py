@@ -38,17 +38,53 @@ def demo_staff(tenant_id: UUID, riverside: UUID, harbour: UUID) -> list[Principa
     ]
 
 
+OPENING_HOURS = {**{d: [{"opens": "08:00", "closes": "19:00"}]
+                    for d in ("mon", "tue", "wed", "thu", "fri")},
+                 "sat": [{"opens": "09:00", "closes": "13:00"}]}
+DEMO_THERAPISTS = [  # (key, name, index of their location, weekly hours there)
+    (UUID("0194f0a0-0000-7000-8000-0000000002b1"), "Tara Nguyen", 0,
+     {d: [{"opens": "08:00", "closes": "16:00"}] for d in ("mon", "tue", "wed", "thu")}),
+    (UUID("0194f0a0-0000-7000-8000-0000000002b2"), "Sam Okafor", 0,
+     {d: [{"opens": "11:00", "closes": "19:00"}] for d in ("tue", "wed", "thu", "fri")}
+     | {"sat": [{"opens": "09:00", "closes": "13:00"}]}),
+    (UUID("0194f0a0-0000-7000-8000-0000000002b3"), "Hugo Laine", 1,
+     {d: [{"opens": "08:00", "closes": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}),
+]
+DEMO_PATIENTS = [  # (key, given, family, date of birth, index of their home location)
+    (UUID("0194f0a0-0000-7000-8000-0000000003c1"), "Ada", "Example", "1996-04-02", 0),
+    (UUID("0194f0a0-0000-7000-8000-0000000003c2"), "Ben", "Sample", "1979-11-20", 0),
+    (UUID("0194f0a0-0000-7000-8000-0000000003c3"), "Cleo", "Demo", "1988-07-09", 1),
+]
+
+
 async def seed_demo(ctx: SeedContext) -> Sequence[str]:
     lines = [f"demo organization: {ctx.tenant_id}"]
     ids: list[UUID] = []
-    async with httpx.AsyncClient(base_url=ctx.base_url, timeout=10) as client:
-        for key, name, timezone in DEMO_LOCATIONS:
-            response = await client.post(
-                "/locations", json={"name": name, "timezone": timezone},
-                headers={"Authorization": f"Bearer {ctx.token}", "Idempotency-Key": str(key)},
-            )
+    auth = {"Authorization": f"Bearer {ctx.token}"}
+    async with httpx.AsyncClient(base_url=ctx.base_url, timeout=10, headers=auth) as client:
+
+        async def create(path: str, key: UUID, body: dict) -> str:
+            response = await client.post(path, json=body, headers={"Idempotency-Key": str(key)})
             response.raise_for_status()
-            ids.append(UUID(response.json()["id"]))
+            return str(response.json()["id"])
+
+        async def put(path: str, body: dict) -> None:  # the same hours again change nothing
+            (await client.put(path, json=body)).raise_for_status()
+
+        for key, name, timezone in DEMO_LOCATIONS:
+            ids.append(UUID(await create("/locations", key,
+                                         {"name": name, "timezone": timezone})))
+            await put(f"/locations/{ids[-1]}/opening-hours", {"opening_hours": OPENING_HOURS})
             lines.append(f"demo location {name}: {ids[-1]}")
+        for key, name, where, hours in DEMO_THERAPISTS:
+            therapist = await create("/therapists", key, {"location_ids": [str(ids[where])],
+                                                          "display_name": name})
+            await put(f"/therapists/{therapist}/working-hours/{ids[where]}",
+                      {"working_hours": hours})
+        for key, given, family, born, home in DEMO_PATIENTS:
+            await create("/patients", key, {"given_name": given, "family_name": family,
+                                            "date_of_birth": born,
+                                            "home_location_id": str(ids[home])})
+        lines.append(f"demo therapists: {len(DEMO_THERAPISTS)}, patients: {len(DEMO_PATIENTS)}")
     ctx.staff.extend(demo_staff(ctx.tenant_id, *ids))
     return lines

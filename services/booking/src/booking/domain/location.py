@@ -99,7 +99,8 @@ def decide(command: LocationCommand, state: LocationState) -> list[LocationEvent
         case RegisterLocation():
             return _register(command, state)
         case SetOpeningHours():
-            _existing(command.location_id, state)
+            if _existing(command.location_id, state).opening_hours == command.opening_hours:
+                return []
             return [LocationHoursSet(location_id=command.location_id,
                                      opening_hours=command.opening_hours, set_at=command.now)]
         case AddClosure():

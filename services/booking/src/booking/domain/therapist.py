@@ -109,6 +109,8 @@ def decide(command: TherapistCommand, state: TherapistState) -> list[TherapistEv
             therapist = _existing(command.therapist_id, state)
             if command.location_id not in therapist.location_ids:
                 raise NotAtLocationError("the therapist does not work at that location")
+            if therapist.working_hours.get(command.location_id) == command.working_hours:
+                return []
             return [TherapistHoursSet(therapist_id=command.therapist_id,
                                       location_id=command.location_id,
                                       working_hours=command.working_hours, set_at=command.now)]
