@@ -22,10 +22,6 @@ from kinetic_infra.auth.principal import Principal
 from kinetic_infra.http.auth import SESSION_COOKIE
 from kinetic_infra.stack.platform import Platform
 
-# The e2e tier's fixtures, imported so that they are fixtures here too: browser tests seed
-# data through the same API calls (``api`` as the operator of a fresh ``tenant``).
-from tests.e2e.conftest import api, tenant, urls  # noqa: F401
-
 CHROMIUM = Path("/usr/bin/chromium")
 # --no-sandbox: CI and containers run as root, where Chromium's sandbox refuses to start;
 # --disable-gpu: there is none. The rest stop Chromium's own calls home (updates, sync, QUIC

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import operator_of
+from tests.conftest import operator_of
 
 pytestmark = [pytest.mark.platform, pytest.mark.browser]
 

@@ -83,3 +83,29 @@ async def test_the_front_desk_registers_books_cancels_and_the_waitlist_is_offere
     row = waitlist.get_by_role("row", name="Wanda Early")
     await expect(row.locator(".status")).to_contain_text("offered")
     await expect(row.get_by_role("link", name="Book it")).to_be_visible()
+
+
+async def test_the_front_desk_moves_a_session_and_sees_it_in_the_week(
+        signed_in, api, clinic, tenant):
+    patient = (await api("booking", "POST", "/patients", json={
+        "given_name": "Otto", "family_name": "Moved", "date_of_birth": "1968-03-03",
+        "home_location_id": clinic["location_id"]})).json()["id"]
+    day = next_monday()
+    booked = await api("booking", "POST", "/appointments", json={
+        "patient_id": patient, "therapist_id": clinic["therapist_id"],
+        "location_id": clinic["location_id"], "appointment_type": "treatment_session",
+        "starts_at": f"{day}T09:00:00+01:00"})
+    assert booked.status_code == 201, booked.text
+    page = await signed_in("booking", front_desk_of(tenant, clinic["location_id"]))
+    await page.goto(f"/admin/front-desk?location_id={clinic['location_id']}&date={day}")
+    await page.locator('td[data-hour="09:00"]').get_by_role("link", name="Move").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Move Otto Moved")
+    target = page.get_by_role("row").filter(has_text="14:00").first
+    await target.get_by_role("button", name="Move here").click()
+    await expect(page.get_by_role("status")).to_have_text("Moved")
+    await expect(page.locator('td[data-hour="14:00"] .appt')).to_contain_text("Otto Moved")
+    await expect(page.locator('td[data-hour="09:00"] .appt')).to_have_count(0)
+
+    await page.keyboard.press("w")  # the week view
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("week of")
+    await expect(page.locator("table.week")).to_contain_text("Tara Nguyen: Otto Moved")

@@ -239,6 +239,10 @@ class Platform:
         return rows
 
     def stop(self) -> None:
+        # All service processes drain at once; each is then waited for (and killed after
+        # its grace period), before the servers they use go away.
+        for process in self.processes:
+            process.ask_to_stop()
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()

@@ -42,10 +42,9 @@ def _q(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def _back(request: Request, fallback: str = HOME) -> str:
-    """Where a form returns to: a local path only."""
-    target = str(request.query_params.get("back") or fallback)
-    return target if target.startswith("/admin/") else fallback
+def _local(target: object, fallback: str = HOME) -> str:
+    """Where a page returns to: one of the admin pages, never another site."""
+    return str(target) if str(target or "").startswith("/admin/") else fallback
 
 
 def _hours(location: dict[str, Any], day: date) -> range:
@@ -206,7 +205,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             "patient_id", "therapist_id", "location_id", "episode_id", "appointment_type",
             "starts_at", "waitlist_entry_id")}
         response = await call(request, "POST", "/appointments", json=body)
-        back = form.get("back") if str(form.get("back", "")).startswith("/admin/") else HOME
+        back = _local(form.get("back"))
         if response.status_code != 201:
             return redirect(back, f"Not booked: {problem_text(response)}", warn=True)
         return redirect(back, "Booked.")
@@ -216,7 +215,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if kit.signed_in(request) is None:
             return kit.sign_in(request)
         form = {k: str(v) for k, v in (await request.form()).items()}
-        back = form.get("back") if str(form.get("back", "")).startswith("/admin/") else HOME
+        back = _local(form.get("back"))
         if action not in ("cancel", "check-in", "no-show", "complete", "reschedule"):
             return redirect(back, f"Unknown action {action}", warn=True)
         json = {"starts_at": form["starts_at"], "therapist_id": form.get("therapist_id")} \
@@ -240,24 +239,33 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if principal is None:
             return kit.sign_in(request)
         ctx = await context(request, principal)
+        back = _local(request.query_params.get("back"))
         found = await call(request, "GET", f"/appointments/{appointment_id}")
         if found.status_code != 200:
-            return redirect(_back(request), f"Not found: {problem_text(found)}", warn=True)
+            return redirect(back, f"Not found: {problem_text(found)}", warn=True)
         current = found.json()
         loc = next((x for x in ctx["locations"] if x["location_id"] == current["location_id"]),
                    ctx["location"])
         zone = ZoneInfo(loc["timezone"])
-        today = datetime.now(zone).date()
+        current["local_start"] = datetime.fromisoformat(current["starts_at"]).astimezone(zone)
+        # A week of free slots, from the session's own day (or the day asked for).
+        first = max(datetime.now(zone).date(),
+                    _date(request.query_params.get("date")) or current["local_start"].date())
         slots = await ok(request, _q("/availability", location_id=current["location_id"],
                                      appointment_type=current["appointment_type"],
-                                     start_date=today.isoformat(),
-                                     end_date=(today + timedelta(days=13)).isoformat(),
-                                     limit=60))
+                                     start_date=first.isoformat(),
+                                     end_date=(first + timedelta(days=6)).isoformat()))
         for s in slots:
             s["local_start"] = datetime.fromisoformat(s["starts_at"]).astimezone(zone)
-        current["local_start"] = datetime.fromisoformat(current["starts_at"]).astimezone(zone)
+        who = await call(request, "GET", f"/patients/{current['patient_id']}")
+        if who.status_code == 200:
+            current["patient_name"] = f"{who.json()['given_name']} {who.json()['family_name']}"
         return kit.render(request, "reschedule.html", principal, title="Reschedule", **ctx,
-                          current=current, slots=slots, back=_back(request),
+                          current=current, slots=slots, back=back, first=first,
+                          earlier_url=_q(request.url.path, back=back,
+                                         date=(first - timedelta(days=7)).isoformat()),
+                          later_url=_q(request.url.path, back=back,
+                                       date=(first + timedelta(days=7)).isoformat()),
                           names={t["therapist_id"]: t["display_name"] or "Therapist"
                                  for t in await ok(request, "/therapists")})
 
@@ -281,7 +289,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             return kit.sign_in(request)
         form = {k: str(v) for k, v in (await request.form()).items()}
         response = await call(request, "POST", f"/waitlist/{entry_id}/withdraw")
-        back = form.get("back") if str(form.get("back", "")).startswith("/admin/") else HOME
+        back = _local(form.get("back"))
         if response.status_code != 204:
             return redirect(back, f"Not withdrawn: {problem_text(response)}", warn=True)
         return redirect(back, "Taken off the waitlist.")

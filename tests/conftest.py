@@ -1,4 +1,5 @@
-"""Clients for the running platform's HTTP APIs, signed in as staff of a fresh organization."""
+"""Clients for the running platform's HTTP APIs, signed in as staff of a fresh organization
+(shared by the end-to-end and browser tiers)."""
 
 from __future__ import annotations
 
