@@ -9,6 +9,7 @@ the schema's required fields and closedness must be exactly what the model enfor
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,11 @@ def example_from_schema(root: dict[str, Any], node: dict[str, Any], seed: int = 
     if kind == "number":
         return float(node.get("minimum", node.get("maximum", seed)))
     if kind == "string":
-        assert "pattern" not in node, "teach example_from_schema this pattern"
+        if "pattern" in node:  # a patterned string brings its own example
+            example = (node.get("examples") or [None])[0]
+            assert example is not None and re.search(node["pattern"], example), \
+                "give this patterned string a matching example"
+            return example
         fmt = node.get("format")
         if fmt == "uuid":
             return str(uuid.UUID(int=(0x0190C2A47B1E7000 << 64) | 0x8000000000000000 | seed))

@@ -1,0 +1,127 @@
+"""Assessment's public events, version 1: what plan and partners learn from an evaluation.
+Codes, numbers and the patient's goals; the history, the therapist's rationale and the
+plain-language explanation stay in assessment's own events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kinetic_contracts.envelope import EventData
+
+EpisodeType = Literal["acute_clear_driver", "chronic_multifactor"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Goal(_Part):
+    """Return to what, at what level, by when: plan turns these into discharge criteria."""
+
+    activity: str = Field(min_length=1, max_length=200, examples=["running"])
+    level: str = Field(min_length=1, max_length=200,
+                       examples=["45 min at pre-injury pace, 3 times a week"])
+    target_date: date | None = None
+
+
+class Driver(_Part):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["hip_abductor_weakness"])
+    finding_ids: list[str] = Field(default_factory=list,
+                                   description="The findings that show it")
+
+
+class MeasureScore(_Part):
+    measure: str = Field(examples=["lefs"])
+    version: str
+    scores: dict[str, float] = Field(description="One score, or one per subscale (KOOS)")
+
+
+class FindingIndex(_Part):
+    """A computed index of an objective finding (limb symmetry, asymmetry, reps…)."""
+
+    finding_id: str = Field(examples=["strength:hip_abduction"])
+    index: str = Field(examples=["lsi_pct"])
+    value: float
+    unit: str = Field(examples=["%"])
+    passed: bool | None = Field(default=None,
+                                description="Against the organization's threshold, if any")
+
+
+class MeasureChange(_Part):
+    measure: str
+    score: str = Field(description="The score's key (the measure, or a KOOS subscale)")
+    baseline: float
+    current: float
+    improvement: float = Field(description="Change in the good direction (negative: worse)")
+    mcid: float
+    passed_mcid: bool
+    possibly_noise: bool = Field(description="Below the minimal detectable change")
+    deteriorated: bool
+
+
+class _Evaluation(EventData):
+    aggregate_id_field: ClassVar[str] = "evaluation_id"
+
+    evaluation_id: UUID
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+
+
+class EvaluationCompleted(_Evaluation):
+    event_type: ClassVar[str] = "kinetic.assessment.evaluation.completed.v1"
+
+    therapist_id: UUID | None = None
+    symptom_sites: list[str] = Field(min_length=1, examples=[["knee_anterior_right"]])
+    drivers: list[Driver] = Field(min_length=1)
+    working_diagnosis_icd10: str | None = Field(default=None, examples=["M22.2"])
+    episode_type: EpisodeType
+    goals: list[Goal] = Field(min_length=1)
+    baseline_measures: list[MeasureScore]
+    findings: list[FindingIndex]
+    completed_at: datetime
+
+
+class OutcomeMeasured(_Evaluation):
+    event_type: ClassVar[str] = "kinetic.assessment.outcome.measured.v1"
+
+    measure: str
+    version: str
+    scores: dict[str, float]
+    context: Literal["initial", "reassessment"]
+    measured_at: datetime
+
+
+class ReassessmentCompleted(_Evaluation):
+    event_type: ClassVar[str] = "kinetic.assessment.reassessment.completed.v1"
+
+    baseline_evaluation_id: UUID
+    changes: list[MeasureChange]
+    findings: list[FindingIndex]
+    completed_at: datetime
+
+
+class AddendumAdded(_Evaluation):
+    """A correction to a completed evaluation; the evaluation itself never changes."""
+
+    event_type: ClassVar[str] = "kinetic.assessment.evaluation.addendum_added.v1"
+
+    addendum_id: UUID
+    added_at: datetime
+
+
+class ReferredOut(_Evaluation):
+    """Red-flag screening was positive: the patient is referred to a physician."""
+
+    event_type: ClassVar[str] = "kinetic.assessment.evaluation.referred_out.v1"
+
+    red_flags: list[str] = Field(min_length=1, examples=[["unexplained_weight_loss"]])
+    referred_at: datetime
+
+
+EVENTS: list[type[EventData]] = [EvaluationCompleted, OutcomeMeasured, ReassessmentCompleted,
+                                 AddendumAdded, ReferredOut]
