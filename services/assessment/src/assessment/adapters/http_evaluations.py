@@ -1,0 +1,321 @@
+"""Assessment's HTTP API for evaluations: open, record each part, complete, refer out, add
+addenda, read, and print the patient's explanation (page and PDF)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assessment.adapters.explanation import explanation_html, explanation_pdf
+from assessment.adapters.intake import episodes
+from assessment.adapters.projections import evaluations as evaluation_rows
+from assessment.application import evaluations
+from assessment.domain import evaluation, measures
+from assessment.domain.errors import (
+    EpisodeNotFoundError,
+    EvaluationIncompleteError,
+    EvaluationNotFoundError,
+)
+from assessment.domain.findings import ObjectiveFindings
+from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
+from assessment.domain.reasoning import Reasoning, draft_explanation, suggest_drivers
+from kinetic_contracts.assessment.v1.events import Goal
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.ids import new_id
+from kinetic_infra.event_store.model import EventContext
+from kinetic_infra.http.audit import AuditedRoute, audited, note
+from kinetic_infra.http.auth import CurrentStaff, Staff
+from kinetic_infra.service.definition import Runtime
+
+CLINICIANS = (Role.THERAPIST, Role.OPERATOR)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvaluationIn(Strict):
+    episode_id: UUID
+    kind: evaluation.Kind = "initial"
+
+
+class GoalsIn(Strict):
+    goals: list[Goal] = Field(min_length=1, max_length=10)
+
+
+class MeasureIn(Strict):
+    measure: str = Field(min_length=1, max_length=40, examples=["lefs"])
+    answers: dict[str, int | None] = Field(
+        description="Item id → answer (null: not answered); the score is computed")
+    labels: dict[str, str] | None = Field(
+        default=None, description="PSFS: item id → the activity the patient named")
+
+
+class ExplanationIn(Strict):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class AddendumIn(Strict):
+    reason: str = Field(min_length=1, max_length=500, examples=["Corrected hip ER value"])
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class Created(BaseModel):
+    id: UUID
+
+
+class EvaluationSummary(BaseModel):
+    evaluation_id: UUID
+    kind: str
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    appointment_id: UUID | None
+    therapist_id: UUID | None
+    baseline_evaluation_id: UUID | None
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class EvaluationOut(BaseModel):
+    """The whole evaluation as recorded so far (scores and indices computed)."""
+
+    evaluation_id: UUID
+    kind: str
+    status: str
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    baseline_evaluation_id: UUID | None
+    history: History | None
+    red_flags: RedFlagScreen | None
+    goals: list[Goal]
+    measures: list[dict[str, Any]]
+    findings: dict[str, Any] | None
+    reasoning: Reasoning | None
+    explanation: str | None
+    addenda: list[dict[str, Any]]
+    completed_at: datetime | None
+
+
+def as_out(state: evaluation.Evaluation) -> dict[str, Any]:
+    o = state.opened
+    return {
+        "evaluation_id": o.evaluation_id, "kind": o.kind, "status": state.status,
+        "episode_id": o.episode_id, "patient_id": o.patient_id, "location_id": o.location_id,
+        "baseline_evaluation_id": o.baseline_evaluation_id, "history": state.history,
+        "red_flags": state.screen, "goals": state.goals,
+        "measures": [{"measure": m.measure, "version": m.version, "answers": m.answers,
+                      "labels": m.labels, "scores": m.scores} for m in state.measures.values()],
+        "findings": None if state.findings is None else {
+            "recorded": state.findings.findings.model_dump(mode="json"),
+            "indices": [i.model_dump(mode="json") for i in state.findings.indices]},
+        "reasoning": state.reasoning, "explanation": state.explanation,
+        "addenda": [{"addendum_id": a.addendum_id, "reason": a.reason, "text": a.text,
+                     "by": a.by, "added_at": a.added_at} for a in state.addenda],
+        "completed_at": state.completed_at}
+
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(tags=["evaluations"], route_class=AuditedRoute)
+    db, store = runtime.db, runtime.store
+
+    def context(principal: Principal, state: evaluation.Evaluation | None = None
+                ) -> EventContext:
+        command_id = new_id()
+        return EventContext(tenant_id=principal.tenant_id, correlation_id=command_id,
+                            causation_id=command_id,
+                            location_id=state.opened.location_id if state else None,
+                            episode_id=state.opened.episode_id if state else None)
+
+    async def visible(conn: AsyncConnection, request: Request, principal: Principal,
+                      evaluation_id: UUID) -> evaluation.Evaluation:
+        """The evaluation, if the caller is a clinician at its location (else 404)."""
+        state = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
+        if not isinstance(state, evaluation.Evaluation) or not principal.can_at(
+                state.opened.location_id, CLINICIANS):
+            raise EvaluationNotFoundError(f"evaluation {evaluation_id} not found")
+        note(request).patient_id = state.opened.patient_id
+        note(request).location_id = state.opened.location_id
+        note(request).resource_id = str(evaluation_id)
+        return state
+
+    async def record(request: Request, principal: Principal, evaluation_id: UUID,
+                     build: Callable[[datetime], evaluation.EvaluationCommand]
+                     ) -> dict[str, Any]:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            state = await visible(conn, request, principal, evaluation_id)
+            await evaluations.run(conn, store, build(datetime.now(UTC)),
+                                  context(principal, state))
+            after = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
+            assert isinstance(after, evaluation.Evaluation)
+            return {"out": as_out(after)}
+
+        return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
+
+    @api.post("/evaluations", status_code=status.HTTP_201_CREATED, response_model=Created,
+              summary="Open an evaluation draft for an episode (therapist)",
+              openapi_extra=audited("create", "evaluation"))
+    async def open_evaluation(request: Request, body: EvaluationIn,
+                              principal: Staff(*CLINICIANS)) -> Created:
+        async def work(conn: AsyncConnection) -> dict[str, str]:
+            row = (await conn.execute(select(episodes.c.location_id, episodes.c.patient_id)
+                                      .where(episodes.c.episode_id == body.episode_id))).first()
+            if row is None or not principal.can_at(row.location_id, CLINICIANS):
+                raise EpisodeNotFoundError(f"episode {body.episode_id} not found")
+            note(request).patient_id, note(request).location_id = row.patient_id, row.location_id
+            opened = await evaluations.open_draft(
+                conn, store, evaluation_id=new_id(), kind=body.kind, episode_id=body.episode_id,
+                context=context(principal))
+            return {"id": str(opened)}
+
+        created = Created(**await run_command(db, work, tenant_id=principal.tenant_id))
+        note(request).resource_id = str(created.id)
+        return created
+
+    @api.get("/evaluations", response_model=list[EvaluationSummary],
+             summary="Evaluations of an episode, newest first",
+             openapi_extra=audited("list", "evaluation"))
+    async def list_evaluations(request: Request, episode_id: UUID,
+                               principal: Staff(*CLINICIANS)) -> list[dict[str, Any]]:
+        visible_at = principal.locations_for(CLINICIANS)
+        query = (select(evaluation_rows).where(evaluation_rows.c.episode_id == episode_id)
+                 .order_by(evaluation_rows.c.opened_at.desc()))
+        if visible_at is not None:
+            query = query.where(evaluation_rows.c.location_id.in_(visible_at))
+        async with db.read(principal.tenant_id) as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        if rows:
+            note(request).patient_id = rows[0]["patient_id"]
+        return rows
+
+    @api.get("/evaluations/{evaluation_id}", response_model=EvaluationOut,
+             summary="The whole evaluation", openapi_extra=audited("read", "evaluation"))
+    async def get_evaluation(request: Request, evaluation_id: UUID,
+                             principal: Staff(*CLINICIANS)) -> dict[str, Any]:
+        async with db.read(principal.tenant_id) as conn:
+            return as_out(await visible(conn, request, principal, evaluation_id))
+
+    def part(path: str, summary: str, body_type: type[BaseModel],
+             build: Callable[[UUID, datetime, Any], evaluation.EvaluationCommand],
+             method: str = "PUT", action: str = "update") -> None:
+        async def endpoint(request: Request, evaluation_id: UUID, body: Any,
+                           principal: Staff(*CLINICIANS)) -> dict[str, Any]:  # type: ignore[valid-type]
+            return await record(request, principal, evaluation_id,
+                                lambda now: build(evaluation_id, now, body))
+
+        endpoint.__annotations__["body"] = body_type
+        api.add_api_route(f"/evaluations/{{evaluation_id}}/{path}", endpoint, methods=[method],
+                          response_model=EvaluationOut, summary=summary,
+                          openapi_extra=audited(action, "evaluation"), name=f"record_{path}")
+
+    part("history", "Record the history (onset, aggravating and easing, previous treatment, "
+         "training or work load)", History,
+         lambda e, now, b: evaluation.RecordHistory(evaluation_id=e, now=now, history=b))
+    part("red-flags", "Record the red-flag screening (every question answered)", RedFlagScreen,
+         lambda e, now, b: evaluation.ScreenRedFlags(evaluation_id=e, now=now, screen=b))
+    part("goals", "Record the patient's goals: return to what, at what level, by when", GoalsIn,
+         lambda e, now, b: evaluation.RecordGoals(evaluation_id=e, now=now, goals=b.goals))
+    part("measures", "Score an outcome measure from its item answers", MeasureIn,
+         lambda e, now, b: evaluation.RecordMeasure(evaluation_id=e, now=now,
+                                                    measure=b.measure, answers=b.answers,
+                                                    labels=b.labels),
+         method="POST", action="measure")
+    part("findings", "Record the objective findings (indices are computed)", ObjectiveFindings,
+         lambda e, now, b: evaluation.RecordFindings(evaluation_id=e, now=now, findings=b))
+    part("reasoning", "Record the clinical reasoning: symptom sites, drivers with their "
+         "rationale and findings, working diagnosis, episode type", Reasoning,
+         lambda e, now, b: evaluation.RecordReasoning(evaluation_id=e, now=now, reasoning=b))
+    part("explanation", "Write the patient's plain-language explanation", ExplanationIn,
+         lambda e, now, b: evaluation.WriteExplanation(evaluation_id=e, now=now, text=b.text))
+
+    @api.post("/evaluations/{evaluation_id}/complete", response_model=EvaluationOut,
+              summary="Complete: publishes the evaluation (or reassessment) and its measures",
+              openapi_extra=audited("complete", "evaluation"))
+    async def complete(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS)
+                       ) -> dict[str, Any]:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            state = await visible(conn, request, principal, evaluation_id)
+            await evaluations.complete(conn, store, evaluation_id, context(principal, state))
+            after = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
+            assert isinstance(after, evaluation.Evaluation)
+            return {"out": as_out(after)}
+
+        return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
+
+    @api.post("/evaluations/{evaluation_id}/refer-out", response_model=EvaluationOut,
+              summary="Refer the patient out after a positive red flag",
+              openapi_extra=audited("refer-out", "evaluation"))
+    async def refer_out(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS)
+                        ) -> dict[str, Any]:
+        return await record(request, principal, evaluation_id,
+                            lambda now: evaluation.ReferOut(evaluation_id=evaluation_id,
+                                                            now=now))
+
+    @api.post("/evaluations/{evaluation_id}/addenda", response_model=EvaluationOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="Add an addendum (with a reason) to a completed evaluation",
+              openapi_extra=audited("addendum", "evaluation"))
+    async def addendum(request: Request, evaluation_id: UUID, body: AddendumIn,
+                       principal: Staff(*CLINICIANS)) -> dict[str, Any]:
+        return await record(request, principal, evaluation_id, lambda now: evaluation.AddAddendum(
+            evaluation_id=evaluation_id, now=now, addendum_id=new_id(), reason=body.reason,
+            text=body.text, by=principal.name))
+
+    @api.get("/evaluations/{evaluation_id}/explanation/draft", response_model=ExplanationIn,
+             summary="A first draft of the explanation from the site, drivers and findings",
+             openapi_extra=audited("read", "evaluation"))
+    async def explanation_draft(request: Request, evaluation_id: UUID,
+                                principal: Staff(*CLINICIANS)) -> ExplanationIn:
+        async with db.read(principal.tenant_id) as conn:
+            state = await visible(conn, request, principal, evaluation_id)
+        if state.reasoning is None:
+            raise EvaluationIncompleteError(
+                "record the clinical reasoning first: the draft is drawn from it")
+        indices = state.findings.indices if state.findings else []
+        deficits = {i.finding_id: 100 - i.value for i in indices
+                    if i.index == "lsi_pct" and i.value < 100}
+        return ExplanationIn(text=draft_explanation(state.reasoning, deficits))
+
+    @api.get("/evaluations/{evaluation_id}/explanation", response_class=HTMLResponse,
+             summary="The explanation as a page the patient takes home",
+             openapi_extra=audited("print", "evaluation"))
+    async def explanation_page(request: Request, evaluation_id: UUID,
+                               principal: Staff(*CLINICIANS)) -> Response:
+        async with db.read(principal.tenant_id) as conn:
+            state = await visible(conn, request, principal, evaluation_id)
+        return HTMLResponse(explanation_html(state))
+
+    @api.get("/evaluations/{evaluation_id}/explanation.pdf",
+             response_class=Response, summary="The explanation as a PDF",
+             responses={200: {"content": {"application/pdf": {}}}},
+             openapi_extra=audited("print", "evaluation"))
+    async def explanation_document(request: Request, evaluation_id: UUID,
+                                   principal: Staff(*CLINICIANS)) -> Response:
+        async with db.read(principal.tenant_id) as conn:
+            state = await visible(conn, request, principal, evaluation_id)
+        return Response(explanation_pdf(state), media_type="application/pdf")
+
+    @api.get("/measures", summary="The outcome-measure catalog")
+    async def catalog(principal: CurrentStaff) -> list[dict[str, Any]]:
+        return [d.model_dump(mode="json") for d in measures.CATALOG.values()]
+
+    @api.get("/red-flags", summary="The red-flag screening questions")
+    async def red_flags(principal: CurrentStaff) -> dict[str, str]:
+        return RED_FLAGS
+
+    @api.get("/drivers", summary="Drivers typical for a symptom site (CLINICAL.md §4)")
+    async def drivers(symptom_site: str, principal: CurrentStaff) -> list[dict[str, Any]]:
+        return [d.model_dump() for d in suggest_drivers(symptom_site)]
+
+    return api

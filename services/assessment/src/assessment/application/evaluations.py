@@ -1,0 +1,87 @@
+"""Assessment's command handling: facts read in the command's transaction, then the pure
+evaluation decider, then append (events, outbox and the inline read model together)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assessment.adapters.intake import episodes
+from assessment.adapters.projections import evaluations
+from assessment.domain import evaluation
+from assessment.domain.errors import BaselineMissingError, EpisodeNotFoundError
+from kinetic_infra.event_store.decider import handle, load
+from kinetic_infra.event_store.model import EventContext, StreamName
+from kinetic_infra.event_store.store import EventStore
+
+
+def stream(evaluation_id: UUID) -> StreamName:
+    return StreamName("evaluation", evaluation_id)
+
+
+def draft_id_for(source: UUID) -> UUID:
+    """The draft a booked session or a reassessment-due opens: the same one every time the
+    event is delivered."""
+    return uuid.uuid5(source, "evaluation")
+
+
+async def state_of(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
+                   tenant_id: UUID) -> evaluation.EvaluationState:
+    state, _ = await load(conn, store, stream(evaluation_id), evaluation, tenant_id=tenant_id)
+    return state
+
+
+async def run(conn: AsyncConnection, store: EventStore, command: evaluation.EvaluationCommand,
+              context: EventContext) -> None:
+    await handle(conn, store, stream(command.evaluation_id), evaluation, command,
+                 tenant_id=context.tenant_id, context=context)
+
+
+async def open_draft(conn: AsyncConnection, store: EventStore, *, evaluation_id: UUID,
+                     kind: evaluation.Kind, episode_id: UUID, context: EventContext,
+                     appointment_id: UUID | None = None, therapist_id: UUID | None = None
+                     ) -> UUID:
+    """Open a draft for the episode, or return the open draft of that kind it already has
+    (a booking and plan's reassessment-due may both ask for one)."""
+    existing = await conn.scalar(select(evaluations.c.evaluation_id).where(
+        evaluations.c.episode_id == episode_id, evaluations.c.kind == kind,
+        evaluations.c.status == "draft"))
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    episode = (await conn.execute(select(episodes).where(
+        episodes.c.episode_id == episode_id))).mappings().first()
+    if episode is None:
+        raise EpisodeNotFoundError(f"episode {episode_id} not found")
+    baseline = None
+    if kind == "reassessment":
+        baseline = await conn.scalar(
+            select(evaluations.c.evaluation_id).where(
+                evaluations.c.episode_id == episode_id, evaluations.c.kind == "initial",
+                evaluations.c.status == "completed")
+            .order_by(evaluations.c.closed_at.desc()).limit(1))
+        if baseline is None:
+            raise BaselineMissingError("the episode has no completed initial evaluation")
+    await run(conn, store, evaluation.OpenEvaluation(
+        evaluation_id=evaluation_id, now=datetime.now(UTC), kind=kind, episode_id=episode_id,
+        patient_id=episode["patient_id"], location_id=episode["location_id"],
+        appointment_id=appointment_id, therapist_id=therapist_id,
+        baseline_evaluation_id=baseline), context)
+    return evaluation_id
+
+
+async def complete(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
+                   context: EventContext) -> None:
+    state = await state_of(conn, store, evaluation_id, context.tenant_id)
+    baseline = None
+    if isinstance(state, evaluation.Evaluation) and state.opened.baseline_evaluation_id:
+        before = await state_of(conn, store, state.opened.baseline_evaluation_id,
+                                context.tenant_id)
+        if isinstance(before, evaluation.Evaluation) and before.status == "completed":
+            baseline = before.baseline()
+    await run(conn, store, evaluation.CompleteEvaluation(
+        evaluation_id=evaluation_id, now=datetime.now(UTC), baseline_measures=baseline),
+        context)

@@ -1,0 +1,48 @@
+"""Assessment's business rejections (mapped to problem+json at the HTTP edge)."""
+
+from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
+
+
+class EvaluationNotFoundError(NotFoundError):
+    type_slug = "evaluation-not-found"
+    title = "No such evaluation"
+
+
+class EpisodeNotFoundError(NotFoundError):
+    type_slug = "episode-not-found"
+    title = "No such episode of care"
+
+
+class EvaluationExistsError(ConflictError):
+    type_slug = "evaluation-exists"
+    title = "The evaluation already exists"
+
+
+class EvaluationClosedError(ConflictError):
+    type_slug = "evaluation-closed"
+    title = "A completed evaluation never changes: add an addendum"
+
+
+class EvaluationIncompleteError(RuleViolationError):
+    type_slug = "evaluation-incomplete"
+    title = "The evaluation is not complete"
+
+
+class RedFlagsPositiveError(RuleViolationError):
+    type_slug = "red-flags-positive"
+    title = "Red flags are positive: refer the patient out"
+
+
+class BaselineMissingError(RuleViolationError):
+    type_slug = "baseline-missing"
+    title = "A reassessment needs a completed initial evaluation"
+
+
+class UnknownMeasureError(RuleViolationError):
+    type_slug = "unknown-measure"
+    title = "No such outcome measure"
+
+
+class UnknownFindingError(RuleViolationError):
+    type_slug = "unknown-finding"
+    title = "A driver cites a finding that was not recorded"
