@@ -1,0 +1,195 @@
+"""The therapist's evaluation over HTTP and on the wire: a booked initial assessment opens
+one draft (even when the booking is delivered twice), the runner of CLINICAL.md §5 is
+evaluated and completed, its events reach the broker, a completed evaluation only takes
+addenda, and a reassessment reports change against the baseline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import nats
+import pytest
+
+from kinetic_contracts import CloudEvent, nats_subject
+from kinetic_contracts.booking.v1.events import AppointmentBooked
+from kinetic_infra.auth.principal import Principal, Role
+
+pytestmark = pytest.mark.platform
+
+NEGATIVE = {"answers": {q: False for q in (
+    "unexplained_weight_loss", "night_pain_unrelenting", "fever_or_systemically_unwell",
+    "history_of_cancer", "saddle_anaesthesia", "bladder_or_bowel_change",
+    "progressive_neurological_deficit", "major_trauma")}}
+LEFS_52 = {f"lefs_{n:02d}": 2 if n <= 8 else 3 for n in range(1, 21)}
+FINDINGS = {
+    "strength": [{"muscle_group": "hip_abduction", "unit": "kgf", "involved_side": "right",
+                  "trials_right": [13.6, 14.2, 13.9], "trials_left": [17.5, 18.0, 17.8]}],
+    "movement": [{"kind": "single_leg_squat",
+                  "right": {"overall": "poor", "trunk": "fair", "pelvis": "poor", "hip": "poor",
+                            "knee": "poor"},
+                  "left": {"overall": "good", "trunk": "good", "pelvis": "good", "hip": "good",
+                           "knee": "good"}}],
+    "y_balance": [{"anterior_cm": {"right": 58, "left": 63}}],
+}
+REASONING = {
+    "symptom_sites": ["knee_anterior_right"], "episode_type": "acute_clear_driver",
+    "working_diagnosis": "Patellofemoral pain", "working_diagnosis_icd10": "M22.2",
+    "drivers": [{"code": "hip_abductor_weakness",
+                 "rationale": "Hip abduction 21% weaker on the right; valgus on the SLS",
+                 "finding_ids": ["strength:hip_abduction", "movement:sls"]}]}
+
+
+@pytest.fixture
+async def episode(api, front_desk, wait_for) -> dict[str, str]:
+    opened = await api("booking", "POST", "/episodes", json={
+        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
+        "reason": "Right knee pain when running, 10 weeks", "symptom_site": "knee_anterior"})
+    episode_id = opened.json()["id"]
+
+    async def known():
+        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
+
+    await wait_for(known)
+    return {**front_desk, "episode_id": episode_id}
+
+
+async def deliver_booked_twice(platform, tenant: uuid.UUID, episode: dict[str, str]) -> str:
+    appointment_id = uuid.uuid4()
+    booked = AppointmentBooked(
+        appointment_id=appointment_id, patient_id=episode["patient_id"],
+        therapist_id=uuid.uuid4(), location_id=episode["location_id"],
+        episode_id=episode["episode_id"], appointment_type="initial_assessment",
+        starts_at=datetime.now(UTC) + timedelta(days=2),
+        ends_at=datetime.now(UTC) + timedelta(days=2, hours=1), booked_at=datetime.now(UTC))
+    envelope = CloudEvent(id=uuid.uuid4(), source="/kinetic/booking", type=booked.event_type,
+                          subject=str(appointment_id), time=datetime.now(UTC),
+                          data=booked.model_dump(mode="json"), tenantid=tenant, sequence=1)
+    nc = await nats.connect(platform.nats.url)
+    try:
+        for attempt in range(2):
+            await nc.jetstream().publish(
+                nats_subject(tenant, envelope.type), envelope.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": f"{envelope.id}-{attempt}"})
+    finally:
+        await nc.close()
+    return str(appointment_id)
+
+
+async def drafts_of(api, episode_id: str) -> list[dict]:
+    return (await api("assessment", "GET", f"/evaluations?episode_id={episode_id}")).json()
+
+
+async def evaluate_the_runner(api, evaluation_id: str) -> dict:
+    base = f"/evaluations/{evaluation_id}"
+    for method, path, body in (
+            ("PUT", "history", {"mechanism": "Weekly distance from 20 to 40 km in 3 weeks",
+                                "aggravating": ["running over 3 km", "stairs down"]}),
+            ("PUT", "red-flags", NEGATIVE),
+            ("PUT", "goals", {"goals": [{"activity": "running",
+                                         "level": "45 min at pre-injury pace, 3 times a week"}]}),
+            ("POST", "measures", {"measure": "lefs", "answers": LEFS_52}),
+            ("POST", "measures", {"measure": "psfs", "answers": {
+                "psfs_01": 2, "psfs_02": 5, "psfs_03": 4}, "labels": {
+                "psfs_01": "run 30 min", "psfs_02": "stairs down",
+                "psfs_03": "squat to lift child"}}),
+            ("PUT", "findings", FINDINGS),
+            ("PUT", "reasoning", REASONING)):
+        response = await api("assessment", method, f"{base}/{path}", json=body)
+        assert response.status_code == 200, (path, response.text)
+    draft = await api("assessment", "GET", f"{base}/explanation/draft")
+    assert draft.status_code == 200, draft.text
+    await api("assessment", "PUT", f"{base}/explanation", json=draft.json())
+    return (await api("assessment", "POST", f"{base}/complete")).json()
+
+
+async def test_a_booked_assessment_opens_one_draft_even_when_delivered_twice(
+        platform, api, tenant, episode, wait_for):
+    appointment_id = await deliver_booked_twice(platform, tenant, episode)
+    [draft] = await wait_for(lambda: drafts_of(api, episode["episode_id"]))
+    assert (draft["kind"], draft["status"], draft["appointment_id"]) == (
+        "initial", "draft", appointment_id)
+    opened = await api("assessment", "POST", "/evaluations",
+                       json={"episode_id": episode["episode_id"]})
+    assert opened.json()["id"] == draft["evaluation_id"], "the open draft, not a second one"
+    assert len(await drafts_of(api, episode["episode_id"])) == 1
+
+
+async def test_the_runner_is_evaluated_and_the_evaluation_published(
+        api, episode, published, wait_for):
+    created = await api("assessment", "POST", "/evaluations",
+                        json={"episode_id": episode["episode_id"]})
+    evaluation_id = created.json()["id"]
+    done = await evaluate_the_runner(api, evaluation_id)
+    assert done["status"] == "completed", done
+    hip = next(i for i in done["findings"]["indices"]
+               if i["finding_id"] == "strength:hip_abduction" and i["index"] == "lsi_pct")
+    assert round(hip["value"]) == 79
+    assert {m["measure"]: m["scores"]["lefs" if m["measure"] == "lefs" else "psfs"]
+            for m in done["measures"]} == {"lefs": 52.0, "psfs": 3.7}
+    assert done["explanation"].startswith("The front of your right knee is the place")
+
+    [completed] = await wait_for(
+        lambda: published("kinetic.assessment.evaluation.completed.v1"))
+    data = completed["data"]
+    assert data["symptom_sites"] == ["knee_anterior_right"]
+    assert data["drivers"][0]["code"] == "hip_abductor_weakness"
+    assert "explanation" not in data and "history" not in data  # clinical text stays home
+    measured = await wait_for(lambda: published("kinetic.assessment.outcome.measured.v1"))
+    assert sorted(m["data"]["measure"] for m in measured) == ["lefs", "psfs"]
+
+    edit = await api("assessment", "PUT", f"/evaluations/{evaluation_id}/goals",
+                     json={"goals": [{"activity": "x", "level": "y"}]})
+    assert edit.status_code == 409 and edit.json()["type"] == "/problems/evaluation-closed"
+    addendum = await api("assessment", "POST", f"/evaluations/{evaluation_id}/addenda",
+                         json={"reason": "Corrected", "text": "Hip ER LSI was 84%"})
+    assert addendum.status_code == 201 and addendum.json()["addenda"][0]["reason"] == "Corrected"
+    [added] = await wait_for(
+        lambda: published("kinetic.assessment.evaluation.addendum_added.v1"))
+    assert "text" not in added["data"]
+
+    page = await api("assessment", "GET", f"/evaluations/{evaluation_id}/explanation")
+    assert page.status_code == 200 and "The front of your right knee" in page.text
+    pdf = await api("assessment", "GET", f"/evaluations/{evaluation_id}/explanation.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+    reassessment = await api("assessment", "POST", "/evaluations", json={
+        "episode_id": episode["episode_id"], "kind": "reassessment"})
+    assert reassessment.status_code == 201, reassessment.text
+    base = f"/evaluations/{reassessment.json()['id']}"
+    await api("assessment", "PUT", f"{base}/red-flags", json=NEGATIVE)
+    await api("assessment", "POST", f"{base}/measures", json={
+        "measure": "lefs", "answers": {**LEFS_52, "lefs_01": 4, "lefs_02": 4, "lefs_03": 4,
+                                       "lefs_04": 4, "lefs_05": 3}})
+    finished = await api("assessment", "POST", f"{base}/complete")
+    assert finished.status_code == 200, finished.text
+    [reassessed] = await wait_for(
+        lambda: published("kinetic.assessment.reassessment.completed.v1"))
+    [lefs] = reassessed["data"]["changes"]
+    assert (lefs["baseline"], lefs["current"], lefs["passed_mcid"]) == (52.0, 61.0, True)
+
+
+async def test_bad_answers_are_refused_and_change_nothing(api, episode):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    for body, problem in (({"measure": "nprs", "answers": {"nprs_01": 11}},
+                           "/problems/answer-out-of-range"),
+                          ({"measure": "lefs", "answers": {"lefs_01": 2}},
+                           "/problems/too-many-missing-items"),
+                          ({"measure": "nope", "answers": {}}, "/problems/unknown-measure")):
+        refused = await api("assessment", "POST", f"/evaluations/{evaluation_id}/measures",
+                            json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == problem
+    state = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    assert state.json()["measures"] == []
+
+
+async def test_a_therapist_elsewhere_cannot_read_the_evaluation(api, tenant, episode):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    elsewhere = Principal("t2", "Therapist elsewhere", tenant,
+                          location_roles={uuid.uuid4(): frozenset({Role.THERAPIST})})
+    response = await api("assessment", "GET", f"/evaluations/{evaluation_id}",
+                         as_staff=elsewhere)
+    assert response.status_code == 404
