@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assessment.adapters import drafts, intake
+from assessment.adapters import admin_pages, drafts, intake
 from assessment.adapters.http import router
 from assessment.adapters.http_evaluations import router as evaluations_router
 from assessment.adapters.projections import clinic, evaluations
@@ -36,4 +36,7 @@ SERVICE = ServiceDefinition(
     routers=lambda runtime: [router(runtime), evaluations_router(runtime)],
     subscriptions=drafts.subscriptions,
     admin_tables=admin_tables,
+    admin_pages=admin_pages.router,
+    admin_templates=Path(__file__).parent / "adapters" / "templates",
+    admin_menu=admin_pages.MENU,
 )
