@@ -5,6 +5,7 @@ addenda, and a reassessment reports change against the baseline."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -193,3 +194,26 @@ async def test_a_therapist_elsewhere_cannot_read_the_evaluation(api, tenant, epi
     response = await api("assessment", "GET", f"/evaluations/{evaluation_id}",
                          as_staff=elsewhere)
     assert response.status_code == 404
+
+
+async def test_plans_reassessment_due_opens_one_reassessment_draft(
+        platform, api, tenant, episode, wait_for):
+    from tests.e2e.test_booking_reactions import deliver_twice
+    from kinetic_contracts.plan.v1.events import ReassessmentDue
+
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    assert (await evaluate_the_runner(api, evaluation_id))["status"] == "completed"
+    await deliver_twice(platform, tenant, ReassessmentDue(
+        episode_id=uuid.UUID(episode["episode_id"]), patient_id=uuid.UUID(episode["patient_id"]),
+        location_id=uuid.UUID(episode["location_id"]), reason="progress_stalled",
+        due_by=datetime.now(UTC).date() + timedelta(days=7), raised_at=datetime.now(UTC)))
+
+    async def reassessments():
+        return [d for d in await drafts_of(api, episode["episode_id"])
+                if d["kind"] == "reassessment"]
+
+    [draft] = await wait_for(reassessments)
+    assert (draft["status"], draft["baseline_evaluation_id"]) == ("draft", evaluation_id)
+    await asyncio.sleep(1)
+    assert len(await reassessments()) == 1
