@@ -217,3 +217,19 @@ async def test_plans_reassessment_due_opens_one_reassessment_draft(
     assert (draft["status"], draft["baseline_evaluation_id"]) == ("draft", evaluation_id)
     await asyncio.sleep(1)
     assert len(await reassessments()) == 1
+
+
+async def test_an_organizations_own_thresholds_judge_its_findings(api, episode):
+    changed = await api("assessment", "PUT", "/ruleset", json={
+        "findings": {"lsi_pass": 75, "ybal_ant_cm": 4, "heel_raise_min": 25}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == 2
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    recorded = await api("assessment", "PUT", f"/evaluations/{evaluation_id}/findings",
+                         json=FINDINGS)
+    hip = next(i for i in recorded.json()["findings"]["indices"]
+               if i["finding_id"] == "strength:hip_abduction" and i["index"] == "lsi_pct")
+    assert hip["passed"] is True  # 78.9% clears this organization's 75%
+    other = await api("assessment", "GET", "/ruleset", as_tenant=uuid.uuid4())
+    assert other.json()["version"] == 1, "another organization keeps the defaults"

@@ -150,3 +150,29 @@ def test_the_explanation_draft_names_site_and_driver_in_plain_words():
     assert text.startswith("The front of your right knee is the place that hurts, but it is "
                            "not the cause.")
     assert "about 20% weaker" in text
+
+
+def test_the_organizations_numbers_judge_the_change_and_their_version_is_recorded():
+    from assessment.domain import ruleset
+    from assessment.domain.measures import MeasureThresholds
+
+    [changed] = ruleset.decide(ruleset.ChangeRuleSet(
+        organization_id="org", measures={"lefs": MeasureThresholds(mcid=12, mdc=9)},
+        changed_by="Olivia", now=NOW), ruleset.INITIAL)
+    stricter = ruleset.evolve(ruleset.INITIAL, changed)
+    assert stricter.version == 2
+    baseline = [MeasureScore(measure="lefs", version="1", scores={"lefs": 52.0})]
+    state = given(ev.ScreenRedFlags(evaluation_id=E, now=NOW, screen=NEGATIVE),
+                  ev.RecordMeasure(evaluation_id=E, now=NOW, measure="lefs",
+                                   answers={f"lefs_{n:02d}": 3 for n in range(1, 21)} | {
+                                       "lefs_01": 4}),
+                  kind="reassessment", baseline=uuid.uuid4())
+    completed, *_ = ev.decide(ev.CompleteEvaluation(
+        evaluation_id=E, now=NOW, baseline_measures=baseline, rules=stricter), state)
+    [lefs_change] = completed.changes
+    assert (lefs_change.improvement, lefs_change.mcid, lefs_change.passed_mcid) == (9.0, 12.0,
+                                                                                    False)
+    assert completed.ruleset_version == 2
+    assert ruleset.decide(ruleset.ChangeRuleSet(
+        organization_id="org", measures={"lefs": MeasureThresholds(mcid=12, mdc=9)},
+        changed_by="Olivia", now=NOW), stricter) == []

@@ -83,6 +83,8 @@ class EvaluationCompleted(_Evaluation):
     goals: list[Goal] = Field(min_length=1)
     baseline_measures: list[MeasureScore]
     findings: list[FindingIndex]
+    ruleset_version: int = Field(default=1, ge=1,
+                                 description="The organization's clinical numbers judged by")
     completed_at: datetime
 
 
@@ -102,6 +104,8 @@ class ReassessmentCompleted(_Evaluation):
     baseline_evaluation_id: UUID
     changes: list[MeasureChange]
     findings: list[FindingIndex]
+    ruleset_version: int = Field(default=1, ge=1,
+                                 description="The organization's clinical numbers judged by")
     completed_at: datetime
 
 

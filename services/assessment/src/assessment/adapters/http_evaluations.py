@@ -24,12 +24,16 @@ from assessment.domain.errors import (
     EvaluationIncompleteError,
     EvaluationNotFoundError,
 )
-from assessment.domain.findings import ObjectiveFindings
+from assessment.domain import ruleset
+from assessment.domain.findings import FindingThresholds, ObjectiveFindings
+from assessment.domain.measures import MeasureThresholds
 from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
 from assessment.domain.reasoning import Reasoning, draft_explanation, suggest_drivers
+from assessment.domain.ruleset import ChangeRuleSet, RuleSet
 from kinetic_contracts.assessment.v1.events import Goal
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.decider import handle
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.http.audit import AuditedRoute, audited, note
@@ -71,6 +75,14 @@ class AddendumIn(Strict):
 
 class Created(BaseModel):
     id: UUID
+
+
+class RuleSetIn(Strict):
+    measures: dict[str, MeasureThresholds] = Field(
+        default_factory=dict, description='Overrides by measure ("lefs") or score '
+                                          '("koos:koos_pain"); the rest keep the defaults',
+        examples=[{"lefs": {"mcid": 9, "mdc": 9}}])
+    findings: FindingThresholds = FindingThresholds()
 
 
 class EvaluationSummary(BaseModel):
@@ -151,11 +163,12 @@ def router(runtime: Runtime) -> APIRouter:
         return state
 
     async def record(request: Request, principal: Principal, evaluation_id: UUID,
-                     build: Callable[[datetime], evaluation.EvaluationCommand]
+                     build: Callable[[datetime, RuleSet], evaluation.EvaluationCommand]
                      ) -> dict[str, Any]:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             state = await visible(conn, request, principal, evaluation_id)
-            await evaluations.run(conn, store, build(datetime.now(UTC)),
+            rules = await evaluations.rules_of(conn, store, principal.tenant_id)
+            await evaluations.run(conn, store, build(datetime.now(UTC), rules),
                                   context(principal, state))
             after = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
             assert isinstance(after, evaluation.Evaluation)
@@ -207,12 +220,12 @@ def router(runtime: Runtime) -> APIRouter:
             return as_out(await visible(conn, request, principal, evaluation_id))
 
     def part(path: str, summary: str, body_type: type[BaseModel],
-             build: Callable[[UUID, datetime, Any], evaluation.EvaluationCommand],
+             build: Callable[[UUID, datetime, Any, RuleSet], evaluation.EvaluationCommand],
              method: str = "PUT", action: str = "update") -> None:
         async def endpoint(request: Request, evaluation_id: UUID, body: Any,
                            principal: Staff(*CLINICIANS)) -> dict[str, Any]:  # type: ignore[valid-type]
             return await record(request, principal, evaluation_id,
-                                lambda now: build(evaluation_id, now, body))
+                                lambda now, rules: build(evaluation_id, now, body, rules))
 
         endpoint.__annotations__["body"] = body_type
         api.add_api_route(f"/evaluations/{{evaluation_id}}/{path}", endpoint, methods=[method],
@@ -221,23 +234,24 @@ def router(runtime: Runtime) -> APIRouter:
 
     part("history", "Record the history (onset, aggravating and easing, previous treatment, "
          "training or work load)", History,
-         lambda e, now, b: evaluation.RecordHistory(evaluation_id=e, now=now, history=b))
+         lambda e, now, b, _r: evaluation.RecordHistory(evaluation_id=e, now=now, history=b))
     part("red-flags", "Record the red-flag screening (every question answered)", RedFlagScreen,
-         lambda e, now, b: evaluation.ScreenRedFlags(evaluation_id=e, now=now, screen=b))
+         lambda e, now, b, _r: evaluation.ScreenRedFlags(evaluation_id=e, now=now, screen=b))
     part("goals", "Record the patient's goals: return to what, at what level, by when", GoalsIn,
-         lambda e, now, b: evaluation.RecordGoals(evaluation_id=e, now=now, goals=b.goals))
+         lambda e, now, b, _r: evaluation.RecordGoals(evaluation_id=e, now=now, goals=b.goals))
     part("measures", "Score an outcome measure from its item answers", MeasureIn,
-         lambda e, now, b: evaluation.RecordMeasure(evaluation_id=e, now=now,
+         lambda e, now, b, _r: evaluation.RecordMeasure(evaluation_id=e, now=now,
                                                     measure=b.measure, answers=b.answers,
                                                     labels=b.labels),
          method="POST", action="measure")
     part("findings", "Record the objective findings (indices are computed)", ObjectiveFindings,
-         lambda e, now, b: evaluation.RecordFindings(evaluation_id=e, now=now, findings=b))
+         lambda e, now, b, rules: evaluation.RecordFindings(evaluation_id=e, now=now,
+                                                                findings=b, rules=rules))
     part("reasoning", "Record the clinical reasoning: symptom sites, drivers with their "
          "rationale and findings, working diagnosis, episode type", Reasoning,
-         lambda e, now, b: evaluation.RecordReasoning(evaluation_id=e, now=now, reasoning=b))
+         lambda e, now, b, _r: evaluation.RecordReasoning(evaluation_id=e, now=now, reasoning=b))
     part("explanation", "Write the patient's plain-language explanation", ExplanationIn,
-         lambda e, now, b: evaluation.WriteExplanation(evaluation_id=e, now=now, text=b.text))
+         lambda e, now, b, _r: evaluation.WriteExplanation(evaluation_id=e, now=now, text=b.text))
 
     @api.post("/evaluations/{evaluation_id}/complete", response_model=EvaluationOut,
               summary="Complete: publishes the evaluation (or reassessment) and its measures",
@@ -259,8 +273,8 @@ def router(runtime: Runtime) -> APIRouter:
     async def refer_out(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS)
                         ) -> dict[str, Any]:
         return await record(request, principal, evaluation_id,
-                            lambda now: evaluation.ReferOut(evaluation_id=evaluation_id,
-                                                            now=now))
+                            lambda now, _r: evaluation.ReferOut(evaluation_id=evaluation_id,
+                                                                now=now))
 
     @api.post("/evaluations/{evaluation_id}/addenda", response_model=EvaluationOut,
               status_code=status.HTTP_201_CREATED,
@@ -268,7 +282,7 @@ def router(runtime: Runtime) -> APIRouter:
               openapi_extra=audited("addendum", "evaluation"))
     async def addendum(request: Request, evaluation_id: UUID, body: AddendumIn,
                        principal: Staff(*CLINICIANS)) -> dict[str, Any]:
-        return await record(request, principal, evaluation_id, lambda now: evaluation.AddAddendum(
+        return await record(request, principal, evaluation_id, lambda now, _r: evaluation.AddAddendum(
             evaluation_id=evaluation_id, now=now, addendum_id=new_id(), reason=body.reason,
             text=body.text, by=principal.name))
 
@@ -305,6 +319,27 @@ def router(runtime: Runtime) -> APIRouter:
         async with db.read(principal.tenant_id) as conn:
             state = await visible(conn, request, principal, evaluation_id)
         return Response(explanation_pdf(state), media_type="application/pdf")
+
+    @api.get("/ruleset", response_model=RuleSet,
+             summary="The organization's clinical numbers (MCID/MDC overrides, finding "
+                     "thresholds) and their version")
+    async def get_rules(principal: CurrentStaff) -> RuleSet:
+        async with db.read(principal.tenant_id) as conn:
+            return await evaluations.rules_of(conn, store, principal.tenant_id)
+
+    @api.put("/ruleset", response_model=RuleSet,
+             summary="Change the organization's clinical numbers (operator): a new version")
+    async def change_rules(body: RuleSetIn, principal: Staff(Role.OPERATOR)) -> RuleSet:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            tenant = principal.tenant_id
+            await handle(conn, store, evaluations.ruleset_stream(tenant), ruleset,
+                         ChangeRuleSet(organization_id=str(tenant), measures=body.measures,
+                                       findings=body.findings, changed_by=principal.name,
+                                       now=datetime.now(UTC)),
+                         tenant_id=tenant, context=context(principal))
+            return {"rules": (await evaluations.rules_of(conn, store, tenant)).model_dump()}
+
+        return RuleSet(**(await run_command(db, work, tenant_id=principal.tenant_id))["rules"])
 
     @api.get("/measures", summary="The outcome-measure catalog")
     async def catalog(principal: CurrentStaff) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.adapters.intake import episodes
 from assessment.adapters.projections import evaluations
-from assessment.domain import evaluation
+from assessment.domain import evaluation, ruleset
 from assessment.domain.errors import BaselineMissingError, EpisodeNotFoundError
 from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.model import EventContext, StreamName
@@ -21,6 +21,16 @@ from kinetic_infra.event_store.store import EventStore
 
 def stream(evaluation_id: UUID) -> StreamName:
     return StreamName("evaluation", evaluation_id)
+
+
+def ruleset_stream(tenant_id: UUID) -> StreamName:
+    return StreamName("ruleset", tenant_id)
+
+
+async def rules_of(conn: AsyncConnection, store: EventStore, tenant_id: UUID
+                   ) -> ruleset.RuleSet:
+    state, _ = await load(conn, store, ruleset_stream(tenant_id), ruleset, tenant_id=tenant_id)
+    return state  # type: ignore[no-any-return]
 
 
 def draft_id_for(source: UUID) -> UUID:
@@ -83,5 +93,5 @@ async def complete(conn: AsyncConnection, store: EventStore, evaluation_id: UUID
         if isinstance(before, evaluation.Evaluation) and before.status == "completed":
             baseline = before.baseline()
     await run(conn, store, evaluation.CompleteEvaluation(
-        evaluation_id=evaluation_id, now=datetime.now(UTC), baseline_measures=baseline),
-        context)
+        evaluation_id=evaluation_id, now=datetime.now(UTC), baseline_measures=baseline,
+        rules=await rules_of(conn, store, context.tenant_id)), context)

@@ -31,6 +31,7 @@ from assessment.domain.errors import (
 from assessment.domain.findings import FindingThresholds, ObjectiveFindings, compute
 from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
 from assessment.domain.reasoning import Reasoning, unknown_findings
+from assessment.domain.ruleset import RuleSet
 from kinetic_contracts.assessment.v1 import events as public
 from kinetic_contracts.assessment.v1.events import FindingIndex, Goal, MeasureScore
 
@@ -86,7 +87,8 @@ class FindingsRecorded(_Internal):
     event_type: ClassVar[str] = "kinetic.assessment.evaluation.findings_recorded.v1"
     findings: ObjectiveFindings
     indices: list[FindingIndex]
-    thresholds: FindingThresholds  # the rule-set the pass/fail verdicts used
+    thresholds: FindingThresholds  # what the pass/fail verdicts were judged by …
+    ruleset_version: int = 1  # … and which version of the organization's numbers that was
     at: datetime
 
 
@@ -162,7 +164,7 @@ class RecordMeasure(Command):
 
 class RecordFindings(Command):
     findings: ObjectiveFindings
-    thresholds: FindingThresholds = FindingThresholds()
+    rules: RuleSet = RuleSet()
 
 
 class RecordReasoning(Command):
@@ -176,6 +178,7 @@ class WriteExplanation(Command):
 class CompleteEvaluation(Command):
     # For a reassessment: the baseline evaluation's measure scores (read from its stream).
     baseline_measures: list[MeasureScore] | None = None
+    rules: RuleSet = RuleSet()  # the organization's MCID/MDC numbers for the changes
 
 
 class AddAddendum(Command):
@@ -291,8 +294,9 @@ def decide(command: EvaluationCommand, state: EvaluationState) -> list[Evaluatio
             return [_measure(command)]
         case RecordFindings():
             return [FindingsRecorded(evaluation_id=e_id, findings=command.findings,
-                                     indices=compute(command.findings, command.thresholds),
-                                     thresholds=command.thresholds, at=now)]
+                                     indices=compute(command.findings, command.rules.findings),
+                                     thresholds=command.rules.findings,
+                                     ruleset_version=command.rules.version, at=now)]
         case RecordReasoning():
             recorded = [i.finding_id for i in state.findings.indices] if state.findings else []
             missing = unknown_findings(command.reasoning, recorded)
@@ -360,8 +364,8 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
             raise BaselineMissingError("the baseline evaluation is not complete")
         return [public.ReassessmentCompleted(
             **ids, baseline_evaluation_id=o.baseline_evaluation_id,
-            changes=_changes(c.baseline_measures, state), findings=indices,
-            completed_at=c.now), *measured]
+            changes=_changes(c.baseline_measures, state, c.rules), findings=indices,
+            ruleset_version=c.rules.version, completed_at=c.now), *measured]
     if not state.goals:
         missing.append("goals")
     if state.reasoning is None:
@@ -377,10 +381,12 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
         drivers=[public.Driver(code=d.code, finding_ids=d.finding_ids) for d in r.drivers],
         working_diagnosis_icd10=r.working_diagnosis_icd10, episode_type=r.episode_type,
         goals=state.goals, baseline_measures=state.baseline(), findings=indices,
+        ruleset_version=state.findings.ruleset_version if state.findings else c.rules.version,
         completed_at=c.now), *measured]
 
 
-def _changes(baseline: list[MeasureScore], state: Evaluation) -> list[public.MeasureChange]:
+def _changes(baseline: list[MeasureScore], state: Evaluation, rules: RuleSet
+             ) -> list[public.MeasureChange]:
     """Each score measured both times, against its baseline and the measure's MCID/MDC."""
     before = {m.measure: m.scores for m in baseline}
     out: list[public.MeasureChange] = []
@@ -389,7 +395,7 @@ def _changes(baseline: list[MeasureScore], state: Evaluation) -> list[public.Mea
         if not definition.compare_to_baseline:
             continue  # GROC is itself a rating of change
         for key, current in now.scores.items():
-            thresholds = measures.thresholds_for(definition, key)
+            thresholds = rules.thresholds(definition, key)
             if key not in before.get(code, {}) or thresholds is None:
                 continue  # not measured at baseline, or no MCID to judge it by (TSK-17)
             moved = measures.change(definition, thresholds, before[code][key], current,
