@@ -117,3 +117,18 @@ def published(platform: Platform, tenant: uuid.UUID) -> Callable[..., Awaitable[
         return await on_the_wire(platform, tenant, event_type, settle=settle)
 
     return read
+
+
+@pytest.fixture
+async def episode(api, front_desk, wait_for) -> dict[str, str]:
+    """An episode of care (right anterior knee pain) that assessment already knows."""
+    opened = await api("booking", "POST", "/episodes", json={
+        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
+        "reason": "Right knee pain when running, 10 weeks", "symptom_site": "knee_anterior"})
+    episode_id = opened.json()["id"]
+
+    async def known() -> bool:
+        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
+
+    await wait_for(known)
+    return {**front_desk, "episode_id": episode_id}

@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from tests.bench.appends import AppendCase, measure_appends
 from tests.bench.booking import BookingBench, measure_availability, measure_booking
@@ -153,12 +154,31 @@ def parse_groups(argv: list[str]) -> tuple[str, ...]:
     return tuple(g for g in GROUPS if g in chosen) if chosen else GROUPS
 
 
+def busy_share(seconds: float = 1.0) -> float | None:
+    """How busy the machine's cores are (0-1) over ``seconds``, before anything of ours
+    runs: other work on the machine makes every number lower."""
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle, iowait
+        return sum(values) - idle, sum(values)
+
+    try:
+        busy1, total1 = sample()
+        time.sleep(seconds)
+        busy2, total2 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy2 - busy1) / (total2 - total1) if total2 > total1 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     groups = parse_groups(sys.argv[1:] if argv is None else argv)
+    busy_before = busy_share()
     started = time.perf_counter()
     say("Kinetic benchmark: starting PostgreSQL and NATS in a temporary directory")
     with BenchStack() as stack:
         results = asyncio.run(run_all(stack, groups))
+    results.busy_before = busy_before
     say(render(results, time.perf_counter() - started))
     return 1 if results.errors else 0
 

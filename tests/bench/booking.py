@@ -14,8 +14,9 @@ record, as in a deployment (telemetry included: spans go to the process's log fi
 Baseline: ``bare_booking.py``, a separate uvicorn process on the same PostgreSQL (its own
 database, an appointments table of the same shape), doing one INSERT per request.
 
-Load: ``httpx.AsyncClient`` (keep-alive, one connection per client) in this process; each
-client sends its next request when the previous one is answered. Every request books a
+Load: ``httpx.AsyncClient`` in this process, one per simulated client with its own
+keep-alive connection; each client sends its next request when the previous one is
+answered. Every request books a
 distinct (therapist, hour, patient) within opening and working hours, so each should
 answer 201; anything else is counted as an error. Both sides book the same sequence of
 slots, each in its own database. Runs alternate between the sides (which goes first
@@ -38,9 +39,11 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -103,6 +106,12 @@ def _proc_cpu(pid: int) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def _machine_cpu() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle or waiting for I/O)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _postgres_cpu(postmaster: int) -> float:
     """CPU seconds of the PostgreSQL server: the postmaster, its live children and the
     children it has reaped (backends that ended)."""
@@ -122,14 +131,45 @@ def _postgres_cpu(postmaster: int) -> float:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds spent by the server under test, PostgreSQL and this process."""
+    """CPU seconds spent by the server under test, PostgreSQL, this process and the whole
+    machine (what the others do not account for is everything else running meanwhile)."""
 
     server_pid: int | None
     postmaster_pid: int
 
-    def read(self) -> tuple[float, float, float]:
+    def read(self) -> Cpu:
         server = _proc_cpu(self.server_pid)[0] if self.server_pid else 0.0
-        return server, _postgres_cpu(self.postmaster_pid), time.process_time()
+        return Cpu(server, _postgres_cpu(self.postmaster_pid), time.process_time(),
+                   _machine_cpu())
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds: the server under test, PostgreSQL, the load generator, the machine."""
+
+    server: float = 0.0
+    postgres: float = 0.0
+    generator: float = 0.0
+    machine: float = 0.0
+
+    @property
+    def rest(self) -> float:
+        """The machine's CPU that none of the three used (other processes, interrupts)."""
+        return max(0.0, self.machine - self.server - self.postgres - self.generator)
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.server + other.server, self.postgres + other.postgres,
+                   self.generator + other.generator, self.machine + other.machine)
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.server - other.server, self.postgres - other.postgres,
+                   self.generator - other.generator, self.machine - other.machine)
+
+    def per(self, requests: int) -> Cpu:
+        """Milliseconds per request."""
+        n = max(requests, 1)
+        return Cpu(self.server * 1000 / n, self.postgres * 1000 / n,
+                   self.generator * 1000 / n, self.machine * 1000 / n)
 
 
 @dataclass
@@ -141,7 +181,7 @@ class Run:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
-    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # server, PostgreSQL, load generator
+    cpu: Cpu = field(default_factory=Cpu)
 
     @property
     def per_second(self) -> float:
@@ -154,9 +194,8 @@ class Run:
     def stats(self) -> LatencyStats:
         return LatencyStats.of(self.latencies, self.ok, self.per_second)
 
-    def cpu_ms_per_request(self) -> tuple[float, float, float]:
-        n = max(self.ok, 1)
-        return (self.cpu[0] * 1000 / n, self.cpu[1] * 1000 / n, self.cpu[2] * 1000 / n)
+    def cpu_ms_per_request(self) -> Cpu:
+        return self.cpu.per(self.ok)
 
     @classmethod
     def combined(cls, runs: Sequence[Run]) -> Run:
@@ -166,7 +205,7 @@ class Run:
             total.seconds += r.seconds
             total.latencies += r.latencies
             total.errors.update(r.errors)
-            total.cpu = tuple(a + b for a, b in zip(total.cpu, r.cpu, strict=True))  # type: ignore[assignment]
+            total.cpu += r.cpu
         return total
 
 
@@ -203,15 +242,27 @@ async def drive(call: Call, clients: int, seconds: float, cpu: CpuMeter,
     await asyncio.gather(*(loop(c) for c in range(clients)))
     run.seconds = time.perf_counter() - start
     after = cpu.read()
-    run.cpu = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+    run.cpu = after - before
     return run
 
 
-def http_client(base_url: str, token: str, clients: int) -> httpx.AsyncClient:
+def http_client(base_url: str, token: str, connections: int = 1) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url, timeout=30.0,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients))
+        limits=httpx.Limits(max_connections=connections,
+                            max_keepalive_connections=connections))
+
+
+@asynccontextmanager
+async def http_clients(base_url: str, token: str, count: int
+                       ) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """One ``AsyncClient`` with its own keep-alive connection per simulated client: one
+    shared pool of 32 connections costs this process several times the CPU per request
+    (httpcore's pool bookkeeping), and the load generator shares the machine's cores."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(http_client(base_url, token))
+               for _ in range(count)]
 
 
 # --- what gets booked ----------------------------------------------------------------------
@@ -295,6 +346,7 @@ class BookingBench:
     servers it borrowed."""
 
     stack: BenchStack
+    api_env: dict[str, str] = field(default_factory=dict)  # extra environment for the API
     platform: Platform | None = None
     bare: ChildProcess | None = None
     bare_port: int = 0
@@ -304,6 +356,7 @@ class BookingBench:
     search_therapists: list[UUID] = field(default_factory=list)
     search_booked: int = 0
     first_day: date | None = None
+    plans: dict[str, SlotPlan] = field(default_factory=dict)  # per side, over every run
 
     @property
     def zone(self) -> ZoneInfo:
@@ -333,10 +386,14 @@ class BookingBench:
         assert self.stack.postgres is not None and self.stack.postgres.process is not None
         return CpuMeter(None, self.stack.postgres.process.pid)
 
-    def slot_plan(self) -> SlotPlan:
-        assert self.load_plan is not None and self.first_day is not None
-        location, therapists, patients = self.load_plan
-        return SlotPlan(location, therapists, patients, self.first_day, self.zone)
+    def slot_plan(self, side: str) -> SlotPlan:
+        """The side's booking sequence, continued from where its previous run stopped."""
+        if side not in self.plans:
+            assert self.load_plan is not None and self.first_day is not None
+            location, therapists, patients = self.load_plan
+            self.plans[side] = SlotPlan(location, therapists, patients, self.first_day,
+                                        self.zone)
+        return self.plans[side]
 
     # -- start and stop ------------------------------------------------------------------
     def start_processes(self) -> None:
@@ -345,7 +402,8 @@ class BookingBench:
         definition = booking_definition()
         root = stack.root / "booking"
         platform = Platform(data_dir=root, ports=Ports.free([definition]),
-                            services=[definition], durable=True, roles=("api",))
+                            services=[definition], durable=True, roles=("api",),
+                            extra_env=self.api_env)
         self.platform = platform
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         # Borrowed: stopped by BenchStack. Temporal is never started (the API does not call
@@ -468,9 +526,9 @@ class BookingResult:
 
 async def book_run(base_url: str, token: str, plan: SlotPlan, clients: int, seconds: float,
                    cpu: CpuMeter) -> Run:
-    async with http_client(base_url, token, clients) as client:
-        async def call(_client: int) -> str | None:
-            response = await client.post("/appointments", content=plan.next_body())
+    async with http_clients(base_url, token, clients) as pool:
+        async def call(client: int) -> str | None:
+            response = await pool[client].post("/appointments", content=plan.next_body())
             return None if response.status_code == 201 else str(response.status_code)
 
         return await drive(call, clients, seconds, cpu)
@@ -480,7 +538,7 @@ async def measure_booking(bench: BookingBench, clients: int, seconds: float, rou
                           ) -> BookingResult:
     """``rounds`` runs per side, alternating (and alternating which side goes first). Each
     side books its own copy of the same slot sequence, continuing over its runs."""
-    plans = {"kinetic": bench.slot_plan(), "bare": bench.slot_plan()}
+    plans = {side: bench.slot_plan(side) for side in ("kinetic", "bare")}
     runs: dict[str, list[Run]] = {"kinetic": [], "bare": []}
     for round_ in range(rounds):
         for side in ("bare", "kinetic") if round_ % 2 == 0 else ("kinetic", "bare"):
@@ -530,9 +588,9 @@ async def measure_availability(bench: BookingBench, clients: int, seconds: float
     found = {"slots": 0, "rows": 0}
 
     async def kinetic_run() -> Run:
-        async with http_client(bench.kinetic_url, bench.token, clients) as client:
-            async def call(_client: int) -> str | None:
-                response = await client.get("/availability", params=params)
+        async with http_clients(bench.kinetic_url, bench.token, clients) as pool:
+            async def call(client: int) -> str | None:
+                response = await pool[client].get("/availability", params=params)
                 if response.status_code != 200:
                     return str(response.status_code)
                 found["slots"] = len(response.json())

@@ -25,6 +25,7 @@ P99_TARGET = 0.050  # seconds
 RATE_TOLERANCE = 0.95  # the writer must reach this share of the requested rate
 BOOKING_TARGET = 0.50  # Kinetic's booking requests per second, of the bare endpoint's
 BOOKING_P99_CLIENTS = 32  # the p99 target applies at this many clients
+BUSY_WARNING = 0.15  # cores busier than this before the run: say so
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Results:
     booking: list[BookingResult] = field(default_factory=list)
     availability: AvailabilityResult | None = None
     errors: list[str] = field(default_factory=list)
+    busy_before: float | None = None  # how busy the cores were just before the run (0-1)
 
 
 def _cores() -> str:
@@ -167,22 +169,34 @@ def booking_rows(results: Results) -> list[list[str]]:
 
 
 def _cpu_row(label: str, run: Run) -> list[str]:
-    server, postgres, client = run.cpu_ms_per_request()
+    cpu = run.cpu_ms_per_request()
     wall = 1000 / run.per_second if run.per_second else 0.0
-    return [label, f"{run.ok:,}", f"{server:.2f}", f"{postgres:.2f}", f"{client:.2f}",
-            f"{server + postgres + client:.2f}", f"{wall:.2f}"]
+    return [label, f"{run.ok:,}", f"{cpu.server:.2f}", f"{cpu.postgres:.2f}",
+            f"{cpu.generator:.2f}", f"{cpu.rest:.2f}", f"{wall:.2f}"]
+
+
+def _http_runs(results: Results) -> list[tuple[str, Run]]:
+    runs = []
+    for b in results.booking:
+        clients = f"{b.clients} client{'s' if b.clients > 1 else ''}"
+        runs += [(f"Kinetic booking API, {clients}", b.kinetic),
+                 (f"Bare endpoint, {clients}", b.bare)]
+    if (a := results.availability) is not None:
+        runs += [(f"Kinetic availability search, {a.clients} client", a.kinetic),
+                 (f"Raw appointments query, {a.clients} client", a.raw)]
+    return runs
 
 
 def cpu_rows(results: Results) -> list[list[str]]:
-    rows = []
-    for b in results.booking:
-        clients = f"{b.clients} client{'s' if b.clients > 1 else ''}"
-        rows += [_cpu_row(f"Kinetic booking API, {clients}", b.kinetic),
-                 _cpu_row(f"Bare endpoint, {clients}", b.bare)]
-    if (a := results.availability) is not None:
-        rows += [_cpu_row(f"Kinetic availability search, {a.clients} client", a.kinetic),
-                 _cpu_row(f"Raw appointments query, {a.clients} client", a.raw)]
-    return rows
+    return [_cpu_row(label, run) for label, run in _http_runs(results)]
+
+
+def disturbed(results: Results) -> list[str]:
+    """The runs during which something else took a noticeable share of the machine."""
+    cores = os.cpu_count() or 1
+    return [f"{label} ({run.cpu.rest / (run.seconds * cores):.0%})"
+            for label, run in _http_runs(results)
+            if run.seconds and run.cpu.rest / (run.seconds * cores) > BUSY_WARNING]
 
 
 def availability_rows(results: Results) -> list[list[str]]:
@@ -208,7 +222,11 @@ def render(results: Results, elapsed: float) -> str:
         "Kinetic benchmark",
         f"machine: {_cores()} CPU cores, {platform.machine()}, Python "
         f"{platform.python_version()}; PostgreSQL fsync on, JetStream sync_interval always",
-        f"run time: {elapsed:.0f} s",
+        f"run time: {elapsed:.0f} s" + (
+            "" if results.busy_before is None else
+            f"; CPU busy just before it: {results.busy_before:.0%}"
+            + (" (other work on the machine: numbers may be low)"
+               if results.busy_before > BUSY_WARNING else "")),
     ]
     if rows := throughput_rows(results):
         lines += [
@@ -254,10 +272,14 @@ def render(results: Results, elapsed: float) -> str:
         lines += [
             "",
             "CPU per answered request, over the measured runs (ms; server: the API or bare "
-            "process; load generator: this process; wall: elapsed time per request)",
+            "process; load generator: this process; rest: the machine's other busy time, "
+            "other processes included; wall: elapsed time per request)",
         ]
         lines += _table(["Run", "Requests", "Server", "PostgreSQL", "Load generator",
-                         "CPU total", "Wall"], rows, right={1, 2, 3, 4, 5, 6})
+                         "Rest", "Wall"], rows, right={1, 2, 3, 4, 5, 6})
+        if busy := disturbed(results):
+            lines.append("Other work took a share of the machine during: " + "; ".join(busy)
+                         + ". Those numbers are lower than the code's own; run again.")
     if results.errors:
         lines += ["", "Scenarios that failed:"] + [f"  {e}" for e in results.errors]
     return "\n".join(lines)

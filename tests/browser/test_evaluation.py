@@ -13,20 +13,6 @@ from kinetic_infra.auth.principal import Principal, Role
 pytestmark = [pytest.mark.platform, pytest.mark.browser]
 
 
-@pytest.fixture
-async def episode(api, front_desk, wait_for) -> dict[str, str]:
-    opened = await api("booking", "POST", "/episodes", json={
-        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
-        "reason": "Right knee pain when running, 10 weeks", "symptom_site": "knee_anterior"})
-    episode_id = opened.json()["id"]
-
-    async def known():
-        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
-
-    await wait_for(known)
-    return {**front_desk, "episode_id": episode_id}
-
-
 async def test_a_therapist_evaluates_the_runner_and_prints_the_explanation(
         signed_in, episode, tenant):
     tara = Principal("tara.therapist", "Tara Nguyen", tenant, location_roles={

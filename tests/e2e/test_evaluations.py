@@ -41,20 +41,6 @@ REASONING = {
                  "finding_ids": ["strength:hip_abduction", "movement:sls"]}]}
 
 
-@pytest.fixture
-async def episode(api, front_desk, wait_for) -> dict[str, str]:
-    opened = await api("booking", "POST", "/episodes", json={
-        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
-        "reason": "Right knee pain when running, 10 weeks", "symptom_site": "knee_anterior"})
-    episode_id = opened.json()["id"]
-
-    async def known():
-        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
-
-    await wait_for(known)
-    return {**front_desk, "episode_id": episode_id}
-
-
 async def deliver_booked_twice(platform, tenant: uuid.UUID, episode: dict[str, str]) -> str:
     appointment_id = uuid.uuid4()
     booked = AppointmentBooked(
