@@ -122,6 +122,12 @@ async def test_the_runner_is_evaluated_and_the_evaluation_published(
     assert data["symptom_sites"] == ["knee_anterior_right"]
     assert data["drivers"][0]["code"] == "hip_abductor_weakness"
     assert "explanation" not in data and "history" not in data  # clinical text stays home
+
+    async def plan_moved_on():
+        state = await api("plan", "GET", f"/episodes/{episode['episode_id']}/workflow")
+        return state.status_code == 200 and state.json()["stage"] == "evaluated"
+
+    await wait_for(plan_moved_on)  # plan's EpisodeOfCareWorkflow heard of the evaluation
     measured = await wait_for(lambda: published("kinetic.assessment.outcome.measured.v1"))
     assert sorted(m["data"]["measure"] for m in measured) == ["lefs", "psfs"]
 

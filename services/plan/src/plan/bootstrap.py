@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from plan.adapters import caseload
+from plan.adapters import caseload, evaluations
 from plan.adapters.http import router
 from plan.application.workflows import EpisodeOfCareWorkflow
 
@@ -26,7 +26,8 @@ SERVICE = ServiceDefinition(
     description="Care plans, milestones, progression and the EpisodeOfCareWorkflow.",
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [router(runtime)],
-    subscriptions=lambda runtime: [caseload.subscription(runtime)],
+    subscriptions=lambda runtime: [caseload.subscription(runtime),
+                                   evaluations.subscription(runtime)],
     admin_tables=admin_tables,
     workflows=[EpisodeOfCareWorkflow],
 )

@@ -1,0 +1,46 @@
+"""Plan hears that an episode's initial evaluation is complete (assessment's
+``evaluation.completed``, through the inbox): the caseload shows it evaluated and the
+episode's workflow is signalled, so it moves on from waiting for the evaluation.
+
+Signal-with-start keeps this correct whichever consumer runs first: the running workflow
+is signalled, or, if plan has not yet seen the episode open, it is started with the signal.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio.common import WorkflowIDConflictPolicy
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.assessment.v1.events import EvaluationCompleted
+from kinetic_infra.inbox.consumer import Subscription
+from kinetic_infra.service.definition import Runtime
+from kinetic_infra.temporal import temporal_client
+from plan.adapters.caseload import caseload
+from plan.application.workflows import (
+    EVALUATED,
+    EpisodeOfCareInput,
+    EpisodeOfCareWorkflow,
+    workflow_id,
+)
+
+
+def subscription(runtime: Runtime) -> Subscription:
+    sub = Subscription(name="plan-evaluations", source_service="assessment")
+
+    @sub.on(EvaluationCompleted.event_type)
+    async def on_evaluated(conn: AsyncConnection, event: CloudEvent) -> None:
+        done = EvaluationCompleted.model_validate(event.data)
+        client = await temporal_client(runtime)
+        await client.start_workflow(
+            EpisodeOfCareWorkflow.run,
+            EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=done.episode_id,
+                               patient_id=done.patient_id, location_id=done.location_id,
+                               symptom_site=done.symptom_sites[0], opened_at=done.completed_at),
+            id=workflow_id(done.episode_id), task_queue=runtime.definition.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="evaluation_completed")
+        await conn.execute(caseload.update().where(caseload.c.episode_id == done.episode_id)
+                           .values(plan_status=EVALUATED))
+
+    return sub
