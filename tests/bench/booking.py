@@ -16,18 +16,19 @@ database, an appointments table of the same shape), doing one INSERT per request
 
 Load: ``httpx.AsyncClient`` in this process, one per simulated client with its own
 keep-alive connection; each client sends its next request when the previous one is
-answered. Every request books a
-distinct (therapist, hour, patient) within opening and working hours, so each should
-answer 201; anything else is counted as an error. Both sides book the same sequence of
-slots, each in its own database. Runs alternate between the sides (which goes first
-alternates too), each after a checkpoint and a warm-up that is not counted.
+answered. Every request books a distinct (therapist, hour, patient) within opening and
+working hours, so each should answer 201; anything else is counted as an error. Both sides
+book the same sequence of slots, each in its own database. Runs alternate between the
+sides (which goes first alternates too), each after a checkpoint and a warm-up that is not
+counted.
 
 Availability: ``GET /availability`` for 4 weeks at a location with 10 therapists (three
 working patterns) about 70% booked, beside the floor: the raw asyncpg query of the same
 appointments (one prepared SELECT on one connection). One client, alternating runs.
 
 CPU: the processes' CPU time over each run (API or bare server, every PostgreSQL process,
-this load generator), per successful request, shows where the two cores went.
+this load generator) and the machine's busy time, per successful request, show where the
+two cores went, and whether anything else ran meanwhile (the report then says so).
 """
 
 from __future__ import annotations
