@@ -107,3 +107,19 @@ def test_subtract_splits_free_time_around_busy_time():
     busy = [(local(2027, 3, 1, 9), local(2027, 3, 1, 10)), (local(2027, 3, 1, 11),
                                                              local(2027, 3, 1, 13))]
     assert subtract([(a, b)], busy) == [(a, busy[0][0]), (busy[0][1], busy[1][0])]
+
+
+def test_subtract_over_presorted_busy_time_agrees_with_the_plain_walk():
+    import random
+
+    rng = random.Random(7)
+    base = datetime(2027, 3, 1, tzinfo=UTC)
+
+    def span(lo: int, hi: int) -> tuple[datetime, datetime]:
+        a = rng.randrange(lo, hi)
+        return base + timedelta(minutes=a), base + timedelta(minutes=a + rng.randrange(15, 600))
+
+    for _ in range(300):
+        free = [span(0, 40_000) for _ in range(rng.randrange(1, 4))]
+        busy = sorted(span(0, 40_000) for _ in range(rng.randrange(0, 30)))
+        assert subtract(free, busy, presorted=True) == subtract(free, list(reversed(busy)))

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from booking.adapters.projections import appointments, waitlist as waitlist_rows
 from booking.domain import appointment, episode, location, patient, therapist, waitlist
 from kinetic_contracts.booking.v1.events import AppointmentBooked
-from kinetic_infra.event_store.decider import handle, load
-from kinetic_infra.event_store.model import EventContext, StreamName
+from kinetic_infra.event_store.decider import as_new_event, handle, load
+from kinetic_infra.event_store.model import NO_STREAM, EventContext, StreamName
 from kinetic_infra.event_store.store import EventStore
 
 
@@ -134,8 +134,11 @@ async def late_cancel_hours(conn: AsyncConnection, store: EventStore, location_i
 
 async def book_appointment(conn: AsyncConnection, store: EventStore,
                            command: appointment.BookAppointment, context: EventContext) -> None:
-    await handle(conn, store, appointment_stream(command.appointment_id), appointment, command,
-                 tenant_id=context.tenant_id, context=context)
+    # The appointment id was just minted, so its stream is new: decide from the initial
+    # state and append expecting no stream, instead of reading one that cannot exist.
+    new = appointment.decide(command, appointment.INITIAL)
+    await store.append(conn, appointment_stream(command.appointment_id),
+                       [as_new_event(e) for e in new], expected=NO_STREAM, context=context)
 
 
 async def cancel_appointment(conn: AsyncConnection, store: EventStore,

@@ -6,6 +6,7 @@ local time (and its hours one hour shorter or longer in UTC). Pure: no clock, no
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -85,12 +86,19 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     return sorted((s, e) for s, e in out if s < e)
 
 
-def subtract(free: Iterable[Interval], busy: Iterable[Interval]) -> list[Interval]:
-    busy_sorted = sorted(busy)
+def subtract(free: Iterable[Interval], busy: Iterable[Interval], *,
+             presorted: bool = False) -> list[Interval]:
+    """``free`` minus ``busy``. With ``presorted`` busy time (sorted by start), only the
+    busy intervals that can reach into each free one are looked at: a day of a four-week
+    calendar does not walk the other twenty-seven."""
+    busy_sorted = busy if presorted and isinstance(busy, list) else sorted(busy)
+    starts = [b[0] for b in busy_sorted]
+    longest = max((e - s for s, e in busy_sorted), default=timedelta(0))
     out: list[Interval] = []
     for start, end in sorted(free):
         cursor = start
-        for b_start, b_end in busy_sorted:
+        first = bisect_left(starts, start - longest)
+        for b_start, b_end in busy_sorted[first:bisect_left(starts, end)]:
             if b_end <= cursor or b_start >= end:
                 continue
             if b_start > cursor:
@@ -139,10 +147,12 @@ def free_slots(location: LocationCalendar, therapists: Sequence[TherapistCalenda
     packed from the start of each free stretch, starting after ``now``; sorted by time."""
     length = timedelta(minutes=minutes)
     slots: list[Slot] = []
+    busy = {t.therapist_id: sorted(t.busy) for t in therapists}  # sorted once, not per day
     day = first_day
     while day <= last_day:
         for therapist in therapists:
-            for start, end in subtract(working_time(day, location, therapist), therapist.busy):
+            for start, end in subtract(working_time(day, location, therapist),
+                                       busy[therapist.therapist_id], presorted=True):
                 cursor = start
                 while cursor + length <= end:
                     if cursor >= now:
