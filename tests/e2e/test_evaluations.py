@@ -225,3 +225,20 @@ async def test_an_organizations_own_thresholds_judge_its_findings(api, episode):
     assert hip["passed"] is True  # 78.9% clears this organization's 75%
     other = await api("assessment", "GET", "/ruleset", as_tenant=uuid.uuid4())
     assert other.json()["version"] == 1, "another organization keeps the defaults"
+
+
+async def test_a_save_from_a_stale_tab_is_refused_not_lost(api, episode):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    path = f"/evaluations/{evaluation_id}/history"
+    read = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    seen = str(read.json()["version"])
+    first = await api("assessment", "PUT", path, json={"mechanism": "tab one"},
+                      headers={"If-Match": seen})
+    assert first.status_code == 200 and first.json()["version"] == int(seen) + 1
+    second = await api("assessment", "PUT", path, json={"mechanism": "tab two"},
+                       headers={"If-Match": seen})
+    assert second.status_code == 409, second.text
+    assert second.json()["type"] == "/problems/evaluation-changed"
+    after = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    assert after.json()["history"]["mechanism"] == "tab one"

@@ -12,6 +12,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from assessment.adapters import measure_chart
 from assessment.domain import measures
 from assessment.domain.history import RED_FLAGS
 from assessment.domain.reasoning import DRIVER_LIBRARY
@@ -103,12 +104,42 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             drafted = await call(request, "GET", f"/evaluations/{evaluation_id}/explanation/draft")
             draft = drafted.json()["text"] if drafted.status_code == 200 else ""
         indices = (state["findings"] or {}).get("indices", [])
+        charts = await measure_charts(request, state["episode_id"])
         return kit.render(
             request, "evaluation.html", principal, title="Evaluation", e=state,
             red_flags=RED_FLAGS, catalog=measures.CATALOG, chosen=chosen, muscles=MUSCLES,
             ratings=RATINGS, drivers=DRIVER_LIBRARY, indices=indices, draft=draft,
-            finding_ids=sorted({i["finding_id"] for i in indices}),
+            finding_ids=sorted({i["finding_id"] for i in indices}), charts=charts,
             flash=request.query_params.get("flash"), warn=request.query_params.get("warn") == "1")
+
+    async def measure_charts(request: Request, episode_id: str) -> list[str]:
+        """Every score measured in the episode, oldest evaluation first, against the band
+        of no important change around its baseline."""
+        listed = await call(request, "GET", f"/evaluations?episode_id={episode_id}")
+        rows = sorted(listed.json() if listed.status_code == 200 else [],
+                      key=lambda r: r["opened_at"])
+        points: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for row in rows:
+            one = await call(request, "GET", f"/evaluations/{row['evaluation_id']}")
+            if one.status_code != 200:
+                continue
+            for m in one.json()["measures"]:
+                for key, value in m["scores"].items():
+                    points.setdefault((m["measure"], key), []).append(
+                        (f"{row['kind']} {row['opened_at'][:10]}", value))
+        charts = []
+        for (code, key), series in points.items():
+            definition = measures.CATALOG.get(code)
+            spec = next((s for s in definition.scores if s.code == key), None) \
+                if definition else None
+            if definition is None or spec is None:
+                continue
+            rule = measures.thresholds_for(definition, key) if definition.compare_to_baseline \
+                else None
+            band = max(rule.mcid, rule.mdc or 0) if rule else None
+            charts.append(measure_chart.svg(measure_chart.Series(
+                key, spec.low, spec.high, series, band)))
+        return charts
 
     @pages.post(HOME + "/{evaluation_id}/{part}")
     async def record(request: Request, evaluation_id: str, part: str) -> Response:
@@ -152,7 +183,10 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
                 if part == "addenda" else None
         else:
             return back_to(evaluation_id, f"Unknown part {part}", warn=True)
-        response = await call(request, method, f"/evaluations/{evaluation_id}/{path}", json=body)
+        # The version the page showed: a save over another tab's newer save is refused.
+        headers = {"If-Match": form["version"]} if form.get("version") else {}
+        response = await call(request, method, f"/evaluations/{evaluation_id}/{path}",
+                              json=body, headers=headers)
         if response.status_code not in (200, 201):
             return back_to(evaluation_id, f"Not saved: {problem_text(response)}", warn=True)
         done = {"complete": "Evaluation completed and published.",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -21,8 +21,10 @@ from assessment.application import evaluations
 from assessment.domain import evaluation, measures
 from assessment.domain.errors import (
     EpisodeNotFoundError,
+    EvaluationChangedError,
     EvaluationIncompleteError,
     EvaluationNotFoundError,
+    UnknownMeasureError,
 )
 from assessment.domain import ruleset
 from assessment.domain.findings import FindingThresholds, ObjectiveFindings
@@ -62,6 +64,16 @@ class MeasureIn(Strict):
         description="Item id → answer (null: not answered); the score is computed")
     labels: dict[str, str] | None = Field(
         default=None, description="PSFS: item id → the activity the patient named")
+
+
+class AnswersIn(Strict):
+    answers: dict[str, int | None]
+    labels: dict[str, str] | None = None
+
+
+class ScorePreview(BaseModel):
+    scores: dict[str, float]
+    missing_items: list[str]
 
 
 class ExplanationIn(Strict):
@@ -118,6 +130,13 @@ class EvaluationOut(BaseModel):
     explanation: str | None
     addenda: list[dict[str, Any]]
     completed_at: datetime | None
+    version: int = Field(description="Send it back as If-Match to edit only this version")
+
+
+# Two tabs editing one evaluation: the second save names the version it was looking at,
+# and a save over a newer version is refused (409) instead of silently overwriting it.
+IfMatch = Annotated[int | None, Header(alias="If-Match", ge=0,
+                                       description="The evaluation's version as last read")]
 
 
 def as_out(state: evaluation.Evaluation) -> dict[str, Any]:
@@ -151,28 +170,40 @@ def router(runtime: Runtime) -> APIRouter:
                             episode_id=state.opened.episode_id if state else None)
 
     async def visible(conn: AsyncConnection, request: Request, principal: Principal,
-                      evaluation_id: UUID) -> evaluation.Evaluation:
-        """The evaluation, if the caller is a clinician at its location (else 404)."""
-        state = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
+                      evaluation_id: UUID, if_match: int | None = None
+                      ) -> evaluation.Evaluation:
+        """The evaluation, if the caller is a clinician at its location (else 404), and
+        unchanged since the caller read it when they say which version that was."""
+        state, version = await evaluations.loaded(conn, store, evaluation_id,
+                                                  principal.tenant_id)
         if not isinstance(state, evaluation.Evaluation) or not principal.can_at(
                 state.opened.location_id, CLINICIANS):
             raise EvaluationNotFoundError(f"evaluation {evaluation_id} not found")
         note(request).patient_id = state.opened.patient_id
         note(request).location_id = state.opened.location_id
         note(request).resource_id = str(evaluation_id)
+        if if_match is not None and if_match != version:
+            raise EvaluationChangedError(
+                f"the evaluation is at version {version}, you edited version {if_match}",
+                version=version)
         return state
 
+    async def out(conn: AsyncConnection, principal: Principal, evaluation_id: UUID
+                  ) -> dict[str, Any]:
+        state, version = await evaluations.loaded(conn, store, evaluation_id,
+                                                  principal.tenant_id)
+        assert isinstance(state, evaluation.Evaluation)
+        return {**as_out(state), "version": version}
+
     async def record(request: Request, principal: Principal, evaluation_id: UUID,
-                     build: Callable[[datetime, RuleSet], evaluation.EvaluationCommand]
-                     ) -> dict[str, Any]:
+                     build: Callable[[datetime, RuleSet], evaluation.EvaluationCommand],
+                     if_match: int | None = None) -> dict[str, Any]:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
-            state = await visible(conn, request, principal, evaluation_id)
+            state = await visible(conn, request, principal, evaluation_id, if_match)
             rules = await evaluations.rules_of(conn, store, principal.tenant_id)
             await evaluations.run(conn, store, build(datetime.now(UTC), rules),
                                   context(principal, state))
-            after = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
-            assert isinstance(after, evaluation.Evaluation)
-            return {"out": as_out(after)}
+            return {"out": await out(conn, principal, evaluation_id)}
 
         return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
 
@@ -217,15 +248,18 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_evaluation(request: Request, evaluation_id: UUID,
                              principal: Staff(*CLINICIANS)) -> dict[str, Any]:
         async with db.read(principal.tenant_id) as conn:
-            return as_out(await visible(conn, request, principal, evaluation_id))
+            await visible(conn, request, principal, evaluation_id)
+            return await out(conn, principal, evaluation_id)
 
     def part(path: str, summary: str, body_type: type[BaseModel],
              build: Callable[[UUID, datetime, Any, RuleSet], evaluation.EvaluationCommand],
              method: str = "PUT", action: str = "update") -> None:
         async def endpoint(request: Request, evaluation_id: UUID, body: Any,
-                           principal: Staff(*CLINICIANS)) -> dict[str, Any]:  # type: ignore[valid-type]
+                           principal: Staff(*CLINICIANS),  # type: ignore[valid-type]
+                           if_match: IfMatch = None) -> dict[str, Any]:
             return await record(request, principal, evaluation_id,
-                                lambda now, rules: build(evaluation_id, now, body, rules))
+                                lambda now, rules: build(evaluation_id, now, body, rules),
+                                if_match)
 
         endpoint.__annotations__["body"] = body_type
         api.add_api_route(f"/evaluations/{{evaluation_id}}/{path}", endpoint, methods=[method],
@@ -261,9 +295,7 @@ def router(runtime: Runtime) -> APIRouter:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             state = await visible(conn, request, principal, evaluation_id)
             await evaluations.complete(conn, store, evaluation_id, context(principal, state))
-            after = await evaluations.state_of(conn, store, evaluation_id, principal.tenant_id)
-            assert isinstance(after, evaluation.Evaluation)
-            return {"out": as_out(after)}
+            return {"out": await out(conn, principal, evaluation_id)}
 
         return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
 
@@ -340,6 +372,15 @@ def router(runtime: Runtime) -> APIRouter:
             return {"rules": (await evaluations.rules_of(conn, store, tenant)).model_dump()}
 
         return RuleSet(**(await run_command(db, work, tenant_id=principal.tenant_id))["rules"])
+
+    @api.post("/measures/{measure}/score", response_model=ScorePreview,
+              summary="Score item answers without storing them (live scoring while typing)")
+    async def preview(measure: str, body: AnswersIn, principal: CurrentStaff) -> ScorePreview:
+        definition = measures.CATALOG.get(measure)
+        if definition is None:
+            raise UnknownMeasureError(f"no measure {measure!r} in the catalog", measure=measure)
+        scored = measures.score(definition, body.answers, body.labels)
+        return ScorePreview(scores=dict(scored.values), missing_items=list(scored.missing_items))
 
     @api.get("/measures", summary="The outcome-measure catalog")
     async def catalog(principal: CurrentStaff) -> list[dict[str, Any]]:

@@ -41,8 +41,15 @@ def draft_id_for(source: UUID) -> UUID:
 
 async def state_of(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
                    tenant_id: UUID) -> evaluation.EvaluationState:
-    state, _ = await load(conn, store, stream(evaluation_id), evaluation, tenant_id=tenant_id)
-    return state
+    return (await loaded(conn, store, evaluation_id, tenant_id))[0]
+
+
+async def loaded(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
+                 tenant_id: UUID) -> tuple[evaluation.EvaluationState, int]:
+    """The evaluation and its stream version (what a second tab's edit is checked against)."""
+    state, version = await load(conn, store, stream(evaluation_id), evaluation,
+                                tenant_id=tenant_id)
+    return state, version
 
 
 async def run(conn: AsyncConnection, store: EventStore, command: evaluation.EvaluationCommand,

@@ -46,3 +46,8 @@ class UnknownMeasureError(RuleViolationError):
 class UnknownFindingError(RuleViolationError):
     type_slug = "unknown-finding"
     title = "A driver cites a finding that was not recorded"
+
+
+class EvaluationChangedError(ConflictError):
+    type_slug = "evaluation-changed"
+    title = "The evaluation changed since you loaded it (another tab?): reload it"
