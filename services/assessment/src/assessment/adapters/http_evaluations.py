@@ -172,8 +172,13 @@ def router(runtime: Runtime) -> APIRouter:
     async def visible(conn: AsyncConnection, request: Request, principal: Principal,
                       evaluation_id: UUID, if_match: int | None = None
                       ) -> evaluation.Evaluation:
-        """The evaluation, if the caller is a clinician at its location (else 404), and
-        unchanged since the caller read it when they say which version that was."""
+        return (await visible_at(conn, request, principal, evaluation_id, if_match))[0]
+
+    async def visible_at(conn: AsyncConnection, request: Request, principal: Principal,
+                         evaluation_id: UUID, if_match: int | None = None
+                         ) -> tuple[evaluation.Evaluation, int]:
+        """The evaluation and its version, if the caller is a clinician at its location
+        (else 404), and unchanged since the caller read it when they say which version."""
         state, version = await evaluations.loaded(conn, store, evaluation_id,
                                                   principal.tenant_id)
         if not isinstance(state, evaluation.Evaluation) or not principal.can_at(
@@ -186,7 +191,7 @@ def router(runtime: Runtime) -> APIRouter:
             raise EvaluationChangedError(
                 f"the evaluation is at version {version}, you edited version {if_match}",
                 version=version)
-        return state
+        return state, version
 
     async def out(conn: AsyncConnection, principal: Principal, evaluation_id: UUID
                   ) -> dict[str, Any]:
@@ -248,8 +253,8 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_evaluation(request: Request, evaluation_id: UUID,
                              principal: Staff(*CLINICIANS)) -> dict[str, Any]:
         async with db.read(principal.tenant_id) as conn:
-            await visible(conn, request, principal, evaluation_id)
-            return await out(conn, principal, evaluation_id)
+            state, version = await visible_at(conn, request, principal, evaluation_id)
+        return {**as_out(state), "version": version}
 
     def part(path: str, summary: str, body_type: type[BaseModel],
              build: Callable[[UUID, datetime, Any, RuleSet], evaluation.EvaluationCommand],
