@@ -242,3 +242,59 @@ async def test_a_save_from_a_stale_tab_is_refused_not_lost(api, episode):
     assert second.json()["type"] == "/problems/evaluation-changed"
     after = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
     assert after.json()["history"]["mechanism"] == "tab one"
+
+
+async def publish(platform, tenant: uuid.UUID, source: str, event) -> None:
+    envelope = CloudEvent(id=uuid.uuid4(), source=f"/kinetic/{source}", type=event.event_type,
+                          subject=str(event.aggregate_id()), time=datetime.now(UTC),
+                          data=event.model_dump(mode="json"), tenantid=tenant, sequence=1)
+    nc = await nats.connect(platform.nats.url)
+    try:
+        await nc.jetstream().publish(nats_subject(tenant, envelope.type),
+                                     envelope.model_dump_json().encode(),
+                                     headers={"Nats-Msg-Id": str(envelope.id)})
+    finally:
+        await nc.close()
+
+
+async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow_evaluated(
+        platform, api, tenant, wait_for):
+    """Plan's two consumers race: the evaluation's signal starts the episode's workflow and
+    finishes its wait; the late episode.opened must not start a second run that waits."""
+    from kinetic_contracts.assessment.v1.events import EvaluationCompleted, Goal
+    from kinetic_contracts.booking.v1.events import EpisodeOpened
+
+    episode_id, patient_id, location_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await publish(platform, tenant, "assessment", EvaluationCompleted(
+        evaluation_id=uuid.uuid4(), episode_id=episode_id, patient_id=patient_id,
+        location_id=location_id, symptom_sites=["knee_anterior_right"],
+        drivers=[{"code": "hip_abductor_weakness"}], episode_type="acute_clear_driver",
+        goals=[Goal(activity="running", level="45 min")], baseline_measures=[], findings=[],
+        completed_at=datetime.now(UTC)))
+    from temporalio.client import WorkflowExecutionStatus
+
+    from kinetic_infra.stack.temporal import NAMESPACE
+    from kinetic_infra.temporal import connect_client
+    from plan.application.workflows import workflow_id
+
+    client = await connect_client(platform.temporal.address, NAMESPACE)
+    handle = client.get_workflow_handle(workflow_id(episode_id))
+
+    async def finished():
+        try:
+            return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+        except Exception:  # not started yet
+            return False
+
+    await wait_for(finished)
+    first_run = (await handle.describe()).run_id
+    await publish(platform, tenant, "booking", EpisodeOpened(
+        episode_id=episode_id, patient_id=patient_id, location_id=location_id,
+        symptom_site="knee_anterior", opened_at=datetime.now(UTC)))
+
+    async def on_caseload():
+        return (await api("plan", "GET", f"/episodes/{episode_id}")).status_code == 200
+
+    await wait_for(on_caseload)
+    latest = await client.get_workflow_handle(workflow_id(episode_id)).describe()
+    assert latest.run_id == first_run, "no second run was started"

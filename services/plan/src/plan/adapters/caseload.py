@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import EpisodeOpened
@@ -48,17 +49,23 @@ def subscription(runtime: Runtime) -> Subscription:
         opened = EpisodeOpened.model_validate(event.data)
         wf_id = workflow_id(opened.episode_id)
         client = await temporal_client(runtime)
-        await client.start_workflow(
-            EpisodeOfCareWorkflow.run,
-            EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=opened.episode_id,
-                               patient_id=opened.patient_id, location_id=opened.location_id,
-                               symptom_site=opened.symptom_site,
-                               goal_target_date=opened.goal_target_date,
-                               opened_at=opened.opened_at),
-            id=wf_id,
-            task_queue=runtime.definition.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        try:
+            await client.start_workflow(
+                EpisodeOfCareWorkflow.run,
+                EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=opened.episode_id,
+                                   patient_id=opened.patient_id, location_id=opened.location_id,
+                                   symptom_site=opened.symptom_site,
+                                   goal_target_date=opened.goal_target_date,
+                                   opened_at=opened.opened_at),
+                id=wf_id,
+                task_queue=runtime.definition.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                # An episode has one workflow, ever: if the evaluation's signal already
+                # started (and finished) it, this late open must not start a second run.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
         workflows_started.add(1, {"workflow": "EpisodeOfCareWorkflow"})
         await conn.execute(insert(caseload).values(
             episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,

@@ -3,13 +3,16 @@
 episode's workflow is signalled, so it moves on from waiting for the evaluation.
 
 Signal-with-start keeps this correct whichever consumer runs first: the running workflow
-is signalled, or, if plan has not yet seen the episode open, it is started with the signal.
+is signalled, or, if plan has not yet seen the episode open, it is started with the signal;
+an episode has one workflow ever (reuse of its id is rejected), so the late ``episode.opened``
+does not start a second run that would wait for an evaluation already done.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.assessment.v1.events import EvaluationCompleted
@@ -32,14 +35,19 @@ def subscription(runtime: Runtime) -> Subscription:
     async def on_evaluated(conn: AsyncConnection, event: CloudEvent) -> None:
         done = EvaluationCompleted.model_validate(event.data)
         client = await temporal_client(runtime)
-        await client.start_workflow(
-            EpisodeOfCareWorkflow.run,
-            EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=done.episode_id,
-                               patient_id=done.patient_id, location_id=done.location_id,
-                               symptom_site=done.symptom_sites[0], opened_at=done.completed_at),
-            id=workflow_id(done.episode_id), task_queue=runtime.definition.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="evaluation_completed")
+        try:
+            await client.start_workflow(
+                EpisodeOfCareWorkflow.run,
+                EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=done.episode_id,
+                                   patient_id=done.patient_id, location_id=done.location_id,
+                                   symptom_site=done.symptom_sites[0],
+                                   opened_at=done.completed_at),
+                id=workflow_id(done.episode_id), task_queue=runtime.definition.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                start_signal="evaluation_completed")
+        except WorkflowAlreadyStartedError:
+            pass  # the episode's one workflow has already heard it and moved on
         await conn.execute(caseload.update().where(caseload.c.episode_id == done.episode_id)
                            .values(plan_status=EVALUATED))
 
