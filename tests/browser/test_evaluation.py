@@ -22,10 +22,14 @@ async def test_a_therapist_evaluates_the_runner_and_prints_the_explanation(
     await page.get_by_role("button", name="Evaluate").click()
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Initial evaluation")
 
+    # Saved as you go: leaving the field saves the history, no button pressed.
     await page.get_by_label("Onset and mechanism").fill(
         "Weekly distance from 20 to 40 km over 3 weeks")
-    await page.get_by_role("button", name="Save history").click()
-    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#autosave")).to_have_text("— history saved")
+    await page.reload()
+    await expect(page.get_by_label("Onset and mechanism")).to_have_value(
+        "Weekly distance from 20 to 40 km over 3 weeks")
     await page.get_by_role("button", name="Save screening").click()  # every answer "no"
     await page.get_by_label("Return to").fill("running")
     await page.get_by_label("at level").fill("45 min at pre-injury pace, 3 times a week")

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assessment.adapters import measure_chart
 from assessment.domain import measures
@@ -187,6 +187,13 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         headers = {"If-Match": form["version"]} if form.get("version") else {}
         response = await call(request, method, f"/evaluations/{evaluation_id}/{path}",
                               json=body, headers=headers)
+        if request.headers.get("accept") == "application/json":
+            # Saved as you go (the page's script): the outcome and the new version, so the
+            # page's other forms keep naming the version they now stand on.
+            ok = response.status_code in (200, 201)
+            return JSONResponse({"saved": ok, "message": "Saved." if ok else problem_text(
+                response), "version": response.json().get("version") if ok else None},
+                status_code=200 if ok else response.status_code)
         if response.status_code not in (200, 201):
             return back_to(evaluation_id, f"Not saved: {problem_text(response)}", warn=True)
         done = {"complete": "Evaluation completed and published.",
