@@ -41,6 +41,24 @@ caseload = Table(
 )
 
 
+async def start_episode_workflow(runtime: Runtime, inp: EpisodeOfCareInput,
+                                 **signal: object) -> None:
+    """Start the episode's workflow (or reach the running one, with ``start_signal``).
+    An episode has one workflow, ever: a closed one is never started again, so whichever of
+    plan's consumers comes late (a redelivery, or the open after the evaluation's signal
+    already finished the wait) starts nothing."""
+    client = await temporal_client(runtime)
+    try:
+        await client.start_workflow(
+            EpisodeOfCareWorkflow.run, inp, id=workflow_id(inp.episode_id),
+            task_queue=runtime.definition.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, **signal)  # type: ignore[arg-type]
+    except WorkflowAlreadyStartedError:
+        return
+    workflows_started.add(1, {"workflow": "EpisodeOfCareWorkflow"})
+
+
 def subscription(runtime: Runtime) -> Subscription:
     sub = Subscription(name="plan-caseload", source_service="booking")
 
@@ -48,25 +66,11 @@ def subscription(runtime: Runtime) -> Subscription:
     async def on_episode_opened(conn: AsyncConnection, event: CloudEvent) -> None:
         opened = EpisodeOpened.model_validate(event.data)
         wf_id = workflow_id(opened.episode_id)
-        client = await temporal_client(runtime)
-        try:
-            await client.start_workflow(
-                EpisodeOfCareWorkflow.run,
-                EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=opened.episode_id,
-                                   patient_id=opened.patient_id, location_id=opened.location_id,
-                                   symptom_site=opened.symptom_site,
-                                   goal_target_date=opened.goal_target_date,
-                                   opened_at=opened.opened_at),
-                id=wf_id,
-                task_queue=runtime.definition.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                # An episode has one workflow, ever: if the evaluation's signal already
-                # started (and finished) it, this late open must not start a second run.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            pass
-        workflows_started.add(1, {"workflow": "EpisodeOfCareWorkflow"})
+        await start_episode_workflow(runtime, EpisodeOfCareInput(
+            tenant_id=event.tenantid, episode_id=opened.episode_id,
+            patient_id=opened.patient_id, location_id=opened.location_id,
+            symptom_site=opened.symptom_site, goal_target_date=opened.goal_target_date,
+            opened_at=opened.opened_at))
         await conn.execute(insert(caseload).values(
             episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,
             location_id=opened.location_id, symptom_site=opened.symptom_site,

@@ -11,21 +11,13 @@ does not start a second run that would wait for an evaluation already done.
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.assessment.v1.events import EvaluationCompleted
 from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
-from kinetic_infra.temporal import temporal_client
-from plan.adapters.caseload import caseload
-from plan.application.workflows import (
-    EVALUATED,
-    EpisodeOfCareInput,
-    EpisodeOfCareWorkflow,
-    workflow_id,
-)
+from plan.adapters.caseload import caseload, start_episode_workflow
+from plan.application.workflows import EVALUATED, EpisodeOfCareInput
 
 
 def subscription(runtime: Runtime) -> Subscription:
@@ -34,20 +26,10 @@ def subscription(runtime: Runtime) -> Subscription:
     @sub.on(EvaluationCompleted.event_type)
     async def on_evaluated(conn: AsyncConnection, event: CloudEvent) -> None:
         done = EvaluationCompleted.model_validate(event.data)
-        client = await temporal_client(runtime)
-        try:
-            await client.start_workflow(
-                EpisodeOfCareWorkflow.run,
-                EpisodeOfCareInput(tenant_id=event.tenantid, episode_id=done.episode_id,
-                                   patient_id=done.patient_id, location_id=done.location_id,
-                                   symptom_site=done.symptom_sites[0],
-                                   opened_at=done.completed_at),
-                id=workflow_id(done.episode_id), task_queue=runtime.definition.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                start_signal="evaluation_completed")
-        except WorkflowAlreadyStartedError:
-            pass  # the episode's one workflow has already heard it and moved on
+        await start_episode_workflow(runtime, EpisodeOfCareInput(
+            tenant_id=event.tenantid, episode_id=done.episode_id, patient_id=done.patient_id,
+            location_id=done.location_id, symptom_site=done.symptom_sites[0],
+            opened_at=done.completed_at), start_signal="evaluation_completed")
         await conn.execute(caseload.update().where(caseload.c.episode_id == done.episode_id)
                            .values(plan_status=EVALUATED))
 
