@@ -10,6 +10,7 @@ PostgreSQL runs with fsync off here (test data is disposable); NATS keeps
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -35,7 +36,10 @@ def stack() -> Iterator[Platform]:
                                    "OTEL_BSP_SCHEDULE_DELAY": "200",
                                    "KINETIC_METRICS_INTERVAL_MS": "2000",
                                    # Reminders an hour ahead, so a test waits seconds for one.
-                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60"})
+                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60",
+                                   # An episode's day lasts 3 s: milestone timers fire
+                                   # within a test, a test's episode stays inside week 1.
+                                   "KINETIC_PLAN_DAY_SECONDS": "3"})
     try:
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         platform.start_servers()
@@ -43,7 +47,8 @@ def stack() -> Iterator[Platform]:
         yield platform
     finally:
         platform.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not os.environ.get("KINETIC_KEEP_TEST_DATA"):
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -125,9 +125,11 @@ async def test_the_runner_is_evaluated_and_the_evaluation_published(
 
     async def plan_moved_on():
         state = await api("plan", "GET", f"/episodes/{episode['episode_id']}/workflow")
-        return state.status_code == 200 and state.json()["stage"] == "evaluated"
+        return state.status_code == 200 and state.json()["stage"] == "awaiting_plan"
 
     await wait_for(plan_moved_on)  # plan's EpisodeOfCareWorkflow heard of the evaluation
+    drafted = await api("plan", "GET", f"/episodes/{episode['episode_id']}/plan")
+    assert drafted.status_code == 200 and drafted.json()["status"] == "draft", drafted.text
     measured = await wait_for(lambda: published("kinetic.assessment.outcome.measured.v1"))
     assert sorted(m["data"]["measure"] for m in measured) == ["lefs", "psfs"]
 
@@ -259,8 +261,8 @@ async def publish(platform, tenant: uuid.UUID, source: str, event) -> None:
 
 async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow_evaluated(
         platform, api, tenant, wait_for):
-    """Plan's two consumers race: the evaluation's signal starts the episode's workflow and
-    finishes its wait; the late episode.opened must not start a second run that waits."""
+    """Plan's two consumers race: the evaluation's signal starts the episode's workflow, which
+    moves on to waiting for the plan; the late episode.opened must not start a second run."""
     from kinetic_contracts.assessment.v1.events import EvaluationCompleted, Goal
     from kinetic_contracts.booking.v1.events import EpisodeOpened
 
@@ -271,22 +273,20 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow
         drivers=[{"code": "hip_abductor_weakness"}], episode_type="acute_clear_driver",
         goals=[Goal(activity="running", level="45 min")], baseline_measures=[], findings=[],
         completed_at=datetime.now(UTC)))
-    from temporalio.client import WorkflowExecutionStatus
-
     from kinetic_infra.stack.temporal import NAMESPACE
     from kinetic_infra.temporal import connect_client
-    from plan.application.workflows import workflow_id
+    from plan.application.workflows import AWAITING_PLAN, EpisodeOfCareWorkflow, workflow_id
 
     client = await connect_client(platform.temporal.address, NAMESPACE)
     handle = client.get_workflow_handle(workflow_id(episode_id))
 
-    async def finished():
+    async def waiting_for_the_plan():
         try:
-            return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+            return (await handle.query(EpisodeOfCareWorkflow.status)).stage == AWAITING_PLAN
         except Exception:  # not started yet
             return False
 
-    await wait_for(finished)
+    await wait_for(waiting_for_the_plan)
     first_run = (await handle.describe()).run_id
     await publish(platform, tenant, "booking", EpisodeOpened(
         episode_id=episode_id, patient_id=patient_id, location_id=location_id,
@@ -298,3 +298,4 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow
     await wait_for(on_caseload)
     latest = await client.get_workflow_handle(workflow_id(episode_id)).describe()
     assert latest.run_id == first_run, "no second run was started"
+    assert (await handle.query(EpisodeOfCareWorkflow.status)).stage == AWAITING_PLAN

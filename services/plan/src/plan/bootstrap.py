@@ -8,8 +8,10 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from plan.adapters import caseload, evaluations
+from plan.adapters import caseload, episode_watch, evaluations, sessions
 from plan.adapters.http import router
+from plan.adapters.http_plans import router as plans_router
+from plan.adapters.projections import plan_status
 from plan.application.workflows import EpisodeOfCareWorkflow
 
 
@@ -25,9 +27,13 @@ SERVICE = ServiceDefinition(
     name="plan",
     description="Care plans, milestones, progression and the EpisodeOfCareWorkflow.",
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router(runtime)],
+    projections=[plan_status],
+    routers=lambda runtime: [router(runtime), plans_router(runtime)],
     subscriptions=lambda runtime: [caseload.subscription(runtime),
-                                   evaluations.subscription(runtime)],
+                                   evaluations.subscription(runtime),
+                                   sessions.subscription(),
+                                   *episode_watch.subscriptions(runtime)],
     admin_tables=admin_tables,
     workflows=[EpisodeOfCareWorkflow],
+    activities=episode_watch.activities,
 )

@@ -5,7 +5,7 @@ plan's own events."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -51,10 +51,20 @@ class ReassessmentDue(EventData):
     reason: Literal["progress_stalled", "milestone_due", "scheduled", "pain_flare"]
     due_by: date
     raised_at: datetime
+    rules: list[str] = Field(default_factory=list, examples=[["STALL-1"]],
+                             description="The progress-stalled rules that fired (CLINICAL.md "
+                                         "§3.2); empty for a scheduled reassessment")
+    numbers: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"STALL-1.sessions_used": 4,
+                                         "STALL-1.improvement": 3}],
+        description="The values that fired each rule, keyed '<rule>.<name>'")
+    ruleset_version: int | None = Field(default=None, ge=1,
+                                        description="The organization's plan rule set used")
 
 
 class EpisodeDischarged(EventData):
-    """The discharge criteria are met: the episode of care ends."""
+    """The episode of care ends: every discharge criterion is met, or a clinician overrode
+    (with a reason code; the free text stays in plan)."""
 
     event_type: ClassVar[str] = "kinetic.plan.episode.discharged.v1"
     aggregate_id_field: ClassVar[str] = "episode_id"
@@ -63,6 +73,75 @@ class EpisodeDischarged(EventData):
     patient_id: UUID
     location_id: UUID
     discharged_at: datetime
+    basis: Literal["criteria_met", "override"] | None = None
+    override_reason: Literal["patient_goal_met_early", "patient_withdrew", "referred_out",
+                             "plateau_accepted", "other"] | None = None
+    discharged_by: UUID | None = None
 
 
-EVENTS: list[type[EventData]] = [PlanCreated, PlanRevised, ReassessmentDue, EpisodeDischarged]
+class _PlanStep(EventData):
+    aggregate_id_field: ClassVar[str] = "plan_id"
+
+    plan_id: UUID
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+
+
+class MilestoneMet(_PlanStep):
+    """A milestone (a stage's exit criterion) has a passing result for the first time."""
+
+    event_type: ClassVar[str] = "kinetic.plan.milestone.met.v1"
+
+    milestone_id: str = Field(examples=["hip_abduction_lsi_85"])
+    stage: str = Field(examples=["restore"])
+    target_date: date | None = None
+    met_at: datetime
+
+
+class MilestoneOverdue(_PlanStep):
+    """A milestone's target date passed without a passing result."""
+
+    event_type: ClassVar[str] = "kinetic.plan.milestone.overdue.v1"
+
+    milestone_id: str = Field(examples=["hip_abduction_lsi_85"])
+    stage: str = Field(examples=["restore"])
+    target_date: date
+    overdue_at: datetime
+
+
+class StageAdvanced(_PlanStep):
+    """Every exit criterion of a stage passed and the clinician confirmed the next stage."""
+
+    event_type: ClassVar[str] = "kinetic.plan.stage.advanced.v1"
+
+    from_stage: str = Field(examples=["calm"])
+    to_stage: str = Field(examples=["restore"])
+    advanced_by: UUID
+    advanced_at: datetime
+
+
+class SessionLogged(_PlanStep):
+    """The therapist logged a treatment session (what was done stays in plan)."""
+
+    event_type: ClassVar[str] = "kinetic.plan.session.logged.v1"
+
+    appointment_id: UUID
+    session_number: int = Field(ge=1, description="The episode's nth completed session")
+    logged_at: datetime
+
+
+class ReassessmentResolved(_PlanStep):
+    """The clinician recorded the outcome of a due reassessment; the plan continues."""
+
+    event_type: ClassVar[str] = "kinetic.plan.reassessment.resolved.v1"
+
+    outcome: Literal["revise_driver", "revise_plan", "continue_with_reason", "refer_out"]
+    rules: list[str] = Field(examples=[["STALL-1"]])
+    resolved_by: UUID
+    resolved_at: datetime
+
+
+EVENTS: list[type[EventData]] = [PlanCreated, PlanRevised, ReassessmentDue, EpisodeDischarged,
+                                 MilestoneMet, MilestoneOverdue, StageAdvanced, SessionLogged,
+                                 ReassessmentResolved]

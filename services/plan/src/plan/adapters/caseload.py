@@ -19,6 +19,7 @@ from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
 from kinetic_infra.telemetry import workflows_started
 from kinetic_infra.temporal import temporal_client
+from plan.settings import plan_settings
 from plan.application.workflows import (
     AWAITING_EVALUATION,
     EpisodeOfCareInput,
@@ -39,6 +40,14 @@ caseload = Table(
     Column("workflow_id", Text, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
 )
+
+
+def episode_input(**facts: object) -> EpisodeOfCareInput:
+    """The workflow's input, with the episode clock's day length from configuration."""
+    settings = plan_settings()
+    return EpisodeOfCareInput.model_validate({
+        **facts, "day_seconds": settings.day_seconds,
+        "max_history_events": settings.max_history_events})
 
 
 async def start_episode_workflow(runtime: Runtime, inp: EpisodeOfCareInput,
@@ -66,7 +75,7 @@ def subscription(runtime: Runtime) -> Subscription:
     async def on_episode_opened(conn: AsyncConnection, event: CloudEvent) -> None:
         opened = EpisodeOpened.model_validate(event.data)
         wf_id = workflow_id(opened.episode_id)
-        await start_episode_workflow(runtime, EpisodeOfCareInput(
+        await start_episode_workflow(runtime, episode_input(
             tenant_id=event.tenantid, episode_id=opened.episode_id,
             patient_id=opened.patient_id, location_id=opened.location_id,
             symptom_site=opened.symptom_site, goal_target_date=opened.goal_target_date,

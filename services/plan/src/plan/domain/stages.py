@@ -15,7 +15,7 @@ The last stage's exit criteria are the discharge criteria: it ends with a discha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -92,6 +92,9 @@ class Stage(_Frozen):
     code: str = Field(pattern=CODE)
     name: str = Field(min_length=1, max_length=100)
     goal: str = Field(default="", max_length=500)
+    # When its exit criteria (its milestones) should be met; a milestone not met by then is
+    # watched by STALL-4.
+    target_date: date | None = None
     # At least one: a stage with no exit criteria would close on nothing (rule a).
     exit_criteria: tuple[Criterion, ...] = Field(min_length=1)
 

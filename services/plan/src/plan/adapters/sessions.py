@@ -1,0 +1,49 @@
+"""Completed sessions, from booking's ``appointment.completed`` through the inbox: the
+episode's session count (what the stall rules count) and the treatment sessions the
+therapist still has to log. A redelivery inserts nothing new."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import AppointmentCompleted
+from kinetic_infra.inbox.consumer import Subscription
+
+metadata = MetaData()
+
+sessions = Table(
+    "sessions", metadata,
+    Column("appointment_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("episode_id", UUID(as_uuid=True), nullable=False),
+    Column("patient_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("therapist_id", UUID(as_uuid=True), nullable=False),
+    Column("appointment_type", Text, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sessions the therapist logs in plan; assessments are logged as evaluations in assessment.
+TO_LOG = ("treatment_session",)
+
+
+def subscription() -> Subscription:
+    sub = Subscription(name="plan-sessions", source_service="booking")
+
+    @sub.on(AppointmentCompleted.event_type)
+    async def on_completed(conn: AsyncConnection, event: CloudEvent) -> None:
+        done = AppointmentCompleted.model_validate(event.data)
+        if done.episode_id is None:
+            return  # a session outside an episode of care has no plan
+        await conn.execute(insert(sessions).values(
+            appointment_id=done.appointment_id, tenant_id=event.tenantid,
+            episode_id=done.episode_id, patient_id=done.patient_id,
+            location_id=done.location_id, therapist_id=done.therapist_id,
+            appointment_type=done.appointment_type, starts_at=done.starts_at,
+            completed_at=done.at).on_conflict_do_nothing(index_elements=["appointment_id"]))
+
+    return sub

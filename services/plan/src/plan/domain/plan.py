@@ -1,0 +1,917 @@
+"""The care plan of one episode, as an event-sourced aggregate (``decide``/``evolve``).
+
+Drafted from the initial evaluation, edited by the therapist, activated once it states an end
+point (§3.1), then lived: sessions logged with the progression each one proposes (§3.4),
+results that meet milestones, stall checks that call for a reassessment (§3.2) which the
+clinician must answer before the plan goes on, stage advances the clinician confirms (§3.3)
+and a discharge only on the criteria or an explicit override (§3.5).
+
+Pure: every fact from outside (the rule set, today's date, the session's number, what was
+measured) arrives in the command. The rules live in the sibling modules; this module keeps
+the record and says which rule-set version each decision used.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kinetic_contracts.assessment.v1.events import FindingIndex, MeasureScore
+from kinetic_contracts.plan.v1 import events as public
+from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
+from plan.domain import discharge, progression, stages
+from plan.domain.content import Baseline, PlanContent
+from plan.domain.criteria import CriterionResult, Text, judge, read_value
+from plan.domain.prescription import Prescription, SessionPerformance
+from plan.domain.rules import PlanRules
+from plan.domain.stalls import (
+    EpisodeProgress,
+    ReassessmentDecision,
+    SessionReading,
+    StallFlag,
+    TrackedMeasure,
+    evaluate_stalls,
+)
+
+Status = Literal["draft", "active", "discharged"]
+
+
+# -- errors --------------------------------------------------------------------------------
+
+class PlanNotFoundError(NotFoundError):
+    type_slug = "plan-not-found"
+    title = "The episode has no care plan yet"
+
+
+class PlanStatusError(ConflictError):
+    type_slug = "plan-status"
+    title = "The plan is not in a state that allows this"
+
+
+class ReassessmentOutstandingError(ConflictError):
+    type_slug = "reassessment-outstanding"
+    title = "A reassessment is due: record its outcome before the plan goes on"
+
+
+class NoReassessmentDueError(RuleViolationError):
+    type_slug = "no-reassessment-due"
+    title = "No reassessment is due"
+
+
+class SessionAlreadyLoggedError(ConflictError):
+    type_slug = "session-already-logged"
+    title = "This session is already logged"
+
+
+class UnprescribedExerciseError(RuleViolationError):
+    type_slug = "unprescribed-exercise"
+    title = "The exercise is not in the plan's prescriptions"
+
+
+class UnknownCriterionError(RuleViolationError):
+    type_slug = "unknown-criterion"
+    title = "The plan has no such criterion"
+
+
+class SessionNotLoggedError(RuleViolationError):
+    type_slug = "session-not-logged"
+    title = "The session has not been logged"
+
+
+# -- the session log ------------------------------------------------------------------------
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExerciseDone(_Frozen):
+    """One prescribed exercise as done today: the actual sets, reps and load, with RPE and
+    pain (pain-monitoring model)."""
+
+    exercise: str
+    reps_per_set: tuple[int, ...] = Field(min_length=1, max_length=20)
+    load_kg: float = Field(default=0, ge=0, le=500)
+    rpe: float = Field(ge=0, le=10)
+    pain_during: int = Field(ge=0, le=10)
+
+
+class ManualTherapy(_Frozen):
+    """Manual therapy is recorded only on the session, linked to an active-program goal
+    (§3.3 d): it serves the loading, never replaces it."""
+
+    technique: Text
+    goal: str = Field(min_length=1, max_length=100,
+                      description="The id of the active criterion it serves")
+
+
+class SessionLog(_Frozen):
+    what_was_done: str = Field(default="", max_length=4000)
+    exercises: tuple[ExerciseDone, ...] = ()
+    # Asked at the start of the session about the week before (§3.4's regress row).
+    morning_worse_than_last_week: bool = False
+    # Known the day after; None until the patient says (progress waits for it).
+    settled_next_morning: bool | None = None
+    quick_measures: dict[str, float] = Field(default_factory=dict,
+                                             examples=[{"nprs": 3, "psfs": 5.3}])
+    manual_therapy: ManualTherapy | None = None
+
+    @model_validator(mode="after")
+    def _one_entry_per_exercise(self) -> SessionLog:
+        codes = [e.exercise for e in self.exercises]
+        if len(set(codes)) != len(codes):
+            raise ValueError("an exercise is logged twice in one session")
+        return self
+
+
+class LoggedSession(_Frozen):
+    appointment_id: UUID
+    number: int
+    log: SessionLog
+    proposals: tuple[progression.Proposal, ...]
+    logged_by: UUID
+    logged_at: datetime
+    decided: bool = False  # the therapist accepted or changed the proposals
+
+
+class OpenReassessment(_Frozen):
+    flags: tuple[StallFlag, ...]
+    keys: tuple[str, ...]
+    raised_at: datetime
+    ruleset_version: int
+
+
+class Discharge(_Frozen):
+    basis: Literal["criteria_met", "override"]
+    override: discharge.DischargeOverride | None
+    unmet: tuple[str, ...]
+    by: UUID
+    at: datetime
+
+
+# -- events (internal; the ones partners see say so in ``to_public``) ---------------------
+
+class _Ids(_Frozen):
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+
+    def as_dict(self) -> dict[str, UUID]:
+        return {"episode_id": self.episode_id, "patient_id": self.patient_id,
+                "location_id": self.location_id}
+
+
+class _Event(_Frozen):
+    plan_id: UUID
+
+
+class PlanDrafted(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.plan.drafted.v1"
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    evaluation_id: UUID
+    therapist_id: UUID | None = None
+    content: PlanContent
+    ruleset_version: int
+    drafted_on: date
+    drafted_at: datetime
+
+
+class PlanEdited(_Event):
+    """The draft changed, or (once active) a revision: prescriptions, stages, criteria."""
+
+    event_type: ClassVar[str] = "kinetic.plan.plan.edited.v1"
+    content: PlanContent
+    revision: int  # 0 while a draft
+    reason: str = ""
+    by: UUID
+    at: datetime
+    ids: _Ids | None = None
+
+    def to_public(self) -> public.PlanRevised | None:
+        if self.revision < 2 or self.ids is None:
+            return None
+        return public.PlanRevised(**self.ids.as_dict(), plan_id=self.plan_id,
+                                  sessions_per_week=self.content.sessions_per_week,
+                                  expected_sessions=self.content.expected_sessions or 1,
+                                  target_date=self.content.target_date or self.at.date(),
+                                  revision=self.revision, revised_at=self.at)
+
+
+class PlanActivated(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.plan.activated.v1"
+    ids: _Ids
+    sessions_per_week: float
+    expected_sessions: int
+    target_date: date
+    by: UUID
+    at: datetime
+
+    def to_public(self) -> public.PlanCreated:
+        return public.PlanCreated(**self.ids.as_dict(), plan_id=self.plan_id,
+                                  sessions_per_week=self.sessions_per_week,
+                                  expected_sessions=self.expected_sessions,
+                                  target_date=self.target_date, created_at=self.at)
+
+
+class SessionRecorded(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.session.recorded.v1"
+    ids: _Ids
+    session: LoggedSession
+    ruleset_version: int
+
+    def to_public(self) -> public.SessionLogged:
+        return public.SessionLogged(**self.ids.as_dict(), plan_id=self.plan_id,
+                                    appointment_id=self.session.appointment_id,
+                                    session_number=self.session.number,
+                                    logged_at=self.session.logged_at)
+
+
+class NextMorningRecorded(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.session.next_morning_recorded.v1"
+    appointment_id: UUID
+    settled: bool
+    proposals: tuple[progression.Proposal, ...]
+    ruleset_version: int
+    at: datetime
+
+
+class ProgressionDecided(_Event):
+    """The therapist accepted the proposals or set other parameters: a plan revision."""
+
+    event_type: ClassVar[str] = "kinetic.plan.progression.decided.v1"
+    ids: _Ids
+    appointment_id: UUID
+    prescriptions: tuple[Prescription, ...]  # the plan's prescriptions after the decision
+    changed: tuple[str, ...]  # exercises whose parameters the therapist changed from the proposal
+    revision: int
+    sessions_per_week: float
+    expected_sessions: int
+    target_date: date
+    by: UUID
+    at: datetime
+
+    def to_public(self) -> public.PlanRevised:
+        return public.PlanRevised(**self.ids.as_dict(), plan_id=self.plan_id,
+                                  sessions_per_week=self.sessions_per_week,
+                                  expected_sessions=self.expected_sessions,
+                                  target_date=self.target_date, revision=self.revision,
+                                  revised_at=self.at)
+
+
+class Reading(_Frozen):
+    key: str  # the score's key: "lefs", "nprs", "koos_pain", "psfs_01"
+    value: float = Field(allow_inf_nan=False)
+
+
+class ResultsRecorded(_Event):
+    """Numbers arrived (a session's quick measures, assessment's measures and findings, a task
+    the therapist recorded): the readings the stall rules track and the criteria results."""
+
+    event_type: ClassVar[str] = "kinetic.plan.results.recorded.v1"
+    source: Literal["session", "assessment", "therapist"]
+    session_number: int  # the session the readings belong to (the latest completed one)
+    readings: tuple[Reading, ...] = ()
+    results: tuple[CriterionResult, ...] = ()
+    at: datetime
+
+
+class MilestoneMet(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.milestone.met.v1"
+    ids: _Ids
+    milestone_id: str
+    stage: str
+    target_date: date | None
+    at: datetime
+
+    def to_public(self) -> public.MilestoneMet:
+        return public.MilestoneMet(**self.ids.as_dict(), plan_id=self.plan_id,
+                                   milestone_id=self.milestone_id, stage=self.stage,
+                                   target_date=self.target_date, met_at=self.at)
+
+
+class MilestoneOverdue(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.milestone.overdue.v1"
+    ids: _Ids
+    milestone_id: str
+    stage: str
+    target_date: date
+    at: datetime
+
+    def to_public(self) -> public.MilestoneOverdue:
+        return public.MilestoneOverdue(**self.ids.as_dict(), plan_id=self.plan_id,
+                                       milestone_id=self.milestone_id, stage=self.stage,
+                                       target_date=self.target_date, overdue_at=self.at)
+
+
+class ReassessmentFlagged(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.reassessment.flagged.v1"
+    ids: _Ids
+    flags: tuple[StallFlag, ...]
+    keys: tuple[str, ...]  # what makes each flag new, so it is raised once
+    due_by: date
+    ruleset_version: int
+    at: datetime
+
+    def to_public(self) -> public.ReassessmentDue:
+        numbers = {f"{f.rule}.{k}": list(v) if isinstance(v, tuple) else v
+                   for f in self.flags for k, v in f.numbers.items()}
+        return public.ReassessmentDue(**self.ids.as_dict(), reason=self.flags[0].due_reason,
+                                      due_by=self.due_by, raised_at=self.at,
+                                      rules=[f.rule for f in self.flags], numbers=numbers,
+                                      ruleset_version=self.ruleset_version)
+
+
+class ReassessmentResolved(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.reassessment.resolved.v1"
+    ids: _Ids
+    outcome: ReassessmentDecision
+    rules: tuple[str, ...]
+    free_text: str
+    by: UUID
+    at: datetime
+
+    def to_public(self) -> public.ReassessmentResolved:
+        return public.ReassessmentResolved(**self.ids.as_dict(), plan_id=self.plan_id,
+                                           outcome=self.outcome, rules=list(self.rules),
+                                           resolved_by=self.by, resolved_at=self.at)
+
+
+class StageChanged(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.stage.changed.v1"
+    ids: _Ids
+    transition: stages.StageTransition
+    to_position: int  # 1 = the first stage
+
+    def to_public(self) -> public.StageAdvanced | None:
+        t = self.transition
+        if t.direction != "advance":
+            return None
+        return public.StageAdvanced(**self.ids.as_dict(), plan_id=self.plan_id,
+                                    from_stage=t.from_stage, to_stage=t.to_stage,
+                                    advanced_by=t.by, advanced_at=t.at)
+
+
+class Discharged(_Event):
+    event_type: ClassVar[str] = "kinetic.plan.episode.discharged.v1"
+    ids: _Ids
+    discharge: Discharge
+
+    def to_public(self) -> public.EpisodeDischarged:
+        d = self.discharge
+        return public.EpisodeDischarged(
+            **self.ids.as_dict(), discharged_at=d.at, basis=d.basis,
+            override_reason=d.override.reason_code if d.override else None, discharged_by=d.by)
+
+
+PlanEvent = (PlanDrafted | PlanEdited | PlanActivated | SessionRecorded | NextMorningRecorded
+             | ProgressionDecided | ResultsRecorded | MilestoneMet | MilestoneOverdue
+             | ReassessmentFlagged | ReassessmentResolved | StageChanged | Discharged)
+
+EVENT_TYPES: dict[str, type[BaseModel]] = {e.event_type: e for e in (
+    PlanDrafted, PlanEdited, PlanActivated, SessionRecorded, NextMorningRecorded,
+    ProgressionDecided, ResultsRecorded, MilestoneMet, MilestoneOverdue, ReassessmentFlagged,
+    ReassessmentResolved, StageChanged, Discharged)}
+
+
+# -- state -----------------------------------------------------------------------------------
+
+class Plan(_Frozen):
+    plan_id: UUID
+    ids: _Ids
+    evaluation_id: UUID
+    status: Status = "draft"
+    content: PlanContent
+    revision: int = 0  # 1 once active; each revision adds one
+    drafted_ruleset_version: int
+    activated_on: date | None = None
+    stage: str
+    stage_history: tuple[stages.StageTransition, ...] = ()
+    sessions: tuple[LoggedSession, ...] = ()
+    readings: dict[str, tuple[SessionReading, ...]] = Field(default_factory=dict)
+    results: tuple[CriterionResult, ...] = ()
+    met: frozenset[str] = frozenset()
+    overdue: frozenset[str] = frozenset()
+    raised: frozenset[str] = frozenset()  # stall keys already raised
+    open_reassessment: OpenReassessment | None = None
+    resolutions: tuple[ReassessmentResolved, ...] = ()
+    discharge: Discharge | None = None
+
+    @property
+    def stage_state(self) -> stages.StageState:
+        return stages.StageState(stages=self.content.stages, current=self.stage,
+                                 history=self.stage_history)
+
+    @property
+    def stage_position(self) -> int:
+        return self.content.stage_position(self.stage)
+
+    def session(self, appointment_id: UUID) -> LoggedSession | None:
+        return next((s for s in self.sessions if s.appointment_id == appointment_id), None)
+
+    def verdicts(self) -> dict[str, bool]:
+        return {v.criterion.id: v.met for v in judge(self.content.all_criteria(), self.results)}
+
+    def active_goals(self) -> set[str]:
+        """What manual therapy may serve: the current stage's exit criteria and the
+        discharge criteria."""
+        current = self.content.stages[self.stage_position - 1]
+        return {c.id for c in current.exit_criteria} | {
+            c.id for c in self.content.discharge_criteria}
+
+    def discharge_decision(self, override: discharge.DischargeOverride | None = None
+                           ) -> discharge.DischargeDecision:
+        return discharge.discharge_allowed(self.content.discharge_criteria, self.results,
+                                           override)
+
+
+PlanState = Plan | None
+INITIAL: PlanState = None
+
+
+def evolve(state: PlanState, event: BaseModel) -> PlanState:
+    if isinstance(event, PlanDrafted):
+        return Plan(plan_id=event.plan_id, ids=_Ids(episode_id=event.episode_id,
+                                                    patient_id=event.patient_id,
+                                                    location_id=event.location_id),
+                    evaluation_id=event.evaluation_id, content=event.content,
+                    drafted_ruleset_version=event.ruleset_version,
+                    stage=event.content.stages[0].code)
+    assert state is not None, "a plan's first event is its draft"
+    match event:
+        case PlanEdited():
+            stage = state.stage if any(s.code == state.stage for s in event.content.stages) \
+                else event.content.stages[0].code
+            return state.model_copy(update={"content": event.content, "stage": stage,
+                                            "revision": event.revision})
+        case PlanActivated():
+            return state.model_copy(update={"status": "active", "revision": 1,
+                                            "activated_on": event.at.date()})
+        case SessionRecorded():
+            return state.model_copy(update={"sessions": (*state.sessions, event.session)})
+        case NextMorningRecorded():
+            return _replace_session(state, event.appointment_id, lambda s: s.model_copy(
+                update={"proposals": event.proposals, "log": s.log.model_copy(
+                    update={"settled_next_morning": event.settled})}))
+        case ProgressionDecided():
+            content = state.content.model_copy(update={"prescriptions": event.prescriptions})
+            moved = _replace_session(state, event.appointment_id,
+                                     lambda s: s.model_copy(update={"decided": True}))
+            return moved.model_copy(update={"content": content, "revision": event.revision})
+        case ResultsRecorded():
+            readings = dict(state.readings)
+            for r in event.readings:
+                before = [x for x in readings.get(r.key, ()) if x.session != event.session_number]
+                readings[r.key] = (*before, SessionReading(session=event.session_number,
+                                                           value=r.value))
+            return state.model_copy(update={"readings": readings,
+                                            "results": (*state.results, *event.results)})
+        case MilestoneMet():
+            return state.model_copy(update={"met": state.met | {event.milestone_id}})
+        case MilestoneOverdue():
+            return state.model_copy(update={"overdue": state.overdue | {event.milestone_id}})
+        case ReassessmentFlagged():
+            open_ = state.open_reassessment
+            flags = (*(open_.flags if open_ else ()), *event.flags)
+            keys = (*(open_.keys if open_ else ()), *event.keys)
+            return state.model_copy(update={
+                "raised": state.raised | set(event.keys),
+                "open_reassessment": OpenReassessment(
+                    flags=flags, keys=keys, raised_at=open_.raised_at if open_ else event.at,
+                    ruleset_version=event.ruleset_version)})
+        case ReassessmentResolved():
+            return state.model_copy(update={"open_reassessment": None,
+                                            "resolutions": (*state.resolutions, event)})
+        case StageChanged():
+            return state.model_copy(update={"stage": event.transition.to_stage,
+                                            "stage_history": (*state.stage_history,
+                                                              event.transition)})
+        case Discharged():
+            return state.model_copy(update={"status": "discharged",
+                                            "discharge": event.discharge})
+    return state
+
+
+def _replace_session(state: Plan, appointment_id: UUID, change: object) -> Plan:
+    sessions = tuple(change(s) if s.appointment_id == appointment_id else s  # type: ignore[operator]
+                     for s in state.sessions)
+    return state.model_copy(update={"sessions": sessions})
+
+
+# -- commands --------------------------------------------------------------------------------
+
+class _Command(_Frozen):
+    plan_id: UUID
+    now: datetime
+
+
+class DraftPlan(_Command):
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    evaluation_id: UUID
+    therapist_id: UUID | None = None
+    content: PlanContent
+    rules: PlanRules
+
+
+class EditPlan(_Command):
+    content: PlanContent
+    reason: str = Field(default="", max_length=2000)
+    by: UUID
+
+
+class ActivatePlan(_Command):
+    by: UUID
+
+
+class LogSession(_Command):
+    appointment_id: UUID
+    session_number: int = Field(ge=1)
+    log: SessionLog
+    rules: PlanRules
+    by: UUID
+
+
+class RecordNextMorning(_Command):
+    appointment_id: UUID
+    settled: bool
+    rules: PlanRules
+
+
+class DecideProgression(_Command):
+    """Accept the session's proposals; ``changes`` are the exercises whose next parameters
+    the therapist set otherwise."""
+
+    appointment_id: UUID
+    changes: tuple[Prescription, ...] = ()
+    by: UUID
+
+
+class RecordMeasures(_Command):
+    """Assessment measured (``outcome.measured``, ``reassessment.completed``)."""
+
+    session_number: int = Field(ge=1)
+    measures: tuple[MeasureScore, ...] = ()
+    findings: tuple[FindingIndex, ...] = ()
+
+
+class RecordTaskResult(_Command):
+    criterion_id: str
+    value: float = Field(allow_inf_nan=False)
+    session_number: int = Field(ge=1)
+    by: UUID
+
+
+class CheckProgress(_Command):
+    """Run the stall rules as of ``today`` (the episode's clock) with ``sessions_used``
+    completed sessions; announces overdue milestones and raises what is newly stalled."""
+
+    today: date
+    sessions_used: int = Field(ge=0)
+    rules: PlanRules
+
+
+class ResolveReassessment(_Command):
+    outcome: ReassessmentDecision
+    free_text: Text
+    by: UUID
+
+
+class AdvanceStage(_Command):
+    by: UUID
+
+
+class MoveStageBack(_Command):
+    reason: str | None
+    to: str | None = None
+    by: UUID
+
+
+class DischargePatient(_Command):
+    by: UUID
+    override: discharge.DischargeOverride | None = None
+
+
+PlanCommand = (DraftPlan | EditPlan | ActivatePlan | LogSession | RecordNextMorning
+               | DecideProgression | RecordMeasures | RecordTaskResult | CheckProgress
+               | ResolveReassessment | AdvanceStage | MoveStageBack | DischargePatient)
+
+
+def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
+    if isinstance(command, DraftPlan):
+        if state is not None:
+            return []  # the evaluation's event delivered again: the plan is drafted once
+        return [PlanDrafted(plan_id=command.plan_id, episode_id=command.episode_id,
+                            patient_id=command.patient_id, location_id=command.location_id,
+                            evaluation_id=command.evaluation_id,
+                            therapist_id=command.therapist_id, content=command.content,
+                            ruleset_version=command.rules.version,
+                            drafted_on=command.now.date(), drafted_at=command.now)]
+    if state is None:
+        raise PlanNotFoundError(f"plan {command.plan_id} has not been drafted")
+    if state.status == "discharged":
+        if isinstance(command, (CheckProgress, RecordMeasures)):
+            return []  # late numbers for a closed episode change nothing
+        raise PlanStatusError("the episode is discharged; its plan is closed")
+    match command:
+        case EditPlan():
+            return _edit(command, state)
+        case ActivatePlan():
+            return _activate(command, state)
+        case LogSession():
+            return _log_session(command, _active(state))
+        case RecordNextMorning():
+            return _next_morning(command, _active(state))
+        case DecideProgression():
+            return _decide_progression(command, _going_on(_active(state)))
+        case RecordMeasures():
+            return _record_measures(command, state)
+        case RecordTaskResult():
+            return _record_task(command, state)
+        case CheckProgress():
+            return _check(command, state) if state.status == "active" else []
+        case ResolveReassessment():
+            return _resolve(command, state)
+        case AdvanceStage():
+            s = _going_on(_active(state))
+            moved = stages.advance(s.stage_state, s.results, command.by, at=command.now)
+            return [_stage_changed(s, moved)]
+        case MoveStageBack():
+            s = _active(state)
+            moved = stages.move_back(s.stage_state, command.reason, command.by,
+                                     at=command.now, to=command.to)
+            return [_stage_changed(s, moved)]
+        case DischargePatient():
+            return _discharge(command, _active(state))
+    raise AssertionError(command)
+
+
+def _stage_changed(state: Plan, moved: stages.StageState) -> StageChanged:
+    return StageChanged(plan_id=state.plan_id, ids=state.ids, transition=moved.history[-1],
+                        to_position=state.content.stage_position(moved.current))
+
+
+def _active(state: Plan) -> Plan:
+    if state.status != "active":
+        raise PlanStatusError("activate the plan first: it is still a draft")
+    return state
+
+
+def _going_on(state: Plan) -> Plan:
+    """§3.2: the clinician must record the reassessment's outcome before the plan goes on."""
+    if state.open_reassessment is not None:
+        rules = ", ".join(f.rule for f in state.open_reassessment.flags)
+        raise ReassessmentOutstandingError(
+            f"a reassessment is due ({rules}): record its outcome first", rules=rules)
+    return state
+
+
+def _edit(c: EditPlan, state: Plan) -> list[BaseModel]:
+    if state.status == "active":
+        _going_on(state)
+        discharge.require_activatable(c.content)
+    revision = state.revision + 1 if state.status == "active" else 0
+    return [PlanEdited(plan_id=state.plan_id, content=c.content, revision=revision,
+                       reason=c.reason, by=c.by, at=c.now, ids=state.ids)]
+
+
+def _activate(c: ActivatePlan, state: Plan) -> list[BaseModel]:
+    if state.status == "active":
+        return []
+    content = state.content
+    discharge.require_activatable(content)
+    assert content.expected_sessions is not None and content.target_date is not None
+    return [PlanActivated(plan_id=state.plan_id, ids=state.ids,
+                          sessions_per_week=content.sessions_per_week,
+                          expected_sessions=content.expected_sessions,
+                          target_date=content.target_date, by=c.by, at=c.now)]
+
+
+def _proposals(state: Plan, log: SessionLog, on: date, rules: PlanRules
+               ) -> tuple[progression.Proposal, ...]:
+    out = []
+    for done in log.exercises:
+        p = state.content.prescription(done.exercise)
+        assert p is not None
+        perf = SessionPerformance(performed_on=on, reps_per_set=done.reps_per_set,
+                                  load_kg=done.load_kg, rpe=done.rpe,
+                                  pain_during=done.pain_during,
+                                  settled_next_morning=log.settled_next_morning,
+                                  morning_worse_than_last_week=log.morning_worse_than_last_week)
+        out.append(progression.decide_progression(p, perf, rules.progression,
+                                                  state.stage_position))
+    return tuple(out)
+
+
+def _log_session(c: LogSession, state: Plan) -> list[BaseModel]:
+    existing = state.session(c.appointment_id)
+    if existing is not None:
+        if existing.log == c.log:
+            return []  # the same form sent twice
+        raise SessionAlreadyLoggedError(f"session {c.session_number} is already logged",
+                                        appointment_id=str(c.appointment_id))
+    for done in c.log.exercises:
+        if state.content.prescription(done.exercise) is None:
+            raise UnprescribedExerciseError(
+                f"{done.exercise} is not prescribed in this plan", exercise=done.exercise)
+    if c.log.manual_therapy is not None:
+        progression.check_manual_therapy(c.log.manual_therapy.goal, state.active_goals())
+    session = LoggedSession(appointment_id=c.appointment_id, number=c.session_number,
+                            log=c.log, proposals=_proposals(state, c.log, c.now.date(), c.rules),
+                            logged_by=c.by, logged_at=c.now)
+    events: list[BaseModel] = [SessionRecorded(plan_id=state.plan_id, ids=state.ids,
+                                               session=session,
+                                               ruleset_version=c.rules.version)]
+    readings = tuple(Reading(key=k, value=v) for k, v in c.log.quick_measures.items())
+    return events + _results(state, "session", c.session_number, readings, (), c.now)
+
+
+def _next_morning(c: RecordNextMorning, state: Plan) -> list[BaseModel]:
+    session = state.session(c.appointment_id)
+    if session is None:
+        raise SessionNotLoggedError(f"no logged session {c.appointment_id}")
+    if session.log.settled_next_morning == c.settled:
+        return []
+    log = session.log.model_copy(update={"settled_next_morning": c.settled})
+    return [NextMorningRecorded(plan_id=state.plan_id, appointment_id=c.appointment_id,
+                                settled=c.settled,
+                                proposals=_proposals(state, log, session.logged_at.date(),
+                                                     c.rules),
+                                ruleset_version=c.rules.version, at=c.now)]
+
+
+def _decide_progression(c: DecideProgression, state: Plan) -> list[BaseModel]:
+    session = state.session(c.appointment_id)
+    if session is None:
+        raise SessionNotLoggedError(f"no logged session {c.appointment_id}")
+    proposed = {p.next.exercise: p.next for p in session.proposals}
+    changed = {p.exercise: p for p in c.changes}
+    if unknown := sorted(set(changed) - {p.exercise for p in state.content.prescriptions}):
+        raise UnprescribedExerciseError(f"{unknown[0]} is not prescribed in this plan",
+                                        exercise=unknown[0])
+    after = tuple(changed.get(p.exercise) or proposed.get(p.exercise) or p
+                  for p in state.content.prescriptions)
+    if after == state.content.prescriptions and session.decided:
+        return []
+    content = state.content
+    assert content.expected_sessions is not None and content.target_date is not None
+    return [ProgressionDecided(plan_id=state.plan_id, ids=state.ids,
+                               appointment_id=c.appointment_id, prescriptions=after,
+                               changed=tuple(sorted(e for e in changed
+                                                    if changed[e] != proposed.get(e))),
+                               revision=state.revision + 1,
+                               sessions_per_week=content.sessions_per_week,
+                               expected_sessions=content.expected_sessions,
+                               target_date=content.target_date, by=c.by, at=c.now)]
+
+
+def _record_measures(c: RecordMeasures, state: Plan) -> list[BaseModel]:
+    readings = tuple(Reading(key=k, value=v) for m in c.measures for k, v in m.scores.items())
+    results = []
+    for criterion in state.content.all_criteria():
+        value = read_value(criterion, c.measures, c.findings)
+        if value is not None:
+            results.append(CriterionResult(
+                criterion_id=criterion.id, value=value,
+                baseline=state.content.criterion_baselines.get(criterion.id)))
+    return _results(state, "assessment", c.session_number, readings, tuple(results), c.now,
+                    direct=True)
+
+
+def _record_task(c: RecordTaskResult, state: Plan) -> list[BaseModel]:
+    criterion = state.content.criterion(c.criterion_id)
+    if criterion is None:
+        raise UnknownCriterionError(f"the plan has no criterion {c.criterion_id!r}",
+                                    criterion=c.criterion_id)
+    result = CriterionResult(criterion_id=criterion.id, value=c.value,
+                             baseline=state.content.criterion_baselines.get(criterion.id))
+    return _results(state, "therapist", c.session_number, (), (result,), c.now, direct=True)
+
+
+def _results(state: Plan, source: Literal["session", "assessment", "therapist"],
+             session_number: int, readings: tuple[Reading, ...],
+             results: tuple[CriterionResult, ...], now: datetime, *, direct: bool = False
+             ) -> list[BaseModel]:
+    """Readings become results for the measure criteria that read them (a session's quick
+    NPRS is a result for "NPRS ≤ 2"), then milestones newly met are announced."""
+    if not direct:
+        # A quick measure is keyed by its score ("nprs", "psfs_01"): it is a result for each
+        # measure criterion that reads that score.
+        by_key = {r.key: r.value for r in readings}
+        results = tuple(CriterionResult(
+            criterion_id=c.id, value=by_key[c.score_key],
+            baseline=state.content.criterion_baselines.get(c.id))
+            for c in state.content.all_criteria()
+            if c.source == "measure" and c.score_key in by_key)
+    if not readings and not results:
+        return []
+    recorded = ResultsRecorded(plan_id=state.plan_id, source=source,
+                               session_number=session_number, readings=readings,
+                               results=results, at=now)
+    after = evolve(state, recorded)
+    assert after is not None
+    return [recorded, *_newly_met(after, now)]
+
+
+def _newly_met(state: Plan, now: datetime) -> list[BaseModel]:
+    verdicts = state.verdicts()
+    return [MilestoneMet(plan_id=state.plan_id, ids=state.ids, milestone_id=c.id,
+                         stage=s.code, target_date=s.target_date, at=now)
+            for s in state.content.stages for c in s.exit_criteria
+            if verdicts.get(c.id) and c.id not in state.met]
+
+
+def progress_snapshot(state: Plan, sessions_used: int) -> EpisodeProgress:
+    """What the stall rules read, from the plan's record."""
+    def tracked(b: Baseline) -> TrackedMeasure:
+        return TrackedMeasure(rule=b.rule, baseline=b.value,
+                              readings=tuple(sorted(state.readings.get(b.key, ()),
+                                                    key=lambda r: r.session)))
+    content = state.content
+    pain = tuple(b for b in content.tracked if b.rule.measure == "nprs")
+    others = tuple(b for b in content.tracked if b.rule.measure != "nprs")
+    verdicts = state.verdicts()
+    return EpisodeProgress(
+        episode_type=content.episode_type, started_on=state.activated_on or date.min,
+        sessions_used=sessions_used, expected_max_sessions=content.expected_sessions or 1,
+        current_stage=state.stage_position, primary=tracked(content.primary),
+        pain=tuple(tracked(b) for b in pain), secondary=tuple(tracked(b) for b in others),
+        milestones=content.milestones({i for i, ok in verdicts.items() if ok}),
+        discharge_criteria_met=state.discharge_decision().basis == "criteria_met")
+
+
+def stall_key(flag: StallFlag) -> str:
+    """What makes a flag new: STALL-1, -2 and -5 are raised once an episode; STALL-3 again
+    for a new run of worse readings; STALL-4 again for another milestone."""
+    match flag.rule:
+        case "STALL-3":
+            return f"STALL-3:{flag.numbers['measure']}:{flag.numbers['sessions']}"
+        case "STALL-4":
+            return "STALL-4:" + ",".join(str(m) for m in flag.numbers["milestone_ids"])  # type: ignore[union-attr]
+    return flag.rule
+
+
+def _check(c: CheckProgress, state: Plan) -> list[BaseModel]:
+    events: list[BaseModel] = []
+    verdicts = state.verdicts()
+    for s in state.content.stages:
+        if s.target_date is None or c.today <= s.target_date:
+            continue
+        for crit in s.exit_criteria:
+            if not verdicts.get(crit.id) and crit.id not in state.overdue:
+                events.append(MilestoneOverdue(plan_id=state.plan_id, ids=state.ids,
+                                               milestone_id=crit.id, stage=s.code,
+                                               target_date=s.target_date, at=c.now))
+    flags = evaluate_stalls(progress_snapshot(state, c.sessions_used), c.rules.stalls, c.today)
+    new = [(f, stall_key(f)) for f in flags if stall_key(f) not in state.raised]
+    if new:
+        events.append(ReassessmentFlagged(
+            plan_id=state.plan_id, ids=state.ids, flags=tuple(f for f, _ in new),
+            keys=tuple(k for _, k in new), due_by=c.today, ruleset_version=c.rules.version,
+            at=c.now))
+    return events
+
+
+def _resolve(c: ResolveReassessment, state: Plan) -> list[BaseModel]:
+    open_ = state.open_reassessment
+    if open_ is None:
+        raise NoReassessmentDueError("no reassessment is due for this plan")
+    return [ReassessmentResolved(plan_id=state.plan_id, ids=state.ids, outcome=c.outcome,
+                                 rules=tuple(f.rule for f in open_.flags),
+                                 free_text=c.free_text, by=c.by, at=c.now)]
+
+
+def _discharge(c: DischargePatient, state: Plan) -> list[BaseModel]:
+    decision = discharge.require_discharge(state.content.discharge_criteria, state.results,
+                                           c.override)
+    basis: Literal["criteria_met", "override"] = (
+        "override" if decision.basis == "override" else "criteria_met")
+    return [Discharged(plan_id=state.plan_id, ids=state.ids, discharge=Discharge(
+        basis=basis, override=c.override, unmet=decision.unmet, by=c.by, at=c.now))]
+
+
+def next_check(state: Plan, rules: PlanRules, today: date) -> date | None:
+    """The next date after ``today`` a timer should wake the episode for: the day after an
+    unmet milestone's target date (it is overdue), the end of its grace (STALL-4), or
+    STALL-2's six weeks; None when nothing is waiting."""
+    if state.status != "active" or state.activated_on is None:
+        return None
+    verdicts = state.verdicts()
+    grace = rules.stalls.grace_days(state.content.episode_type)
+    dates: list[date] = []
+    for s in state.content.stages:
+        if s.target_date is None:
+            continue
+        unmet_here = [c for c in s.exit_criteria if not verdicts.get(c.id)]
+        if not unmet_here:
+            continue
+        if any(c.id not in state.overdue for c in unmet_here):
+            dates.append(s.target_date + timedelta(days=1))
+        dates.append(s.target_date + timedelta(days=grace))
+    if "STALL-2" not in state.raised:
+        dates.append(state.activated_on + timedelta(weeks=rules.stalls.stall_weeks_late))
+    return min((d for d in dates if d > today), default=None)

@@ -1,0 +1,208 @@
+"""The worked example of CLINICAL.md §5 across the services: the runner is evaluated in
+assessment, plan drafts a four-stage plan from the evaluation, the therapist activates it,
+sessions completed in booking are logged in plan with the progression they propose, the
+stall at session 4 fires STALL-1 through the EpisodeOfCareWorkflow, assessment's
+reassessment feeds the numbers back, the stages advance, and discharge is refused while one
+criterion is unmet, then allowed; booking closes the episode and the workflow ends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from kinetic_contracts.booking.v1.events import AppointmentCompleted
+from tests.e2e.test_evaluations import NEGATIVE, evaluate_the_runner, publish
+
+pytestmark = pytest.mark.platform
+
+LEFS_72 = {f"lefs_{n:02d}": 4 if n <= 12 else 3 for n in range(1, 21)}
+STRONG = {
+    "strength": [{"muscle_group": "hip_abduction", "unit": "kgf", "involved_side": "right",
+                  "trials_right": [16.9, 17.1, 17.0], "trials_left": [18.0, 18.2, 18.1]}],
+    "movement": [{"kind": "single_leg_squat", **{
+        side: {part: "good" for part in ("overall", "trunk", "pelvis", "hip", "knee")}
+        for side in ("left", "right")}}],
+    "y_balance": [{"anterior_cm": {"right": 61, "left": 62}}],
+}
+
+
+async def evaluated_plan(api, episode, wait_for) -> dict:
+    """The runner evaluated and the plan plan drafted from it."""
+    created = await api("assessment", "POST", "/evaluations",
+                        json={"episode_id": episode["episode_id"]})
+    done = await evaluate_the_runner(api, created.json()["id"])
+    assert done["status"] == "completed", done
+
+    async def drafted():
+        got = await api("plan", "GET", f"/episodes/{episode['episode_id']}/plan")
+        return got.json() if got.status_code == 200 else None
+
+    return await wait_for(drafted)
+
+
+def far_dates(content: dict, start: date) -> dict:
+    """The stages' target dates moved months out, so no milestone timer fires during the
+    test (the test stack's episode day lasts seconds)."""
+    stages = [{**s, "target_date": (start + timedelta(days=60 + 10 * i)).isoformat()}
+              for i, s in enumerate(content["stages"])]
+    return {**content, "stages": stages,
+            "target_date": (start + timedelta(days=100)).isoformat()}
+
+
+async def complete_session(platform, tenant, episode, number: int, kind: str) -> str:
+    """Booking's appointment.completed for the episode's session ``number`` (as the front
+    desk's "complete" publishes it)."""
+    appointment_id = uuid.uuid4()
+    starts = datetime.now(UTC) - timedelta(days=30 - 3 * number)
+    await publish(platform, tenant, "booking", AppointmentCompleted(
+        appointment_id=appointment_id, patient_id=episode["patient_id"],
+        therapist_id=uuid.uuid4(), location_id=episode["location_id"],
+        episode_id=episode["episode_id"], appointment_type=kind, starts_at=starts,
+        at=starts + timedelta(hours=1)))
+    return str(appointment_id)
+
+
+def session_log(plan: dict, *, nprs: float, pain: int = 2, rpe: float = 6) -> dict:
+    return {"what_was_done": "Program reviewed; loading as prescribed",
+            "exercises": [{"exercise": p["exercise"], "reps_per_set": [p["reps"]] * p["sets"],
+                           "load_kg": p["load_kg"], "rpe": rpe, "pain_during": pain}
+                          for p in plan["content"]["prescriptions"]],
+            "settled_next_morning": True, "quick_measures": {"nprs": nprs}}
+
+
+async def test_the_worked_example_from_evaluation_through_a_stall_to_discharge(
+        platform, api, tenant, episode, published, wait_for):
+    episode_id = episode["episode_id"]
+    base = f"/episodes/{episode_id}"
+    plan = await evaluated_plan(api, episode, wait_for)
+    assert [s["code"] for s in plan["content"]["stages"]] == ["calm", "restore", "build",
+                                                               "perform"]
+    assert plan["content"]["expected_sessions"] == 8
+    kinds = {c["kind"] for c in plan["content"]["discharge_criteria"]}
+    assert {"functional", "performance", "sport_work"} <= kinds
+
+    edited = await api("plan", "PUT", f"{base}/plan", headers={"If-Match": str(plan["version"])},
+                       json={"content": far_dates(plan["content"], date.today())})
+    assert edited.status_code == 200, edited.text
+    activated = await api("plan", "POST", f"{base}/plan/activate")
+    assert activated.status_code == 200 and activated.json()["status"] == "active"
+    [created] = await wait_for(lambda: published("kinetic.plan.plan.created.v1"))
+    assert created["data"]["expected_sessions"] == 8
+
+    # S1 was the assessment; S2–S4 are treatment sessions completed at the front desk, each
+    # logged after it is completed.
+    await complete_session(platform, tenant, episode, 1, "initial_assessment")
+    treatments = []
+    for number in (2, 3):
+        appointment = await complete_session(platform, tenant, episode, number,
+                                             "treatment_session")
+        treatments.append(appointment)
+        await wait_for(lambda: _listed(api, base, number))
+        logged = await api("plan", "POST", f"{base}/sessions/{appointment}/log",
+                           json=session_log(plan, nprs=4))
+        assert logged.status_code == 200, logged.text
+        [session] = [s for s in logged.json()["sessions"] if s["appointment_id"] == appointment]
+        assert {p["action"] for p in session["proposals"]} == {"progress"}
+        accepted = await api("plan", "POST", f"{base}/sessions/{appointment}/progression",
+                             json={})
+        assert accepted.status_code == 200, accepted.text
+        plan = accepted.json()
+    revised = await wait_for(lambda: published("kinetic.plan.plan.revised.v1"))
+    assert [r["data"]["revision"] for r in revised][-1] == plan["revision"]
+
+    # S4: LEFS not re-measured above 52 and no stage-1 milestone met → STALL-1.
+    treatments.append(await complete_session(platform, tenant, episode, 4, "treatment_session"))
+    listed = (await wait_for(lambda: _listed(api, base, 4)))
+    assert [s["session_number"] for s in listed] == [1, 2, 3, 4]
+    fourth = await api("plan", "POST", f"{base}/sessions/{treatments[2]}/log",
+                       json=session_log(plan, nprs=4))
+    assert fourth.status_code == 200, fourth.text
+    [due] = await wait_for(lambda: published("kinetic.plan.reassessment.due.v1"))
+    assert due["data"]["rules"] == ["STALL-1"] and due["data"]["reason"] == "progress_stalled"
+    assert due["data"]["numbers"]["STALL-1.sessions_used"] == 4
+    assert due["data"]["numbers"]["STALL-1.baseline"] == 52
+
+    # The plan does not go on until the reassessment's outcome is recorded.
+    held = await api("plan", "POST", f"{base}/sessions/{treatments[2]}/progression", json={})
+    assert held.status_code == 409 and held.json()["type"] == "/problems/reassessment-outstanding"
+
+    # Assessment opened a reassessment draft from plan's event; the therapist reassesses.
+    async def reassessment_draft():
+        got = await api("assessment", "GET", f"/evaluations?episode_id={episode_id}")
+        return next((e["evaluation_id"] for e in got.json()
+                     if e["kind"] == "reassessment" and e["status"] == "draft"), None)
+
+    draft_id = await wait_for(reassessment_draft)
+    evaluation = f"/evaluations/{draft_id}"
+    for method, path, body in (
+            ("PUT", "red-flags", NEGATIVE),
+            ("POST", "measures", {"measure": "lefs", "answers": LEFS_72}),
+            ("POST", "measures", {"measure": "psfs", "answers": {
+                "psfs_01": 8, "psfs_02": 9, "psfs_03": 8}, "labels": {
+                "psfs_01": "run 30 min", "psfs_02": "stairs down",
+                "psfs_03": "squat to lift child"}}),
+            ("PUT", "findings", STRONG), ("POST", "complete", None)):
+        response = await api("assessment", method, f"{evaluation}/{path}", json=body)
+        assert response.status_code == 200, (path, response.text)
+    resolved = await api("plan", "POST", f"{base}/reassessment", json={
+        "outcome": "revise_plan", "free_text": "Load adherence was low; foot driver ruled out"})
+    assert resolved.status_code == 200 and resolved.json()["reassessment_due"] == []
+    accepted = await api("plan", "POST", f"{base}/sessions/{treatments[2]}/progression",
+                         json={})
+    assert accepted.status_code == 200, accepted.text
+
+    # The reassessment's numbers reach the plan: the strength and movement milestones pass.
+    async def milestones_met():
+        got = (await api("plan", "GET", f"{base}/plan")).json()
+        met = {m["id"] for m in got["milestones"] if m["met"]}
+        return "discharge.lefs" in met and "build.movement:sls.bilateral_rating" in met and got
+
+    plan = await wait_for(milestones_met)
+
+    # Stage 1 still needs the home program adherence and pain ≤ 3 (a fifth session's NPRS).
+    fifth = await complete_session(platform, tenant, episode, 5, "treatment_session")
+    await wait_for(lambda: _listed(api, base, 5))
+    logged = await api("plan", "POST", f"{base}/sessions/{fifth}/log",
+                       json=session_log(plan, nprs=2))
+    assert logged.status_code == 200, logged.text
+    refused = await api("plan", "POST", f"{base}/stage/advance")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["unmet"] == ["calm.home_program_adherence_pct"]
+    await api("plan", "POST", f"{base}/results",
+              json={"criterion_id": "calm.home_program_adherence_pct", "value": 90})
+    for stage in ("restore", "build", "perform"):
+        advanced = await api("plan", "POST", f"{base}/stage/advance")
+        assert advanced.status_code == 200 and advanced.json()["stage"] == stage, advanced.text
+    advances = await wait_for(lambda: _n_published(published, "kinetic.plan.stage.advanced.v1",
+                                                   3))
+    assert [a["data"]["to_stage"] for a in advances] == ["restore", "build", "perform"]
+
+    # Discharge: refused while the running goal is unmet, allowed once it is met.
+    refused = await api("plan", "POST", f"{base}/discharge", json={})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["unmet"] == ["discharge.goal.running"]
+    assert (await api("plan", "GET", f"{base}/plan")).json()["status"] == "active"
+    await api("plan", "POST", f"{base}/results",
+              json={"criterion_id": "discharge.goal.running", "value": 1})
+    discharged = await api("plan", "POST", f"{base}/discharge", json={})
+    assert discharged.status_code == 200 and discharged.json()["status"] == "discharged"
+    [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
+    assert event["data"]["basis"] == "criteria_met"
+
+    async def workflow_ended():
+        got = await api("plan", "GET", f"{base}/workflow")
+        return got.status_code == 200 and got.json()["stage"] == "discharged"
+
+    await wait_for(workflow_ended)
+
+
+async def _listed(api, base: str, count: int) -> list[dict] | None:
+    got = (await api("plan", "GET", f"{base}/sessions")).json()
+    return got if len(got) == count else None
+
+
+async def _n_published(published, event_type: str, count: int) -> list[dict] | None:
+    got = await published(event_type)
+    return got if len(got) >= count else None
