@@ -206,3 +206,90 @@ async def _listed(api, base: str, count: int) -> list[dict] | None:
 async def _n_published(published, event_type: str, count: int) -> list[dict] | None:
     got = await published(event_type)
     return got if len(got) >= count else None
+
+
+async def test_bad_input_to_a_plan_gets_a_problem_and_changes_nothing(api, episode, wait_for):
+    base = f"/episodes/{episode['episode_id']}"
+    plan = await evaluated_plan(api, episode, wait_for)
+    content = plan["content"]
+    first = content["prescriptions"][0]
+
+    def with_prescription(**changes) -> dict:
+        return {"content": {**content, "prescriptions": [{**first, **changes},
+                                                         *content["prescriptions"][1:]]}}
+
+    for body, problem in (
+            (with_prescription(load_kg=-5, bodyweight=False), "invalid-prescription"),
+            (with_prescription(exercise="moon_walk"), "unknown-exercise"),
+            ({"content": {**content, "discharge_criteria": [
+                c for c in content["discharge_criteria"] if c["kind"] != "performance"]}},
+             "plan-not-activatable")):
+        refused = await api("plan", "PUT", f"{base}/plan", json=body)
+        if refused.status_code == 200:  # a draft may lack criteria: activation refuses it
+            refused = await api("plan", "POST", f"{base}/plan/activate")
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] == f"/problems/{problem}", refused.text
+    restored = await api("plan", "PUT", f"{base}/plan", json={"content": content})
+    assert restored.status_code == 200, restored.text
+    assert (await api("plan", "POST", f"{base}/plan/activate")).status_code == 200
+    before = (await api("plan", "GET", f"{base}/plan")).json()
+    unmet = await api("plan", "POST", f"{base}/stage/advance")
+    assert unmet.status_code == 422 and unmet.json()["type"] == "/problems/exit-criteria-unmet"
+    no_reason = await api("plan", "POST", f"{base}/stage/back", json={"reason": ""})
+    assert no_reason.status_code == 422
+    after = (await api("plan", "GET", f"{base}/plan")).json()
+    assert (after["version"], after["stage"]) == (before["version"], "calm")
+
+
+async def test_a_milestone_past_its_date_is_announced_overdue_then_stall_4_asks_for_a_reassessment(
+        api, episode, published, wait_for):
+    """The episode's clock runs at seconds a day in the test stack: the calm stage due
+    today is overdue a clock-day later, and STALL-4 fires after its 7-day grace."""
+    base = f"/episodes/{episode['episode_id']}"
+    plan = await evaluated_plan(api, episode, wait_for)
+    content = far_dates(plan["content"], date.today())
+    content["stages"][0]["target_date"] = date.today().isoformat()
+    assert (await api("plan", "PUT", f"{base}/plan", json={"content": content})).status_code == 200
+    assert (await api("plan", "POST", f"{base}/plan/activate")).status_code == 200
+
+    overdue = await wait_for(lambda: published("kinetic.plan.milestone.overdue.v1"))
+    assert {o["data"]["milestone_id"] for o in overdue} == {
+        c["id"] for c in content["stages"][0]["exit_criteria"]}
+    [due] = await wait_for(lambda: published("kinetic.plan.reassessment.due.v1"), timeout=90)
+    assert due["data"]["rules"] == ["STALL-4"] and due["data"]["reason"] == "milestone_due"
+    got = (await api("plan", "GET", f"{base}/plan")).json()
+    assert all(m["overdue"] for m in got["milestones"] if m["stage"] == "calm")
+    assert got["reassessment_due"][0]["rule"] == "STALL-4"
+
+
+async def test_a_discharge_override_records_who_why_and_when_and_the_home_program_prints(
+        api, episode, published, wait_for):
+    base = f"/episodes/{episode['episode_id']}"
+    plan = await evaluated_plan(api, episode, wait_for)
+    await api("plan", "PUT", f"{base}/plan",
+              json={"content": far_dates(plan["content"], date.today())})
+    assert (await api("plan", "POST", f"{base}/plan/activate")).status_code == 200
+
+    page = await api("plan", "GET", f"{base}/home-program")
+    assert page.status_code == 200 and "Your home program" in page.text
+    first = plan["content"]["prescriptions"][0]
+    assert f"{first['sets']}×{first['reps']}" in page.text
+    assert "Your next milestone" in page.text
+    pdf = await api("plan", "GET", f"{base}/home-program.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+    refused = await api("plan", "POST", f"{base}/discharge", json={})
+    assert refused.status_code == 422 and refused.json()["type"] == "/problems/discharge-criteria-unmet"
+    overridden = await api("plan", "POST", f"{base}/discharge", json={"override": {
+        "reason_code": "patient_withdrew", "free_text": "Moved abroad for work"}})
+    assert overridden.status_code == 200, overridden.text
+    record = overridden.json()["discharge"]["record"]
+    assert record["basis"] == "override"
+    assert (record["override"]["reason_code"], record["override"]["free_text"]) == (
+        "patient_withdrew", "Moved abroad for work")
+    assert record["override"]["clinician_id"] and record["override"]["timestamp"]
+    [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
+    assert (event["data"]["basis"], event["data"]["override_reason"]) == (
+        "override", "patient_withdrew")
+    assert "Moved abroad" not in str(event["data"])

@@ -75,9 +75,11 @@ def problem_text(response: httpx.Response) -> str:
         return f"{response.status_code} {response.reason_phrase}"
     if isinstance(body, dict) and "title" in body:
         detail = body.get("detail")
-        if isinstance(detail, list):  # validation errors: name the fields
+        # Validation errors (listed under ``errors`` by the problem handler): name the fields.
+        errors = detail if isinstance(detail, list) else body.get("errors")
+        if isinstance(errors, list) and errors:
             detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])[1:]))}: {e.get('msg')}"
-                               for e in detail if isinstance(e, dict))
+                               for e in errors if isinstance(e, dict))
         return f"{body['title']}: {detail}" if detail else str(body["title"])
     return str(body)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from plan.adapters import caseload, episode_watch, evaluations, sessions
+from plan.adapters import admin_pages, caseload, episode_watch, evaluations, sessions
 from plan.adapters.http import router
 from plan.adapters.http_plans import router as plans_router
 from plan.adapters.projections import plan_status
@@ -34,6 +34,9 @@ SERVICE = ServiceDefinition(
                                    sessions.subscription(),
                                    *episode_watch.subscriptions(runtime)],
     admin_tables=admin_tables,
+    admin_pages=admin_pages.router,
+    admin_templates=Path(__file__).parent / "adapters" / "templates",
+    admin_menu=admin_pages.MENU,
     workflows=[EpisodeOfCareWorkflow],
     activities=episode_watch.activities,
 )

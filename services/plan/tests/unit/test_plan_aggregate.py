@@ -13,6 +13,7 @@ import pytest
 from kinetic_contracts.assessment.v1.events import FindingIndex, MeasureScore
 from kinetic_contracts.plan.v1 import events as public
 from plan.domain import plan as p
+from plan.domain.exercises import Library, UnknownExerciseError
 from plan.domain.discharge import DischargeOverride, DischargeRefusedError, PlanNotActivatableError
 from plan.domain.progression import ManualTherapyNotLinkedError
 from plan.domain.rules import DEFAULT_RULES
@@ -203,7 +204,8 @@ def test_pain_reduction_alone_never_discharges() -> None:
 def test_a_plan_without_discharge_criteria_cannot_be_activated() -> None:
     e = Episode().draft()
     bare = e.plan.content.model_copy(update={"discharge_criteria": ()})
-    e.do(p.EditPlan(plan_id=e.plan_id, now=NOW, content=bare, by=THERAPIST))
+    e.do(p.EditPlan(plan_id=e.plan_id, now=NOW, content=bare, by=THERAPIST,
+                    known_exercises=frozenset(Library.seeded().codes)))
     with pytest.raises(PlanNotActivatableError):
         e.activate()
     assert e.plan.status == "draft"
@@ -281,3 +283,14 @@ def test_a_session_logged_twice_with_the_same_form_is_one_log() -> None:
                              session_number=2, log=log, rules=DEFAULT_RULES, by=THERAPIST)) == []
     with pytest.raises(p.SessionAlreadyLoggedError):
         e.log(2, nprs=5, appointment=session)
+
+
+def test_a_plan_naming_an_exercise_outside_the_library_is_refused() -> None:
+    e = Episode().draft()
+    content = e.plan.content
+    odd = content.prescriptions[0].model_copy(update={"exercise": "moon_walk"})
+    with pytest.raises(UnknownExerciseError):
+        e.do(p.EditPlan(plan_id=e.plan_id, now=NOW, by=THERAPIST,
+                        content=content.model_copy(update={"prescriptions": (odd,)}),
+                        known_exercises=frozenset(Library.seeded().codes)))
+    assert e.plan.content == content

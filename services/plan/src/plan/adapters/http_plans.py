@@ -269,10 +269,12 @@ def router(runtime: Runtime) -> APIRouter:
                 f"appointment {appointment_id} is not a completed session of this episode")
         return number
 
-    async def edit(*, state: plan.Plan, now: datetime, body: PlanEditIn, by: UUID,
-                   **_: Any) -> plan.EditPlan:
+    async def edit(*, conn: AsyncConnection, state: plan.Plan, now: datetime,
+                   body: PlanEditIn, by: UUID, **_: Any) -> plan.EditPlan:
+        library = await plans.library_of(conn)
         return plan.EditPlan(plan_id=state.plan_id, now=now, content=body.content,
-                             reason=body.reason, by=by)
+                             reason=body.reason, by=by,
+                             known_exercises=frozenset(library.codes))
 
     async def activate(*, state: plan.Plan, now: datetime, by: UUID, **_: Any
                        ) -> plan.ActivatePlan:

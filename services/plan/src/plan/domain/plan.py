@@ -14,7 +14,7 @@ the record and says which rule-set version each decision used.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +24,7 @@ from kinetic_contracts.plan.v1 import events as public
 from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
 from plan.domain import discharge, progression, stages
 from plan.domain.content import Baseline, PlanContent
+from plan.domain.exercises import UnknownExerciseError
 from plan.domain.criteria import CriterionResult, Text, judge, read_value
 from plan.domain.prescription import Prescription, SessionPerformance
 from plan.domain.rules import PlanRules
@@ -167,6 +168,26 @@ class _Event(_Frozen):
     plan_id: UUID
 
 
+class _Course(Protocol):
+    """What plan.created/revised tell booking: how often, how many, until when."""
+
+    @property
+    def sessions_per_week(self) -> float: ...
+    @property
+    def expected_sessions(self) -> int | None: ...
+    @property
+    def target_date(self) -> date | None: ...
+
+
+def _revised(plan_id: UUID, ids: _Ids, course: _Course, revision: int, at: datetime
+             ) -> public.PlanRevised:
+    return public.PlanRevised(**ids.as_dict(), plan_id=plan_id,
+                              sessions_per_week=course.sessions_per_week,
+                              expected_sessions=course.expected_sessions or 1,
+                              target_date=course.target_date or at.date(), revision=revision,
+                              revised_at=at)
+
+
 class PlanDrafted(_Event):
     event_type: ClassVar[str] = "kinetic.plan.plan.drafted.v1"
     episode_id: UUID
@@ -194,11 +215,7 @@ class PlanEdited(_Event):
     def to_public(self) -> public.PlanRevised | None:
         if self.revision < 2 or self.ids is None:
             return None
-        return public.PlanRevised(**self.ids.as_dict(), plan_id=self.plan_id,
-                                  sessions_per_week=self.content.sessions_per_week,
-                                  expected_sessions=self.content.expected_sessions or 1,
-                                  target_date=self.content.target_date or self.at.date(),
-                                  revision=self.revision, revised_at=self.at)
+        return _revised(self.plan_id, self.ids, self.content, self.revision, self.at)
 
 
 class PlanActivated(_Event):
@@ -255,11 +272,7 @@ class ProgressionDecided(_Event):
     at: datetime
 
     def to_public(self) -> public.PlanRevised:
-        return public.PlanRevised(**self.ids.as_dict(), plan_id=self.plan_id,
-                                  sessions_per_week=self.sessions_per_week,
-                                  expected_sessions=self.expected_sessions,
-                                  target_date=self.target_date, revision=self.revision,
-                                  revised_at=self.at)
+        return _revised(self.plan_id, self.ids, self, self.revision, self.at)
 
 
 class Reading(_Frozen):
@@ -522,6 +535,8 @@ class EditPlan(_Command):
     content: PlanContent
     reason: str = Field(default="", max_length=2000)
     by: UUID
+    # The organization's exercise library: a prescription names one of them.
+    known_exercises: frozenset[str]
 
 
 class ActivatePlan(_Command):
@@ -671,6 +686,10 @@ def _going_on(state: Plan) -> Plan:
 
 
 def _edit(c: EditPlan, state: Plan) -> list[BaseModel]:
+    unknown = sorted({x.exercise for x in c.content.prescriptions} - c.known_exercises)
+    if unknown:
+        raise UnknownExerciseError(f"no exercise {unknown[0]!r} in the library",
+                                   exercise=unknown[0])
     if state.status == "active":
         _going_on(state)
         discharge.require_activatable(c.content)
