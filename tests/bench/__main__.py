@@ -1,12 +1,16 @@
 """``python -m tests.bench [GROUP ...]``: run the scenarios on one embedded stack and print
-the table. Groups: ``appends``, ``relay``, ``booking``, ``latency``; without one, all of them.
+the table. Groups: ``appends``, ``relay``, ``booking``, ``plan``, ``latency``; without one,
+all of them.
 
 Order: event-store appends (appends.py), outbox relay throughput (relay.py), booking over
-HTTP beside a bare endpoint and the availability search (booking.py), then commit-to-effect
-latency with its two raw baselines (latency.py; it restarts PostgreSQL with commit
-timestamps on, so it comes last). Each append, relay and latency measurement runs on
-emptied tables and a re-created stream. A scenario that fails is reported and the others
-still run; the exit status is non-zero only then, never because a target was missed.
+HTTP beside a bare endpoint and the availability search (booking.py), care episodes through
+plan's workflow beside a bare Temporal workflow and the operator load (plan.py; it starts
+the Temporal dev server), then commit-to-effect latency with its two raw baselines
+(latency.py; it restarts PostgreSQL with commit timestamps on, so it comes last). Each
+append, relay and latency measurement runs on emptied tables and a re-created stream; plan
+empties booking's stream before its consumers start. A scenario that fails is reported and
+the others still run; the exit status is non-zero only then, never because a target was
+missed.
 Every server and child process is stopped on the way out, also on an error or a Ctrl-C.
 """
 
@@ -23,6 +27,7 @@ from pathlib import Path
 from tests.bench.appends import AppendCase, measure_appends
 from tests.bench.booking import BookingBench, measure_availability, measure_booking
 from tests.bench.latency import measure_kinetic_latency, measure_raw_latency
+from tests.bench.plan import PlanBench, measure_bare, measure_episodes, measure_load
 from tests.bench.relay import measure_relay
 from tests.bench.report import Results, render
 from tests.bench.stack import BenchStack
@@ -38,7 +43,11 @@ BOOKING_CLIENTS = (1, 32)
 BOOKING_SECONDS, BOOKING_ROUNDS = 5.0, 2  # per run; runs: bare, Kinetic, Kinetic, bare
 AVAILABILITY_CLIENTS = 1
 AVAILABILITY_SECONDS, AVAILABILITY_ROUNDS = 4.0, 2
-GROUPS = ("appends", "relay", "booking", "latency")
+PLAN_EPISODES, PLAN_WARMUP_EPISODES = 60, 4  # timed at once, sessions 2-4 each
+BARE_SECONDS = 8.0  # per run; runs: bare, Kinetic episodes, bare
+LOAD_LOGS = 10 * 8 * 8  # 10 locations x 8 therapists x 8 sessions a day
+LOAD_SECONDS = 60.0  # the issue's 10 minutes compressed 10x (10.7 logs/s)
+GROUPS = ("appends", "relay", "booking", "plan", "latency")
 
 
 def say(message: str) -> None:
@@ -69,6 +78,8 @@ async def run_all(stack: BenchStack, groups: tuple[str, ...] = GROUPS) -> Result
         await _scenario(results, f"relay, {RELAY_ROUNDS} x {RELAY_ROWS:,} outbox rows", relay)
     if "booking" in groups:
         await run_booking(stack, results)
+    if "plan" in groups:
+        await run_plan(stack, results)
     if "latency" in groups:
         await run_latency(stack, results)
     return results
@@ -114,6 +125,48 @@ async def run_booking(stack: BenchStack, results: Results) -> None:
         await _scenario(results, "availability search, 4 weeks", availability)
     finally:
         bench.stop()
+
+
+async def run_plan(stack: BenchStack, results: Results) -> None:
+    bench = PlanBench(stack)
+    results.plan = bench.result
+    ready = False
+
+    async def start() -> None:
+        nonlocal ready
+        # Empty booking's stream first: plan's consumers read it from the start, and the
+        # relay scenario left its episode.opened events there.
+        await stack.reset_stream()
+        await asyncio.to_thread(bench.start_processes)
+        await bench.connect()
+        await bench.set_up(PLAN_EPISODES, PLAN_WARMUP_EPISODES, LOAD_LOGS)
+        ready = True
+
+    async def bare() -> None:
+        await measure_bare(bench, PLAN_EPISODES, BARE_SECONDS)
+
+    async def episodes() -> None:
+        await measure_episodes(bench)
+
+    async def load() -> None:
+        await measure_load(bench, LOAD_SECONDS)
+
+    try:
+        await _scenario(results, "plan: start Temporal and plan's processes, set up "
+                                 f"{PLAN_WARMUP_EPISODES + PLAN_EPISODES + LOAD_LOGS} episodes "
+                                 "(evaluated, drafted, activated)", start)
+        if not ready:
+            return
+        await _scenario(results, f"plan: bare workflow, {PLAN_EPISODES} clients", bare)
+        await _scenario(results, f"plan: {PLAN_EPISODES} episodes through sessions 2-4",
+                        episodes)
+        await _scenario(results, f"plan: bare workflow again, {PLAN_EPISODES} clients", bare)
+        await _scenario(results, f"plan: operator load, {LOAD_LOGS} logs in "
+                                 f"{LOAD_SECONDS:.0f} s", load)
+    finally:
+        await bench.close()
+        bench.stop()
+        stack.stop_temporal()
 
 
 async def run_latency(stack: BenchStack, results: Results) -> None:

@@ -4,8 +4,11 @@ Nothing is measured here. Targets: appends at least 70% of raw asyncpg, relay at
 of raw nats-py publishing, commit-to-effect p99 under 50 ms at the requested rate (which the
 writer must also have sustained, and every event must have arrived); booking over HTTP at
 least 50% of the bare endpoint's requests per second (p99 under 50 ms at 32 clients, and
-every request answered 201); the availability search's p99 under 50 ms. A section whose
-scenarios did not run is left out.
+every request answered 201); the availability search's p99 under 50 ms; care episodes
+through plan's workflow at least 50% of a bare one-activity Temporal workflow's rate (session
+cycles per second over bare workflows per second), and no backlog under the operator load
+(every log answered and its effect seen, the p99 latency and the tail after the last log
+both within ``NO_BACKLOG_SECONDS``). A section whose scenarios did not run is left out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from tests.bench.appends import AppendCase, Throughput
 from tests.bench.booking import AvailabilityResult, BookingResult, Run
 from tests.bench.latency import KineticLatency, LatencyStats
+from tests.bench.plan import NO_BACKLOG_SECONDS, PlanResult, Timed
 from tests.bench.relay import RelayResult
 
 APPEND_TARGET = 0.70
@@ -25,6 +29,7 @@ P99_TARGET = 0.050  # seconds
 RATE_TOLERANCE = 0.95  # the writer must reach this share of the requested rate
 BOOKING_TARGET = 0.50  # Kinetic's booking requests per second, of the bare endpoint's
 BOOKING_P99_CLIENTS = 32  # the p99 target applies at this many clients
+PLAN_TARGET = 0.50  # Kinetic's session cycles per second, of bare workflows per second
 BUSY_WARNING = 0.15  # cores busier than this before the run: say so
 
 
@@ -43,6 +48,7 @@ class Results:
     raw_core_latency: LatencyStats | None = None
     booking: list[BookingResult] = field(default_factory=list)
     availability: AvailabilityResult | None = None
+    plan: PlanResult | None = None
     errors: list[str] = field(default_factory=list)
     busy_before: float | None = None  # how busy the cores were just before the run (0-1)
 
@@ -216,6 +222,131 @@ def availability_rows(results: Results) -> list[list[str]]:
     ]
 
 
+def _missing(timed: Timed) -> str:
+    missing = timed.expected - timed.done
+    if not missing:
+        return ""
+    why = ", ".join(f"{k}: {v}" for k, v in timed.errors.most_common(2))
+    return f" ({missing:,} missing{': ' + why if why else ''})"
+
+
+def plan_rows(results: Results) -> list[list[str]]:
+    p = results.plan
+    if p is None or (p.kinetic is None and p.bare is None):
+        return []
+    k, bare = p.kinetic, p.bare
+    kinetic = "not measured" if k is None else (
+        f"{k.cycles.per_second:,.1f} cycles/s ({k.episodes.per_second:,.1f} episodes/s)")
+    baseline = "not measured" if bare is None else f"{bare.per_second:,.1f} workflows/s"
+    ratio = (k.cycles.per_second / bare.per_second
+             if k is not None and bare is not None and bare.per_second else 0.0)
+    verdict = ""
+    if k is not None and bare is not None:
+        complete = k.cycles.done == k.cycles.expected
+        verdict = _verdict(ratio >= PLAN_TARGET and complete) + _missing(k.cycles)
+    label = (f"Episodes through the workflow, {k.concurrency} at once, sessions 2-4"
+             if k is not None else "Episodes through the workflow")
+    return [[label, kinetic, baseline, f"{ratio:.0%}" if ratio else "",
+             f">= {PLAN_TARGET:.0%}", verdict]]
+
+
+def _plan_latency_row(label: str, timed: Timed) -> list[str]:
+    stats = timed.stats()
+    return [label, f"{timed.done:,}/{timed.expected:,}", _ms(stats.p50), _ms(stats.p95),
+            _ms(stats.p99), _ms(stats.max)]
+
+
+def plan_latency_rows(results: Results) -> list[list[str]]:
+    p = results.plan
+    if p is None:
+        return []
+    rows = []
+    if (k := p.kinetic) is not None:
+        rows += [
+            _plan_latency_row("Kinetic: session 2-3 log -> stall evaluation done (history)",
+                              k.evaluations),
+            _plan_latency_row("Kinetic: session 4 log -> reassessment.due on JetStream",
+                              k.stalls),
+            _plan_latency_row("Kinetic: episode, first publish -> reassessment.due",
+                              k.episodes),
+        ]
+    if (bare := p.bare) is not None:
+        rows.append(_plan_latency_row("Bare: start -> signal -> activity -> completed", bare))
+    return rows
+
+
+def load_rows(results: Results) -> list[list[str]]:
+    p = results.plan
+    if p is None or (load := p.load) is None:
+        return []
+    stats = load.effects.stats()
+    verdict = _verdict(load.no_backlog)
+    if load.answered.done < load.logs:
+        verdict += _missing(load.answered)
+    elif load.effects.done < load.logs:
+        verdict += _missing(load.effects)
+    return [[f"{load.logs:,} session logs (session 4 each)",
+             f"{load.sent_rate:,.1f} of {load.requested_rate:,.1f}",
+             f"{load.answered.done:,}", f"{load.effects.done:,}",
+             _ms(load.answered.stats().p99), _ms(stats.p50), _ms(stats.p99),
+             _ms(load.max_lag), _ms(load.tail),
+             f"p99, tail <= {NO_BACKLOG_SECONDS:.0f} s", verdict]]
+
+
+def plan_lines(results: Results) -> list[str]:
+    p = results.plan
+    if p is None:
+        return []
+    lines: list[str] = []
+    if rows := plan_rows(results):
+        k = p.kinetic
+        clients = k.concurrency if k is not None else ""
+        lines += [
+            "",
+            "Care episodes through plan's EpisodeOfCareWorkflow (plan's api, relay, consumer and "
+            "worker; each episode: session completed on JetStream -> listed -> logged over HTTP "
+            "-> signal -> the workflow's stall evaluation; session 4 ends at reassessment.due) "
+            f"beside a bare one-activity Temporal workflow ({clients} clients: start, signal, "
+            f"one no-op activity, completion; {len(p.bare_runs)} runs, one before and one "
+            "after). Kinetic/bare: session cycles per second over bare workflows per second "
+            "(each one signal and one activity)",
+        ]
+        lines += _table(["Scenario", "Kinetic", "Bare baseline", "Kinetic/bare", "Target",
+                         "Result"], rows, right={1, 2, 3})
+        lines.append("  a bare workflow is also started and completed each time; a Kinetic "
+                     "cycle signals a running one (the dev server's SQLite persistence "
+                     "bounds both)")
+    if rows := plan_latency_rows(results):
+        lines += ["", "Their latencies (ms; log sent -> effect seen by the benchmark)"]
+        lines += _table(["Path", "Done", "p50", "p95", "p99", "max"], rows,
+                        right={1, 2, 3, 4, 5})
+        notes = []
+        if (k := p.kinetic) is not None:
+            notes.append(f"stall evaluations the workflows ran for the {k.cycles.expected:,} "
+                         f"timed logs: {k.activities:,} (one per log unless signals were batched)")
+        if p.setup_seconds:
+            notes.append(f"set-up: {p.setup_episodes:,} episodes evaluated, drafted, "
+                         f"activated and their sessions completed in {p.setup_seconds:.0f} s "
+                         f"({p.setup_episodes / p.setup_seconds:.1f}/s, not timed above)")
+        lines += [f"  {n}" for n in notes]
+    if rows := load_rows(results):
+        load = p.load
+        assert load is not None
+        lines += [
+            "",
+            "Operator load: 10 locations x 8 therapists x 8 sessions a day = "
+            f"{load.logs} logs, the issue's 10 minutes compressed to "
+            f"{(load.logs - 1) / load.requested_rate:.0f} s, sent on schedule whatever the "
+            "answers; each is session 4 of its own episode, its effect that episode's "
+            "reassessment.due (ms; lag: effect - scheduled send; tail: last send -> last "
+            "effect)",
+        ]
+        lines += _table(["Load", "Logs/s", "Answered", "Effects", "Answer p99", "p50", "p99",
+                         "Max lag", "Tail", "Target", "Result"], rows,
+                        right={1, 2, 3, 4, 5, 6, 7, 8})
+    return lines
+
+
 def render(results: Results, elapsed: float) -> str:
     lines = [
         "",
@@ -268,6 +399,7 @@ def render(results: Results, elapsed: float) -> str:
         ]
         lines += _table(["Path", "Requests", "Errors", "req/s", "p50", "p95", "p99", "max",
                          "Target", "Result"], rows, right={1, 2, 3, 4, 5, 6, 7})
+    lines += plan_lines(results)
     if rows := cpu_rows(results):
         lines += [
             "",

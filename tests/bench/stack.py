@@ -1,4 +1,5 @@
-"""The servers every scenario runs against: one durable PostgreSQL and one NATS (JetStream).
+"""The servers every scenario runs against: one durable PostgreSQL and one NATS (JetStream),
+and a Temporal dev server started on first use (only the plan scenario needs one).
 
 Nothing is measured here. The stack lives in a throw-away temporary directory, the
 PostgreSQL server commits with ``fsync`` on (``durable=True``) and NATS syncs every stored
@@ -25,6 +26,7 @@ from kinetic_infra.db.schema import PLATFORM_DDL
 from kinetic_infra.stack.nats import EmbeddedNats, NatsSettings
 from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
 from kinetic_infra.stack.processes import free_port
+from kinetic_infra.stack.temporal import EmbeddedTemporal, TemporalSettings
 
 SERVICE = "booking"
 PRODUCER_DB = "bench_booking"
@@ -44,6 +46,7 @@ class BenchStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kinetic-bench-")))
     postgres: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
+    temporal: EmbeddedTemporal | None = None
 
     def __enter__(self) -> BenchStack:
         try:
@@ -69,17 +72,33 @@ class BenchStack:
 
     def stop(self) -> None:
         errors: list[BaseException] = []
-        for server in (self.nats, self.postgres):
+        for server in (self.temporal, self.nats, self.postgres):
             if server is None:
                 continue
             try:
                 server.stop()
-            except BaseException as exc:  # noqa: BLE001 - stop the other one all the same
+            except BaseException as exc:  # noqa: BLE001 - stop the others all the same
                 errors.append(exc)
-        self.nats = self.postgres = None
+        self.temporal = self.nats = self.postgres = None
         shutil.rmtree(self.root, ignore_errors=True)
         if errors:
             raise errors[0]
+
+    def start_temporal(self) -> EmbeddedTemporal:
+        """The Temporal dev server (file-backed, in the stack's directory), started on the
+        first call; stopped with the other servers."""
+        if self.temporal is None:
+            self.temporal = EmbeddedTemporal(TemporalSettings(
+                self.root / "temporal", free_port(), free_port(), free_port(), free_port()))
+            self.temporal.start(self.root / "logs")
+        return self.temporal
+
+    def stop_temporal(self) -> None:
+        """Stop the Temporal server once its scenario is done, so it takes nothing from the
+        scenarios after it."""
+        if self.temporal is not None:
+            temporal, self.temporal = self.temporal, None
+            temporal.stop()
 
     @property
     def producer_url(self) -> str:
