@@ -36,10 +36,7 @@ def stack() -> Iterator[Platform]:
                                    "OTEL_BSP_SCHEDULE_DELAY": "200",
                                    "KINETIC_METRICS_INTERVAL_MS": "2000",
                                    # Reminders an hour ahead, so a test waits seconds for one.
-                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60",
-                                   # An episode's day lasts 3 s: milestone timers fire
-                                   # within a test, a test's episode stays inside week 1.
-                                   "KINETIC_PLAN_DAY_SECONDS": "3"})
+                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60"})
     try:
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         platform.start_servers()

@@ -68,8 +68,7 @@ async def test_every_set_done_at_rpe_6_pain_2_and_settled_next_morning_proposes_
     prescribed = {p["exercise"]: p for p in plan["content"]["prescriptions"]}
     assert prescribed[first]["tempo"] == "3-1-3"
 
-    # Booking completes a treatment session of the episode (before activation, so the
-    # episode's fast test clock has not yet run towards a milestone's date).
+    # Booking completes a treatment session of the episode.
     appointment_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     await publish(platform, tenant, "booking", AppointmentCompleted(
