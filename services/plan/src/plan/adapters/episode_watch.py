@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,6 +43,7 @@ from plan.application.workflows import (
     workflow_id,
 )
 from plan.domain import plan
+from plan.domain.rules import PlanRules
 
 # Plan's events that change what the workflow should watch. Its own announcements
 # (reassessment due, milestone overdue) come from the workflow's activity: not signalled back.
@@ -87,7 +88,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     return [own, measures]
 
 
-def _report(state: plan.PlanState, today: Any, rules: Any) -> dict[str, Any]:
+def _report(state: plan.PlanState, today: date, rules: PlanRules) -> dict[str, Any]:
     if state is None:
         return ProgressReport(plan_status="none").model_dump(mode="json")
     return ProgressReport(

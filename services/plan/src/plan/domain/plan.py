@@ -292,13 +292,16 @@ class ResultsRecorded(_Event):
     at: datetime
 
 
-class MilestoneMet(_Event):
-    event_type: ClassVar[str] = "kinetic.plan.milestone.met.v1"
+class _MilestoneStep(_Event):
     ids: _Ids
     milestone_id: str
     stage: str
-    target_date: date | None
     at: datetime
+
+
+class MilestoneMet(_MilestoneStep):
+    event_type: ClassVar[str] = "kinetic.plan.milestone.met.v1"
+    target_date: date | None
 
     def to_public(self) -> public.MilestoneMet:
         return public.MilestoneMet(**self.ids.as_dict(), plan_id=self.plan_id,
@@ -306,13 +309,9 @@ class MilestoneMet(_Event):
                                    target_date=self.target_date, met_at=self.at)
 
 
-class MilestoneOverdue(_Event):
+class MilestoneOverdue(_MilestoneStep):
     event_type: ClassVar[str] = "kinetic.plan.milestone.overdue.v1"
-    ids: _Ids
-    milestone_id: str
-    stage: str
     target_date: date
-    at: datetime
 
     def to_public(self) -> public.MilestoneOverdue:
         return public.MilestoneOverdue(**self.ids.as_dict(), plan_id=self.plan_id,
