@@ -1,0 +1,136 @@
+"""A prepaid session pack: a way to pay for completed sessions, never a cap on care.
+
+A completed session draws one session from the patient's pack while it has any; when it runs
+out the next session is simply invoiced at the flat fee. A reversed session goes back into
+the pack. Unused sessions are refunded pro rata (rounded down to the minor unit) when the
+location's policy says so, and the pack is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from billing.domain.money import pro_rata
+from kinetic_contracts.billing.v1 import events as public
+from kinetic_contracts.problems import ConflictError, NotFoundError
+from kinetic_infra.event_store.model import StoredEvent
+
+
+class PackNotFoundError(NotFoundError):
+    type_slug = "pack-not-found"
+    title = "No such session pack"
+
+
+class PackUsedUpError(ConflictError):
+    type_slug = "pack-used-up"
+    title = "The pack has no sessions left"
+
+
+class PackBought(StoredEvent):
+    event_type: ClassVar[str] = "kinetic.billing.pack.purchased.v1"
+
+    purchased: public.PackPurchased
+    by: str
+
+    def to_public(self) -> public.PackPurchased:
+        return self.purchased
+
+
+PackEvent = PackBought | public.PackSessionUsed | public.PackSessionReturned | public.PackRefunded
+EVENT_TYPES: dict[str, type[BaseModel]] = {e.event_type: e for e in (
+    PackBought, public.PackSessionUsed, public.PackSessionReturned, public.PackRefunded)}
+
+
+class Pack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    purchased: public.PackPurchased
+    used: tuple[UUID, ...] = ()
+    refunded: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.refunded else self.purchased.sessions - len(self.used)
+
+
+PackState = Pack | None
+INITIAL: PackState = None
+
+
+def evolve(state: PackState, event: PackEvent) -> PackState:
+    if isinstance(event, PackBought):
+        return Pack(purchased=event.purchased)
+    assert state is not None, "a pack's first event is its purchase"
+    if isinstance(event, public.PackSessionUsed):
+        return state.model_copy(update={"used": (*state.used, event.appointment_id)})
+    if isinstance(event, public.PackSessionReturned):
+        return state.model_copy(update={
+            "used": tuple(a for a in state.used if a != event.appointment_id)})
+    return state.model_copy(update={"refunded": True})
+
+
+class BuyPack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    purchased: public.PackPurchased
+    by: str
+
+
+class DrawSession(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    pack_id: UUID
+    appointment_id: UUID
+    now: datetime
+
+
+class ReturnSession(DrawSession):
+    pass
+
+
+class RefundPack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    pack_id: UUID
+    policy: Literal["pro_rata", "none"]
+    now: datetime
+
+
+PackCommand = BuyPack | DrawSession | ReturnSession | RefundPack
+
+
+def refund_due(state: Pack, policy: Literal["pro_rata", "none"]) -> int:
+    """What the unused sessions are worth back, by the policy."""
+    if policy == "none":
+        return 0
+    return pro_rata(state.purchased.price, state.remaining, state.purchased.sessions)
+
+
+def decide(command: PackCommand, state: PackState) -> Sequence[BaseModel]:
+    if isinstance(command, BuyPack):
+        return [] if state is not None else [PackBought(purchased=command.purchased,
+                                                        by=command.by)]
+    if state is None:
+        raise PackNotFoundError(f"pack {command.pack_id} does not exist",
+                                pack_id=str(command.pack_id))
+    ids = {"pack_id": state.purchased.pack_id, "patient_id": state.purchased.patient_id}
+    if isinstance(command, ReturnSession):
+        if command.appointment_id not in state.used or state.refunded:
+            return []
+        return [public.PackSessionReturned(**ids, appointment_id=command.appointment_id,
+                                           remaining=state.remaining + 1,
+                                           returned_at=command.now)]
+    if isinstance(command, DrawSession):
+        if command.appointment_id in state.used:
+            return []
+        if state.remaining <= 0:
+            raise PackUsedUpError(f"pack {command.pack_id} has no sessions left")
+        return [public.PackSessionUsed(**ids, appointment_id=command.appointment_id,
+                                       remaining=state.remaining - 1, used_at=command.now)]
+    if state.refunded:
+        return []
+    return [public.PackRefunded(**ids, unused=state.remaining,
+                                amount=refund_due(state, command.policy),
+                                currency=state.purchased.currency, refunded_at=command.now)]
