@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from kinetic_infra.auth.principal import Principal, Role
+
 pytestmark = pytest.mark.platform
 
 
@@ -167,3 +169,77 @@ async def test_the_front_desk_checks_a_patient_in_and_the_session_completes(api,
     again = await api("booking", "POST", "/appointments",
                       json=booking(clinic, hour_from_now(0.5)))
     assert again.status_code == 409
+
+
+async def test_a_completion_recorded_in_error_is_reversed_and_billing_hears_of_it(
+        platform, api, clinic, tenant, published, wait_for):
+    session = await api("booking", "POST", "/appointments",
+                        json=booking(clinic, hour_from_now(0.5)))
+    appointment_id = session.json()["id"]
+    reverse = f"/appointments/{appointment_id}/reverse"
+    not_yet = await api("booking", "POST", reverse, json={"reason_code": "recorded_in_error"})
+    assert not_yet.status_code == 409, not_yet.text
+    assert not_yet.headers["content-type"] == "application/problem+json"
+    assert not_yet.json()["type"] == "/problems/appointment-state"
+    await api("booking", "POST", f"/appointments/{appointment_id}/check-in")
+    done = await api("booking", "POST", f"/appointments/{appointment_id}/complete")
+    assert done.json()["status"] == "completed"
+
+    therapist = Principal(f"therapist-{uuid.uuid4()}", "Therapist", tenant, location_roles={
+        uuid.UUID(clinic["location_id"]): frozenset({Role.THERAPIST})})
+    assert (await api("booking", "POST", reverse, json={"reason_code": "recorded_in_error"},
+                      as_staff=therapist)).status_code == 403
+    for bad in ({}, {"reason_code": "changed_my_mind"},
+                {"reason_code": "fee_waived", "note": "extra"}):
+        refused = await api("booking", "POST", reverse, json=bad)
+        assert refused.status_code == 422, bad
+        assert refused.headers["content-type"] == "application/problem+json"
+
+    undone = await api("booking", "POST", reverse, json={"reason_code": "recorded_in_error"})
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["status"] == "reversed"
+    assert (await api("booking", "GET", f"/appointments/{appointment_id}")
+            ).json()["status"] == "reversed"
+    again = await api("booking", "POST", reverse, json={"reason_code": "recorded_in_error"})
+    assert again.status_code == 200 and again.json()["status"] == "reversed"
+    # Reversing twice credits once: one event recorded, and it reaches the broker.
+    conn = await asyncpg.connect(platform.maintenance_url("booking"))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1 AND type = $2",
+                                   tenant, "kinetic.booking.appointment.reversed.v1") == 1
+    finally:
+        await conn.close()
+    [event] = await wait_for(lambda: published("kinetic.booking.appointment.reversed.v1"))
+    assert event["data"]["appointment_id"] == appointment_id
+    assert (event["data"]["reversed_outcome"], event["data"]["reason_code"]) == (
+        "completed", "recorded_in_error")
+
+
+async def test_a_reversed_completion_is_no_session_in_plan(platform, api, episode, wait_for):
+    therapist = await api("booking", "POST", "/therapists",
+                          json={"location_ids": [episode["location_id"]]})
+    session = await api("booking", "POST", "/appointments", json={
+        "patient_id": episode["patient_id"], "therapist_id": therapist.json()["id"],
+        "location_id": episode["location_id"], "episode_id": episode["episode_id"],
+        "appointment_type": "initial_assessment", "starts_at": hour_from_now(0.5).isoformat()})
+    appointment_id = session.json()["id"]
+    await api("booking", "POST", f"/appointments/{appointment_id}/check-in")
+    await api("booking", "POST", f"/appointments/{appointment_id}/complete")
+
+    async def sessions_in_plan() -> int:
+        conn = await asyncpg.connect(platform.maintenance_url("plan"))
+        try:
+            return await conn.fetchval("SELECT count(*) FROM sessions WHERE appointment_id = $1",
+                                       uuid.UUID(appointment_id))
+        finally:
+            await conn.close()
+
+    await wait_for(sessions_in_plan)
+    undone = await api("booking", "POST", f"/appointments/{appointment_id}/reverse",
+                       json={"reason_code": "recorded_in_error"})
+    assert undone.json()["status"] == "reversed", undone.text
+    await wait_for(lambda: _none(sessions_in_plan))
+
+
+async def _none(count) -> bool:
+    return await count() == 0

@@ -14,6 +14,7 @@ from booking.domain.therapist import Therapist
 from kinetic_contracts.booking.v1.events import Hours
 from booking.domain.errors import (
     AlreadyCancelledError,
+    AppointmentNotFoundError,
     EpisodeClosedError,
     FirstSessionIsAssessmentError,
     LocationClosedError,
@@ -209,3 +210,95 @@ def test_a_reminder_is_due_once_and_only_for_the_current_time():
     assert remind(state, state.booked.starts_at - timedelta(hours=1)) == []
     cancelled = appointment.evolve(state, cancel(state, hours_before=48)[0])
     assert remind(cancelled, state.booked.starts_at) == []
+
+
+def reverse(state, reason_code: str = "recorded_in_error"):
+    return appointment.decide(appointment.ReverseOutcome(
+        appointment_id=state.booked.appointment_id, reason_code=reason_code,
+        now=state.booked.starts_at + timedelta(hours=2)), state)
+
+
+def completed():
+    state = booked()
+    state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-10)[0])
+    return appointment.evolve(state, arrive(state, "completed", minutes_after_start=60)[0])
+
+
+def test_given_a_completion_recorded_in_error_when_reversed_then_billing_learns_what():
+    state = completed()
+    [undone] = reverse(state)
+    assert undone.event_type == "kinetic.booking.appointment.reversed.v1"
+    assert (undone.reversed_outcome, undone.reason_code) == ("completed", "recorded_in_error")
+    assert (undone.appointment_type, undone.starts_at) == (
+        state.booked.appointment_type, state.booked.starts_at)
+    assert isinstance(appointment.evolve(state, undone), appointment.Reversed)
+
+
+def test_given_a_no_show_when_its_fee_is_waived_then_the_no_show_is_reversed():
+    state = booked()
+    state = appointment.evolve(state, arrive(state, "no_show", minutes_after_start=15)[0])
+    [undone] = reverse(state, "fee_waived")
+    assert (undone.reversed_outcome, undone.reason_code) == ("no_show", "fee_waived")
+
+
+def test_given_a_late_cancellation_when_its_fee_is_waived_then_reversed():
+    state = booked()
+    state = appointment.evolve(state, cancel(state, hours_before=2)[0])
+    [undone] = reverse(state, "fee_waived")
+    assert undone.reversed_outcome == "cancelled"
+    reversed_ = appointment.evolve(state, undone)
+    with pytest.raises(AlreadyCancelledError):
+        cancel(reversed_, hours_before=1)
+
+
+def test_given_a_cancellation_in_good_time_when_reversed_then_refused():
+    state = booked()
+    state = appointment.evolve(state, cancel(state, hours_before=48)[0])
+    with pytest.raises(WrongAppointmentStateError, match="late cancellation"):
+        reverse(state, "fee_waived")
+
+
+@pytest.mark.parametrize("checked_in", [False, True], ids=["booked", "checked_in"])
+def test_given_a_session_not_yet_recorded_when_reversed_then_refused(checked_in):
+    state = booked()
+    if checked_in:
+        state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-5)[0])
+    with pytest.raises(WrongAppointmentStateError, match="completed, no-show or late"):
+        reverse(state)
+
+
+def test_given_no_appointment_when_reversed_then_not_found():
+    with pytest.raises(AppointmentNotFoundError):
+        appointment.decide(appointment.ReverseOutcome(
+            appointment_id=uuid.uuid4(), reason_code="recorded_in_error", now=NOW),
+            appointment.INITIAL)
+
+
+def test_given_a_reversed_appointment_when_reversed_again_then_nothing_happens():
+    state = completed()
+    state = appointment.evolve(state, reverse(state)[0])
+    assert reverse(state) == []
+    assert reverse(state, "fee_waived") == []
+
+
+def test_given_a_reversed_completion_then_it_cannot_be_recorded_again():
+    state = completed()
+    state = appointment.evolve(state, reverse(state)[0])
+    with pytest.raises(WrongAppointmentStateError):
+        arrive(state, "completed", minutes_after_start=90)
+
+
+def test_streams_recorded_before_reversals_existed_still_fold():
+    """Events as stored before this change (no new fields) replay to the same states."""
+    state = booked()
+    b = state.booked
+    stored_cancel = {"appointment_id": str(b.appointment_id), "patient_id": str(b.patient_id),
+                     "therapist_id": str(b.therapist_id), "location_id": str(b.location_id),
+                     "starts_at": b.starts_at.isoformat(), "late": True,
+                     "cancelled_at": NOW.isoformat()}
+    event = appointment.EVENT_TYPES["kinetic.booking.appointment.cancelled.v1"].model_validate(
+        stored_cancel)
+    cancelled = appointment.evolve(state, event)
+    assert isinstance(cancelled, appointment.Cancelled) and cancelled.late
+    done = completed()
+    assert isinstance(done, appointment.Finished) and done.outcome == "completed"

@@ -119,7 +119,7 @@ class PackPurchased(_Pack):
     offer: str = Field(examples=["six"])
     sessions: int = Field(ge=1)
     price: Minor = Field(ge=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
     invoice_id: UUID
     purchased_at: datetime
 
@@ -150,7 +150,7 @@ class PackRefunded(_Pack):
 
     unused: int = Field(ge=0)
     amount: Minor = Field(ge=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
     refunded_at: datetime
 
 

@@ -257,6 +257,24 @@ class AppointmentNoShow(_AppointmentOutcome):
     event_type: ClassVar[str] = "kinetic.booking.appointment.no_show.v1"
 
 
+class AppointmentReversed(_AppointmentEvent):
+    """The front desk reversed what was recorded for the session: a completion or a no-show
+    recorded in error, or a late cancellation whose fee the clinic waives. Billing credits
+    whatever it charged for it."""
+
+    event_type: ClassVar[str] = "kinetic.booking.appointment.reversed.v1"
+
+    episode_id: UUID | None = None
+    appointment_type: AppointmentType
+    starts_at: datetime
+    reversed_outcome: Literal["completed", "no_show", "cancelled"] = Field(
+        description="What was recorded and is now undone; a cancellation is always a late one")
+    reason_code: Literal["recorded_in_error", "fee_waived"] = Field(
+        description="recorded_in_error: it did not happen; fee_waived: it did, the clinic "
+                    "waives the charge as goodwill")
+    reversed_at: datetime
+
+
 class WaitlistJoined(EventData):
     """A patient asks for an earlier slot at a location (with one therapist, or any)."""
 
@@ -306,5 +324,6 @@ EVENTS: list[type[EventData]] = [
     PatientConsentRecorded, EpisodeOpened, EpisodeClosed, TherapistRegistered,
     TherapistHoursSet, TherapistTimeOffAdded, AppointmentTypeConfigured, AppointmentBooked,
     AppointmentRescheduled, AppointmentCancelled, AppointmentCheckedIn, AppointmentCompleted,
-    AppointmentNoShow, AppointmentReminderDue, WaitlistJoined, WaitlistSlotOffered, WaitlistLeft,
+    AppointmentNoShow, AppointmentReversed, AppointmentReminderDue, WaitlistJoined,
+    WaitlistSlotOffered, WaitlistLeft,
 ]

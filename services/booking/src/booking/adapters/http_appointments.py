@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request, status
@@ -83,6 +83,13 @@ class RescheduleIn(BaseModel):
     starts_at: AwareDatetime
     therapist_id: UUID | None = Field(default=None,
                                       description="Another therapist at the same location")
+
+
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason_code: Literal["recorded_in_error", "fee_waived"] = Field(
+        description="recorded_in_error: the completion or no-show did not happen; "
+                    "fee_waived: the clinic waives the charge as goodwill")
 
 
 class AppointmentOut(BaseModel):
@@ -318,6 +325,24 @@ def router(runtime: Runtime) -> APIRouter:
 
         result = await execute(db, "booking.cancel", principal, None, work)
         return CancelOut(appointment_id=appointment_id, **result)
+
+    @api.post("/appointments/{appointment_id}/reverse", response_model=AppointmentOut,
+              summary="Reverse a completion or no-show recorded in error, or waive a late "
+                      "cancellation's fee; billing credits what it charged (front desk)",
+              openapi_extra=audited("reverse", "appointment"))
+    async def reverse(request: Request, appointment_id: UUID, body: ReverseIn,
+                      principal: Staff(*FRONT_DESK)) -> dict[str, Any]:
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            b = (await booked(conn, principal, appointment_id, request, FRONT_DESK)).booked
+            await handlers.reverse_outcome(conn, store, appointment.ReverseOutcome(
+                appointment_id=appointment_id, reason_code=body.reason_code,
+                now=datetime.now(UTC)),
+                event_context(principal.tenant_id, command_id, location_id=b.location_id,
+                              episode_id=b.episode_id))
+            return {}
+
+        await execute(db, "booking.reverse", principal, None, work)
+        return await appointment_row(appointment_id, principal)
 
     def arrival(outcome: str, action: str, summary: str) -> None:
         @api.post(f"/appointments/{{appointment_id}}/{action}",

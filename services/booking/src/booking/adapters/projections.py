@@ -33,6 +33,7 @@ from kinetic_contracts.booking.v1.events import (
     AppointmentNoShow,
     AppointmentReminderDue,
     AppointmentRescheduled,
+    AppointmentReversed,
     AppointmentTypeConfigured,
     EpisodeClosed,
     LocationClosureAdded,
@@ -386,3 +387,10 @@ async def _completed(conn: AsyncConnection, event: RecordedEvent) -> None:
 async def _no_show(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = AppointmentNoShow.model_validate(event.data)
     await _set_status(conn, e.appointment_id, status="no_show", finished_at=e.at)
+
+
+@front_desk.on(AppointmentReversed.event_type)
+async def _reversed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    # Not a holding status: a completion recorded in error is no session, so its hour is free.
+    e = AppointmentReversed.model_validate(event.data)
+    await _set_status(conn, e.appointment_id, status="reversed")

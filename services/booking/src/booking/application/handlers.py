@@ -153,3 +153,9 @@ async def record_arrival(conn: AsyncConnection, store: EventStore,
                          command: appointment.RecordArrival, context: EventContext) -> None:
     await handle(conn, store, appointment_stream(command.appointment_id), appointment, command,
                  tenant_id=context.tenant_id, context=context)
+
+
+async def reverse_outcome(conn: AsyncConnection, store: EventStore,
+                          command: appointment.ReverseOutcome, context: EventContext) -> None:
+    await handle(conn, store, appointment_stream(command.appointment_id), appointment, command,
+                 tenant_id=context.tenant_id, context=context)

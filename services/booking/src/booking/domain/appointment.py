@@ -1,7 +1,9 @@
 """Appointment: one therapist with one patient for an hour (by default): booked,
-rescheduled, reminded of, cancelled, checked in, completed or missed. That nobody is double-booked is a cross-appointment invariant: the database
-enforces it with exclusion constraints on the appointments read model, written in the same
-transaction as the events (see adapters/projections.py), so it holds under any concurrency.
+rescheduled, reminded of, cancelled, checked in, completed or missed; and, when what was
+recorded was an error or its fee is waived, reversed. That nobody is double-booked is a
+cross-appointment invariant: the database enforces it with exclusion constraints on the
+appointments read model, written in the same transaction as the events (see
+adapters/projections.py), so it holds under any concurrency.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from kinetic_contracts.booking.v1.events import (
     AppointmentNoShow,
     AppointmentReminderDue,
     AppointmentRescheduled,
+    AppointmentReversed,
     AppointmentType,
 )
 
@@ -114,6 +117,15 @@ class RecordArrival(BaseModel):
     now: datetime
 
 
+class ReverseOutcome(BaseModel):
+    """Undo a completion or no-show recorded in error, or waive a late cancellation's fee."""
+
+    model_config = ConfigDict(frozen=True)
+    appointment_id: UUID
+    reason_code: Literal["recorded_in_error", "fee_waived"]
+    now: datetime
+
+
 class NoAppointment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -127,6 +139,7 @@ class Booked(BaseModel):
 class Cancelled(BaseModel):
     model_config = ConfigDict(frozen=True)
     booked: AppointmentBooked
+    late: bool  # only a late cancellation carries a fee that a reversal waives
 
 
 class CheckedIn(BaseModel):
@@ -139,20 +152,28 @@ class Finished(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     booked: AppointmentBooked
-    outcome: str
+    outcome: Literal["completed", "no_show"]
 
 
-AppointmentState = NoAppointment | Booked | Cancelled | CheckedIn | Finished
+class Reversed(BaseModel):
+    """What was recorded (``outcome``) is undone: nothing more happens to it."""
+
+    model_config = ConfigDict(frozen=True)
+    booked: AppointmentBooked
+    outcome: Literal["completed", "no_show", "cancelled"]
+
+
+AppointmentState = NoAppointment | Booked | Cancelled | CheckedIn | Finished | Reversed
 AppointmentEvent = (AppointmentBooked | AppointmentRescheduled | AppointmentReminderDue
                     | AppointmentCancelled | AppointmentCheckedIn | AppointmentCompleted
-                    | AppointmentNoShow)
+                    | AppointmentNoShow | AppointmentReversed)
 AppointmentCommand = (BookAppointment | RescheduleAppointment | EmitReminder | CancelAppointment
-                      | RecordArrival)
+                      | RecordArrival | ReverseOutcome)
 INITIAL: AppointmentState = NoAppointment()
 EVENT_TYPES: dict[str, type[AppointmentEvent]] = {
     e.event_type: e for e in (AppointmentBooked, AppointmentRescheduled, AppointmentReminderDue,
                               AppointmentCancelled, AppointmentCheckedIn, AppointmentCompleted,
-                              AppointmentNoShow)
+                              AppointmentNoShow, AppointmentReversed)
 }
 
 
@@ -170,13 +191,19 @@ def evolve(state: AppointmentState, event: AppointmentEvent) -> AppointmentState
             return state.model_copy(update={"reminded_for": event.starts_at})
         case AppointmentCancelled():
             assert not isinstance(state, NoAppointment)
-            return Cancelled(booked=state.booked)
+            return Cancelled(booked=state.booked, late=event.late)
         case AppointmentCheckedIn():
             assert not isinstance(state, NoAppointment)
             return CheckedIn(booked=state.booked)
-        case AppointmentCompleted() | AppointmentNoShow():
+        case AppointmentCompleted():
             assert not isinstance(state, NoAppointment)
-            return Finished(booked=state.booked, outcome=event.event_type)
+            return Finished(booked=state.booked, outcome="completed")
+        case AppointmentNoShow():
+            assert not isinstance(state, NoAppointment)
+            return Finished(booked=state.booked, outcome="no_show")
+        case AppointmentReversed():
+            assert not isinstance(state, NoAppointment)
+            return Reversed(booked=state.booked, outcome=event.reversed_outcome)
         case _:
             assert_never(event)
 
@@ -193,6 +220,8 @@ def decide(command: AppointmentCommand, state: AppointmentState) -> list[Appoint
             return _cancel(command, state)
         case RecordArrival():
             return _arrival(command, state)
+        case ReverseOutcome():
+            return _reverse(command, state)
         case _:
             assert_never(command)
 
@@ -282,7 +311,8 @@ def _remind(c: EmitReminder, state: AppointmentState) -> list[AppointmentEvent]:
 def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEvent]:
     if isinstance(state, NoAppointment):
         raise AppointmentNotFoundError(f"appointment {c.appointment_id} not found")
-    if isinstance(state, Cancelled):
+    if isinstance(state, Cancelled) or (isinstance(state, Reversed)
+                                        and state.outcome == "cancelled"):
         raise AlreadyCancelledError(f"appointment {c.appointment_id} is already cancelled")
     if not isinstance(state, Booked):
         raise WrongAppointmentStateError("a session that has started or ended cannot be cancelled")
@@ -290,7 +320,6 @@ def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEv
     late = b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
     return [AppointmentCancelled(**_who_and_where(b), starts_at=b.starts_at, late=late,
                                  cancelled_at=c.now)]
-
 
 
 _OUTCOMES = {"checked_in": AppointmentCheckedIn, "completed": AppointmentCompleted,
@@ -314,6 +343,34 @@ def _arrival(c: RecordArrival, state: AppointmentState) -> list[AppointmentEvent
     return [_OUTCOMES[c.outcome](**_who_and_where(b), episode_id=b.episode_id,
                                  appointment_type=b.appointment_type, starts_at=b.starts_at,
                                  at=c.now)]
+
+
+def _reverse(c: ReverseOutcome, state: AppointmentState) -> list[AppointmentEvent]:
+    if isinstance(state, NoAppointment):
+        raise AppointmentNotFoundError(f"appointment {c.appointment_id} not found")
+    if isinstance(state, Reversed):
+        return []  # a retried reversal: billing must not credit twice
+    reversed_outcome = _reversible(state)
+    b = state.booked
+    return [AppointmentReversed(**_who_and_where(b), episode_id=b.episode_id,
+                                appointment_type=b.appointment_type, starts_at=b.starts_at,
+                                reversed_outcome=reversed_outcome, reason_code=c.reason_code,
+                                reversed_at=c.now)]
+
+
+def _reversible(state: Booked | CheckedIn | Cancelled | Finished
+                ) -> Literal["completed", "no_show", "cancelled"]:
+    """The recorded outcome a reversal undoes; only those that may carry a charge qualify."""
+    if isinstance(state, Finished):
+        return state.outcome
+    if isinstance(state, Cancelled):
+        if not state.late:
+            raise WrongAppointmentStateError(
+                "only a late cancellation can be reversed: an earlier one carries no fee")
+        return "cancelled"
+    raise WrongAppointmentStateError(
+        "only a completed, no-show or late-cancelled appointment can be reversed: "
+        "cancel or record the session instead")
 
 
 def _who_and_where(b: AppointmentBooked) -> dict[str, UUID]:

@@ -1,15 +1,17 @@
 """Completed sessions, from booking's ``appointment.completed`` through the inbox: the
 episode's session count (what the stall rules count) and the treatment sessions the
-therapist still has to log. A redelivery inserts nothing new."""
+therapist still has to log. A redelivery inserts nothing new. Booking's
+``appointment.reversed`` of a completion removes the session again: a completion recorded
+in error is no session, and must not count towards the stall rules."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, delete
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
-from kinetic_contracts.booking.v1.events import AppointmentCompleted
+from kinetic_contracts.booking.v1.events import AppointmentCompleted, AppointmentReversed
 from kinetic_infra.inbox.consumer import Subscription
 
 metadata = MetaData()
@@ -45,5 +47,13 @@ def subscription() -> Subscription:
             location_id=done.location_id, therapist_id=done.therapist_id,
             appointment_type=done.appointment_type, starts_at=done.starts_at,
             completed_at=done.at).on_conflict_do_nothing(index_elements=["appointment_id"]))
+
+    @sub.on(AppointmentReversed.event_type)
+    async def on_reversed(conn: AsyncConnection, event: CloudEvent) -> None:
+        undone = AppointmentReversed.model_validate(event.data)
+        if undone.reversed_outcome != "completed":
+            return  # a no-show or a cancellation never made a session
+        await conn.execute(delete(sessions).where(
+            sessions.c.appointment_id == undone.appointment_id))
 
     return sub
