@@ -1,4 +1,5 @@
-"""Billing's wiring."""
+"""Billing's wiring: API, the provider's webhook, consumers, the inline read models and the
+Temporal worker for SessionChargeWorkflow."""
 
 from __future__ import annotations
 
@@ -7,24 +8,36 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing.adapters import accounts
+from billing.adapters import accounts, charges, directory, payment_provider
 from billing.adapters.http import router
+from billing.adapters.projections import billing, invoices
+from billing.application.workflows import SessionChargeWorkflow
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
 
 
 async def admin_tables(conn: AsyncConnection) -> Sequence[AdminTable]:
-    a = accounts.accounts
-    return [await latest_rows(
-        conn, "Patient accounts", ["Opened", "Patient", "Episodes"],
-        [a.c.opened_at, a.c.patient_id, a.c.episodes],
-        newest_first=a.c.opened_at, empty="No accounts yet.")]
+    a, i = accounts.accounts, invoices
+    return [
+        await latest_rows(conn, "Invoices", ["Issued", "Number", "Kind", "Total", "Currency",
+                                             "Status"],
+                          [i.c.issued_at, i.c.number, i.c.kind, i.c.total, i.c.currency,
+                           i.c.status],
+                          newest_first=i.c.issued_at, empty="No invoices yet."),
+        await latest_rows(conn, "Patient accounts", ["Opened", "Patient", "Episodes"],
+                          [a.c.opened_at, a.c.patient_id, a.c.episodes],
+                          newest_first=a.c.opened_at, empty="No accounts yet."),
+    ]
 
 
 SERVICE = ServiceDefinition(
     name="billing",
     description="Flat-fee self-pay sessions: prices, invoices, payments, accounts.",
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router(runtime)],
-    subscriptions=lambda _runtime: [accounts.subscription()],
+    projections=[billing],
+    routers=lambda runtime: [router(runtime), payment_provider.router(runtime)],
+    subscriptions=lambda runtime: [accounts.subscription(), *directory.subscriptions(),
+                                   *charges.subscriptions(runtime)],
     admin_tables=admin_tables,
+    workflows=[SessionChargeWorkflow],
+    activities=charges.activities,
 )

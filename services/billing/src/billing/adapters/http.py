@@ -1,26 +1,102 @@
-"""Billing's HTTP API: patient accounts."""
+"""Billing's HTTP API: price lists, invoices, payments, refunds, credit notes, packs, the
+patient account (a ledger), daily takings, and the printable invoice, receipt and superbill.
+
+Billing staff, the front desk (who take payments) and operators, at their locations; price
+lists are the operator's and billing's to change. Every call is audited; every change runs in
+one transaction and is safe to repeat with an ``Idempotency-Key`` (the key names the payment,
+refund, credit note or pack, so a repeat is the same one)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing.adapters import documents
 from billing.adapters.accounts import accounts
+from billing.adapters.directory import locations, therapists
+from billing.adapters.projections import charges, invoices, ledger_entries, packs
+from billing.application import billing
+from billing.domain import invoice, pack, price_list
+from billing.domain.money import Currency, Money
+from billing.domain.price_list import Tariff
 from kinetic_contracts.problems import NotFoundError
-from kinetic_infra.auth.principal import Role
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import Staff
+from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.read_models import fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
+
+BILLING_STAFF = (Role.BILLING, Role.FRONT_DESK, Role.OPERATOR)
+PRICE_SETTERS = (Role.BILLING, Role.OPERATOR)
+ACCOUNT_READERS = BILLING_STAFF
 
 
 class AccountNotFoundError(NotFoundError):
     type_slug = "account-not-found"
     title = "No such patient account"
+
+
+class LocationNotFoundError(NotFoundError):
+    type_slug = "location-not-found"
+    title = "No such location"
+
+
+class EpisodeNotBilledError(NotFoundError):
+    type_slug = "episode-not-billed"
+    title = "No charged sessions for that episode"
+
+
+class PaymentNotFoundError(NotFoundError):
+    type_slug = "payment-not-found"
+    title = "No such payment on the invoice"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AmountIn(Strict):
+    amount: int = Field(gt=0, le=10**12, description="Minor units (cents), more than zero")
+    currency: Currency
+
+    def money(self) -> Money:
+        return Money(amount=self.amount, currency=self.currency)
+
+
+class PaymentIn(AmountIn):
+    method: Literal["cash", "card", "transfer"]
+    reference: str = Field(default="", max_length=200,
+                           description="Card slip, transfer reference …")
+
+
+class RefundIn(AmountIn):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CreditNoteIn(AmountIn):
+    reason_code: Literal["goodwill", "billing_error", "other"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PackIn(Strict):
+    location_id: UUID
+    offer: str = Field(min_length=1, max_length=40, description="The offer's code")
+
+
+class PriceListOut(BaseModel):
+    location_id: UUID
+    tariffs: list[Tariff]
+    in_force: Tariff | None = Field(description="The tariff in force today at the location")
 
 
 class AccountOut(BaseModel):
@@ -29,29 +105,452 @@ class AccountOut(BaseModel):
     episodes: int
     last_episode_id: UUID
     last_location_id: UUID
+    balances: dict[str, int] = Field(
+        default_factory=dict, description="Per currency, in minor units: the sum of the "
+                                          "ledger's entries (positive: the patient owes)")
 
 
-ACCOUNT_READERS = (Role.BILLING, Role.FRONT_DESK, Role.OPERATOR)
+class EntryOut(BaseModel):
+    entry_id: str
+    invoice_id: UUID
+    kind: str
+    amount: int
+    currency: str
+    method: str | None
+    at: datetime
+
+
+class InvoiceRow(BaseModel):
+    invoice_id: UUID
+    number: str
+    patient_id: UUID
+    location_id: UUID
+    therapist_id: UUID | None
+    appointment_id: UUID | None
+    episode_id: UUID | None
+    pack_id: UUID | None
+    kind: str
+    currency: str
+    total: int
+    tax: int
+    paid: int
+    refunded: int
+    credited: int
+    outstanding: int
+    status: str
+    overdue: bool
+    issued_at: datetime
+    due_on: date
+
+
+class InvoiceOut(InvoiceRow):
+    lines: list[invoice.InvoiceLine]
+    history: list[dict[str, Any]] = Field(
+        description="Payments, refunds, credit notes, reminders and overdue, oldest first")
+
+
+class PackOut(BaseModel):
+    pack_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    offer: str
+    sessions: int
+    remaining: int
+    price: int
+    currency: str
+    invoice_id: UUID
+    status: str
+    purchased_at: datetime
+
+
+class TakingsRow(BaseModel):
+    location_id: UUID
+    location: str | None
+    therapist_id: UUID | None
+    therapist: str | None
+    currency: str
+    payments: int
+    refunds: int
+    net: int
+
+
+class TakingsOut(BaseModel):
+    day: date
+    by_location: list[TakingsRow]
+    by_therapist: list[TakingsRow]
+
+
+def staff_name(principal: Principal) -> str:
+    return principal.staff_id
 
 
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(tags=["billing"], route_class=AuditedRoute)
+    db, store = runtime.db, runtime.store
+
+    # -- price lists -----------------------------------------------------------------------
+
+    async def known_location(conn: AsyncConnection, principal: Principal, location_id: UUID,
+                             roles: tuple[Role, ...]) -> str:
+        """The location's timezone, if it exists in the caller's organization and the caller
+        holds one of the roles there (else 404)."""
+        zone = await conn.scalar(select(locations.c.timezone)
+                                 .where(locations.c.location_id == location_id))
+        if zone is None or not principal.can_at(location_id, roles):
+            raise LocationNotFoundError(f"no location {location_id} you can see",
+                                        location_id=str(location_id))
+        return str(zone)
+
+    async def price_list_out(conn: AsyncConnection, principal: Principal,
+                             location_id: UUID) -> dict[str, Any]:
+        prices = await billing.state_of(conn, store, billing.price_list_stream(location_id),
+                                        price_list, principal.tenant_id)
+        today = await billing.local_date(conn, location_id, datetime.now(UTC))
+        return {"location_id": location_id, "tariffs": list(prices.tariffs),
+                "in_force": prices.in_force(today)}
+
+    @api.get("/locations/{location_id}/prices", response_model=PriceListOut,
+             summary="The location's price list: every tariff and the one in force today",
+             openapi_extra=audited("read", "price-list"))
+    async def get_prices(request: Request, location_id: UUID,
+                         principal: Staff(*BILLING_STAFF, Role.THERAPIST)) -> dict[str, Any]:
+        note(request).location_id = location_id
+        async with db.read(principal.tenant_id) as conn:
+            await known_location(conn, principal, location_id,
+                                 (*BILLING_STAFF, Role.THERAPIST))
+            return await price_list_out(conn, principal, location_id)
+
+    @api.post("/locations/{location_id}/prices", response_model=PriceListOut,
+              summary="Schedule a tariff: fees per appointment type, currency, tax, the "
+                      "cancellation and no-show policy and packs, in force from a date "
+                      "(today or later; any date for the location's first)",
+              openapi_extra=audited("update", "price-list"))
+    async def schedule_tariff(request: Request, location_id: UUID, body: Tariff,
+                              principal: Staff(*PRICE_SETTERS)) -> dict[str, Any]:
+        note(request).location_id = location_id
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await known_location(conn, principal, location_id, PRICE_SETTERS)
+            today = await billing.local_date(conn, location_id, datetime.now(UTC))
+            await billing.run(conn, store, billing.price_list_stream(location_id), price_list,
+                              price_list.ScheduleTariff(location_id=location_id, tariff=body,
+                                                        today=today, by=staff_name(principal),
+                                                        now=datetime.now(UTC)),
+                              billing.context(principal.tenant_id, new_id(),
+                                              location_id=location_id))
+            return PriceListOut.model_validate(
+                await price_list_out(conn, principal, location_id)).model_dump(mode="json")
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    # -- invoices --------------------------------------------------------------------------
+
+    async def visible_invoice(conn: AsyncConnection, request: Request, principal: Principal,
+                              invoice_id: UUID) -> dict[str, Any]:
+        row = (await conn.execute(invoices.select().where(invoices.c.invoice_id == invoice_id))
+               ).mappings().one_or_none()
+        if row is None or not principal.can_at(row["location_id"], BILLING_STAFF):
+            raise invoice.InvoiceNotFoundError(f"no invoice {invoice_id} you can see",
+                                               invoice_id=str(invoice_id))
+        note(request).patient_id = row["patient_id"]
+        note(request).location_id = row["location_id"]
+        note(request).resource_id = str(invoice_id)
+        return dict(row)
+
+    async def invoice_out(conn: AsyncConnection, principal: Principal, invoice_id: UUID
+                          ) -> dict[str, Any]:
+        row = (await conn.execute(invoices.select().where(invoices.c.invoice_id == invoice_id))
+               ).mappings().one()
+        recorded, _ = await store.read(conn, billing.invoice_stream(invoice_id),
+                                       tenant_id=principal.tenant_id)
+        bill = await billing.state_of(conn, store, billing.invoice_stream(invoice_id), invoice,
+                                      principal.tenant_id)
+        return {**row, "lines": list(bill.lines),
+                "history": [documents.history_item(e) for e in recorded[1:]]}
+
+    @api.get("/invoices", response_model=list[InvoiceRow],
+             summary="Invoices at your locations, newest first (filter by location, status, "
+                     "patient)", openapi_extra=audited("list", "invoice"))
+    async def list_invoices(principal: Staff(*BILLING_STAFF),
+                            location_id: UUID | None = None,
+                            status_: str | None = Query(default=None, alias="status"),
+                            patient_id: UUID | None = None) -> list[dict[str, Any]]:
+        rows = await fetch_all(db, invoices, principal, invoices.c.issued_at.desc(),
+                               location=invoices.c.location_id, roles=BILLING_STAFF)
+        return [r for r in rows
+                if (location_id is None or r["location_id"] == location_id)
+                and (status_ is None or r["status"] == status_)
+                and (patient_id is None or r["patient_id"] == patient_id)]
+
+    @api.get("/invoices/{invoice_id}", response_model=InvoiceOut,
+             summary="One invoice: lines, what it still asks, and its history",
+             openapi_extra=audited("read", "invoice"))
+    async def get_invoice(request: Request, invoice_id: UUID,
+                          principal: Staff(*BILLING_STAFF)) -> dict[str, Any]:
+        async with db.read(principal.tenant_id) as conn:
+            await visible_invoice(conn, request, principal, invoice_id)
+            return await invoice_out(conn, principal, invoice_id)
+
+    async def change_invoice(request: Request, principal: Principal, invoice_id: UUID,
+                             command: Any) -> dict[str, Any]:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            row = await visible_invoice(conn, request, principal, invoice_id)
+            await billing.run(conn, store, billing.invoice_stream(invoice_id), invoice, command,
+                              billing.context(principal.tenant_id, new_id(),
+                                              location_id=row["location_id"],
+                                              episode_id=row["episode_id"]))
+            return InvoiceOut.model_validate(
+                await invoice_out(conn, principal, invoice_id)).model_dump(mode="json")
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    @api.post("/invoices/{invoice_id}/payments", response_model=InvoiceOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="Record a payment (cash, card, transfer); partial payments welcome, "
+                      "never more than the invoice asks",
+              openapi_extra=audited("pay", "invoice"))
+    async def record_payment(request: Request, invoice_id: UUID, body: PaymentIn,
+                             principal: Staff(*BILLING_STAFF),
+                             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        return await change_invoice(request, principal, invoice_id, invoice.RecordPayment(
+            invoice_id=invoice_id, payment_id=idempotency_key or new_id(), amount=body.money(),
+            method=body.method, reference=body.reference, by=staff_name(principal),
+            now=datetime.now(UTC)))
+
+    @api.post("/invoices/{invoice_id}/refunds", response_model=InvoiceOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="Refund money paid on the invoice (full or partial, never more than "
+                      "was paid), with a reason", openapi_extra=audited("refund", "invoice"))
+    async def refund(request: Request, invoice_id: UUID, body: RefundIn,
+                     principal: Staff(Role.BILLING, Role.OPERATOR),
+                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        return await change_invoice(request, principal, invoice_id, invoice.IssueRefund(
+            invoice_id=invoice_id, refund_id=idempotency_key or new_id(), amount=body.money(),
+            reason=body.reason, by=staff_name(principal), now=datetime.now(UTC)))
+
+    @api.post("/invoices/{invoice_id}/credit-notes", response_model=InvoiceOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="Credit the invoice (a credit note with a reason)",
+              openapi_extra=audited("credit", "invoice"))
+    async def credit_note(request: Request, invoice_id: UUID, body: CreditNoteIn,
+                          principal: Staff(Role.BILLING, Role.OPERATOR),
+                          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        return await change_invoice(request, principal, invoice_id, invoice.IssueCreditNote(
+            invoice_id=invoice_id, credit_note_id=idempotency_key or new_id(),
+            amount=body.money(), reason_code=body.reason_code, reason=body.reason,
+            by=staff_name(principal), now=datetime.now(UTC)))
+
+    # -- documents -------------------------------------------------------------------------
+
+    async def document(request: Request, principal: Principal, invoice_id: UUID, kind: str,
+                       payment_id: UUID | None, pdf: bool) -> Response:
+        async with db.read(principal.tenant_id) as conn:
+            row = await visible_invoice(conn, request, principal, invoice_id)
+            detail = await invoice_out(conn, principal, invoice_id)
+            place = await documents.place(conn, row["location_id"], row["therapist_id"])
+        if kind == "receipt":
+            payment = next((h for h in detail["history"] if h["kind"] == "payment"
+                            and h["id"] == str(payment_id)), None)
+            if payment is None:
+                raise PaymentNotFoundError(f"no payment {payment_id} on invoice {invoice_id}")
+            page = documents.receipt(detail, payment, place)
+        else:
+            page = documents.invoice_page(detail, place)
+        if pdf:
+            return Response(documents.pdf(page), media_type="application/pdf")
+        return HTMLResponse(documents.html(page))
+
+    for suffix, pdf in (("", False), (".pdf", True)):
+        def bind(pdf: bool = pdf) -> None:
+            async def invoice_document(request: Request, invoice_id: UUID,
+                                       principal: Staff(*BILLING_STAFF)) -> Response:
+                return await document(request, principal, invoice_id, "invoice", None, pdf)
+
+            async def receipt_document(request: Request, invoice_id: UUID, payment_id: UUID,
+                                       principal: Staff(*BILLING_STAFF)) -> Response:
+                return await document(request, principal, invoice_id, "receipt", payment_id,
+                                      pdf)
+            media = {200: {"content": {"application/pdf" if pdf else "text/html": {}}}}
+            api.add_api_route(f"/invoices/{{invoice_id}}/document{suffix}", invoice_document,
+                              methods=["GET"], response_class=Response, responses=media,
+                              summary="The invoice, printable" + (" (PDF)" if pdf else ""),
+                              openapi_extra=audited("print", "invoice"),
+                              name=f"invoice_document{suffix}")
+            api.add_api_route(f"/invoices/{{invoice_id}}/receipts/{{payment_id}}{suffix}",
+                              receipt_document, methods=["GET"], response_class=Response,
+                              responses=media,
+                              summary="A receipt for one payment" + (" (PDF)" if pdf else ""),
+                              openapi_extra=audited("print", "receipt"),
+                              name=f"receipt_document{suffix}")
+        bind()
+
+    @api.get("/episodes/{episode_id}/superbill", response_class=HTMLResponse,
+             summary="The episode's superbill (CPT and ICD-10 codes, fees, paid) for the "
+                     "patient's own out-of-network claim", openapi_extra=audited("print",
+                                                                                 "superbill"))
+    async def superbill_page(request: Request, episode_id: UUID,
+                             principal: Staff(*BILLING_STAFF)) -> Response:
+        return HTMLResponse(documents.html(await superbill(request, principal, episode_id)))
+
+    @api.get("/episodes/{episode_id}/superbill.pdf", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}}},
+             summary="The episode's superbill as a PDF", openapi_extra=audited("print",
+                                                                               "superbill"))
+    async def superbill_pdf(request: Request, episode_id: UUID,
+                            principal: Staff(*BILLING_STAFF)) -> Response:
+        page = await superbill(request, principal, episode_id)
+        return Response(documents.pdf(page), media_type="application/pdf")
+
+    async def superbill(request: Request, principal: Principal, episode_id: UUID
+                        ) -> documents.Page:
+        async with db.read(principal.tenant_id) as conn:
+            rows = [dict(r) for r in (await conn.execute(
+                select(charges).where(charges.c.episode_id == episode_id,
+                                      charges.c.status == "charged",
+                                      charges.c.kind == "session")
+                .order_by(charges.c.service_date))).mappings()]
+            if not rows or not principal.can_at(rows[0]["location_id"], BILLING_STAFF):
+                raise EpisodeNotBilledError(f"no charged sessions of episode {episode_id} "
+                                            f"you can see")
+            note(request).patient_id = rows[0]["patient_id"]
+            note(request).location_id = rows[0]["location_id"]
+            return await documents.superbill(conn, episode_id, rows)
+
+    # -- packs -----------------------------------------------------------------------------
+
+    @api.post("/patients/{patient_id}/packs", response_model=PackOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="Sell the patient one of the location's session packs (invoiced at "
+                      "the package price; usable at once)",
+              openapi_extra=audited("sell", "pack"))
+    async def sell_pack(request: Request, patient_id: UUID, body: PackIn,
+                        principal: Staff(*BILLING_STAFF),
+                        idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        note(request).patient_id = patient_id
+        note(request).location_id = body.location_id
+        pack_id = idempotency_key or new_id()
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await known_location(conn, principal, body.location_id, BILLING_STAFF)
+            await billing.buy_pack(conn, store, principal.tenant_id, pack_id=pack_id,
+                                   patient_id=patient_id, location_id=body.location_id,
+                                   offer_code=body.offer, by=staff_name(principal),
+                                   now=datetime.now(UTC))
+            return await pack_row(conn, pack_id)
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    async def pack_row(conn: AsyncConnection, pack_id: UUID) -> dict[str, Any]:
+        row = (await conn.execute(packs.select().where(packs.c.pack_id == pack_id))
+               ).mappings().one()
+        return PackOut.model_validate(dict(row)).model_dump(mode="json")
+
+    @api.get("/patients/{patient_id}/packs", response_model=list[PackOut],
+             summary="The patient's session packs", openapi_extra=audited("list", "pack"))
+    async def list_packs(request: Request, patient_id: UUID,
+                         principal: Staff(*BILLING_STAFF)) -> list[dict[str, Any]]:
+        note(request).patient_id = patient_id
+        rows = await fetch_all(db, packs, principal, packs.c.purchased_at,
+                               location=packs.c.location_id, roles=BILLING_STAFF)
+        return [r for r in rows if r["patient_id"] == patient_id]
+
+    @api.post("/packs/{pack_id}/refund", response_model=PackOut,
+              summary="Close the pack and refund its unused sessions by the location's "
+                      "policy (pro rata, or none)", openapi_extra=audited("refund", "pack"))
+    async def refund_unused(request: Request, pack_id: UUID,
+                            principal: Staff(Role.BILLING, Role.OPERATOR)) -> dict[str, Any]:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            row = (await conn.execute(packs.select().where(packs.c.pack_id == pack_id))
+                   ).mappings().one_or_none()
+            if row is None or not principal.can_at(row["location_id"],
+                                                   (Role.BILLING, Role.OPERATOR)):
+                raise pack.PackNotFoundError(f"no pack {pack_id} you can see")
+            note(request).patient_id = row["patient_id"]
+            await billing.refund_pack(conn, store, principal.tenant_id, pack_id,
+                                      staff_name(principal), datetime.now(UTC))
+            return await pack_row(conn, pack_id)
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    # -- accounts and takings --------------------------------------------------------------
+
+    async def balances(conn: AsyncConnection, patient_id: UUID) -> dict[str, int]:
+        rows = await conn.execute(
+            select(ledger_entries.c.currency, func.sum(ledger_entries.c.amount))
+            .where(ledger_entries.c.patient_id == patient_id)
+            .group_by(ledger_entries.c.currency))
+        return {currency: int(total) for currency, total in rows}
 
     @api.get("/accounts", response_model=list[AccountOut],
              summary="Patient accounts at your locations", openapi_extra=audited("list", "account"))
     async def list_accounts(principal: Staff(*ACCOUNT_READERS)) -> list[dict[str, Any]]:
-        return await fetch_all(runtime.db, accounts, principal, accounts.c.opened_at.desc(),
+        return await fetch_all(db, accounts, principal, accounts.c.opened_at.desc(),
                                location=accounts.c.last_location_id, roles=ACCOUNT_READERS)
 
     @api.get("/accounts/{patient_id}", response_model=AccountOut,
-             summary="One patient's account", openapi_extra=audited("read", "account"))
+             summary="One patient's account and its balance per currency",
+             openapi_extra=audited("read", "account"))
     async def get_account(request: Request, patient_id: UUID,
                           principal: Staff(*ACCOUNT_READERS)) -> dict[str, Any]:
         note(request).patient_id = patient_id
-        row = await fetch_one(runtime.db, accounts, accounts.c.patient_id, patient_id, principal,
+        row = await fetch_one(db, accounts, accounts.c.patient_id, patient_id, principal,
                               AccountNotFoundError(f"no account for patient {patient_id}"),
                               location=accounts.c.last_location_id, roles=ACCOUNT_READERS)
         note(request).location_id = row["last_location_id"]
-        return row
+        async with db.read(principal.tenant_id) as conn:
+            return {**row, "balances": await balances(conn, patient_id)}
+
+    @api.get("/accounts/{patient_id}/ledger", response_model=list[EntryOut],
+             summary="The account's ledger entries, oldest first (the balance is their sum)",
+             openapi_extra=audited("read", "account"))
+    async def get_ledger(request: Request, patient_id: UUID,
+                         principal: Staff(*ACCOUNT_READERS)) -> list[dict[str, Any]]:
+        note(request).patient_id = patient_id
+        visible = principal.locations_for(ACCOUNT_READERS)
+        query = select(ledger_entries).where(ledger_entries.c.patient_id == patient_id)
+        if visible is not None:
+            query = query.where(ledger_entries.c.location_id.in_(visible))
+        async with db.read(principal.tenant_id) as conn:
+            return [dict(r) for r in (await conn.execute(
+                query.order_by(ledger_entries.c.at, ledger_entries.c.entry_id))).mappings()]
+
+    @api.get("/takings", response_model=TakingsOut,
+             summary="A day's takings (payments less refunds) per location and per "
+                     "therapist, in UTC days", openapi_extra=audited("read", "takings"))
+    async def takings(principal: Staff(Role.BILLING, Role.OPERATOR),
+                      day: date | None = None) -> dict[str, Any]:
+        day = day or datetime.now(UTC).date()
+        start = datetime.combine(day, time(), UTC)
+        async with db.read(principal.tenant_id) as conn:
+            return {"day": day,
+                    "by_location": await takings_by(conn, principal, start, False),
+                    "by_therapist": await takings_by(conn, principal, start, True)}
+
+    async def takings_by(conn: AsyncConnection, principal: Principal, start: datetime,
+                         per_therapist: bool) -> list[dict[str, Any]]:
+        e = ledger_entries
+        keys = [e.c.location_id, locations.c.name, e.c.currency]
+        if per_therapist:
+            keys += [e.c.therapist_id, therapists.c.display_name]
+        payments = func.sum(-e.c.amount).filter(e.c.kind == "payment")
+        refunds = func.sum(e.c.amount).filter(e.c.kind == "refund")
+        query = (select(*keys, func.coalesce(payments, 0), func.coalesce(refunds, 0))
+                 .select_from(e.outerjoin(locations, locations.c.location_id == e.c.location_id)
+                              .outerjoin(therapists,
+                                         therapists.c.therapist_id == e.c.therapist_id))
+                 .where(e.c.kind.in_(("payment", "refund")), e.c.at >= start,
+                        e.c.at < start + timedelta(days=1))
+                 .group_by(*keys).order_by(locations.c.name))
+        visible = principal.locations_for((Role.BILLING, Role.OPERATOR))
+        if visible is not None:
+            query = query.where(e.c.location_id.in_(visible))
+        out = []
+        for row in await conn.execute(query):
+            paid, refunded = int(row[-2]), int(row[-1])
+            out.append({"location_id": row[0], "location": row[1], "currency": row[2],
+                        "therapist_id": row[3] if per_therapist else None,
+                        "therapist": row[4] if per_therapist else None,
+                        "payments": paid, "refunds": refunded, "net": paid - refunded})
+        return out
 
     return api

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from billing.domain.price_list import Tariff
+from billing.domain.price_list import NoTariffError, Tariff
 from kinetic_contracts.billing.v1.events import ChargeKind
 from kinetic_contracts.booking.v1.events import AppointmentType
 from kinetic_infra.event_store.model import StoredEvent
@@ -130,7 +130,7 @@ def evolve(state: Charge, event: ChargeEvent) -> Charge:
 
 class ChargeSession(_Frozen):
     occurrence: Occurrence
-    tariff: Tariff
+    tariff: Tariff | None  # None: no price list in force on the session's date
     service_date: date
     pack_id: UUID | None = None  # the patient's pack with a session left, if any
     invoice_id: UUID
@@ -152,7 +152,16 @@ def decide(command: ChargeSession | ReverseCharge, state: Charge) -> Sequence[Ba
     if state.decided:
         return []  # one charge per appointment, whichever delivery comes first
     occurrence, tariff = command.occurrence, command.tariff
+    if tariff is None:
+        if occurrence.outcome == "completed":
+            raise NoTariffError(f"no price list is in force at location "
+                                f"{occurrence.location_id} on {command.service_date}",
+                                day=command.service_date.isoformat())
+        return [NothingCharged(occurrence=occurrence, decided_at=command.now,
+                               reason=f"no price list in force on {command.service_date}")]
     fee = fee_for(occurrence, tariff)
+    if not isinstance(fee, str) and fee.amount == 0:
+        fee = "the fee is zero"
     if isinstance(fee, str):
         return [NothingCharged(occurrence=occurrence, reason=fee, decided_at=command.now)]
     by_pack = fee.kind == "session" and command.pack_id is not None

@@ -146,18 +146,26 @@ class Invoice(_Frozen):
 
     @property
     def outstanding(self) -> int:
-        return self.total - self.credited - (self.paid - self.refunded)
+        return outstanding(self.total, self.paid, self.refunded, self.credited)
 
     @property
     def status(self) -> str:
-        net_paid = self.paid - self.refunded
-        if self.credited >= self.total and net_paid <= 0:
-            return "void"
-        if self.outstanding <= 0:
-            return "paid"
-        if self.overdue:
-            return "overdue"
-        return "partially_paid" if net_paid > 0 else "open"
+        return status(self.total, self.paid, self.refunded, self.credited, self.overdue)
+
+
+def outstanding(total: int, paid: int, refunded: int, credited: int) -> int:
+    return total - credited - (paid - refunded)
+
+
+def status(total: int, paid: int, refunded: int, credited: int, overdue: bool) -> str:
+    net_paid = paid - refunded
+    if credited >= total and net_paid <= 0:
+        return "void"
+    if outstanding(total, paid, refunded, credited) <= 0:
+        return "paid"
+    if overdue:
+        return "overdue"
+    return "partially_paid" if net_paid > 0 else "open"
 
 
 InvoiceState = Invoice | None

@@ -1,0 +1,161 @@
+"""Billing's printable documents — invoice, receipt, superbill — as HTML and PDF through the
+platform's printable page (fpdf2). Amounts print in the currency's own format (Babel).
+
+A superbill is what a self-pay patient submits to their insurer for out-of-network
+reimbursement themselves: the clinic, the dates of service, the CPT codes of each session,
+the ICD-10 working diagnosis from the evaluation, the fee and what was paid. Patients'
+names live in booking; the documents name the patient by reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing.adapters.directory import diagnoses, locations, therapists
+from billing.adapters.projections import invoices
+from billing.domain.money import Money
+from kinetic_infra.event_store.model import RecordedEvent
+from kinetic_infra.http.printable import Sections, printable_html, printable_pdf
+
+HISTORY_KINDS = {
+    "kinetic.billing.payment.recorded.v1": ("payment", "payment"),
+    "kinetic.billing.refund.issued.v1": ("refund", "refund"),
+    "kinetic.billing.invoice.credited.v1": ("credit note", "credit"),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    lead: str
+    sections: Sections
+
+
+@dataclass(frozen=True)
+class Place:
+    location: str
+    therapist: str | None
+
+
+def html(page: Page) -> str:
+    return printable_html(page.title, page.lead, page.sections)
+
+
+def pdf(page: Page) -> bytes:
+    return printable_pdf(page.title, page.lead, page.sections)
+
+
+def money(amount: int, currency: str) -> str:
+    return Money(amount=amount, currency=currency).display()
+
+
+def history_item(event: RecordedEvent) -> dict[str, Any]:
+    """One change to an invoice as its page lists it (from billing's own stored events)."""
+    data = event.data
+    if event.type in HISTORY_KINDS:
+        label, key = HISTORY_KINDS[event.type]
+        inner = data[key]
+        ident = inner.get("payment_id") or inner.get("refund_id") or inner["credit_note_id"]
+        return {"kind": label.replace("credit note", "credit_note"), "id": ident,
+                "amount": inner["amount"], "at": event.recorded_at.isoformat(),
+                "method": inner.get("method"), "reference": data.get("reference"),
+                "reason": data.get("reason"), "by": data.get("by")}
+    kind = "reminder" if "reminder" in event.type else "overdue"
+    return {"kind": kind, "id": str(event.event_id), "amount": data.get("outstanding"),
+            "at": event.recorded_at.isoformat(), "method": None, "reference": None,
+            "reason": None, "by": None}
+
+
+async def place(conn: AsyncConnection, location_id: UUID, therapist_id: UUID | None) -> Place:
+    name = await conn.scalar(select(locations.c.name)
+                             .where(locations.c.location_id == location_id))
+    therapist = None if therapist_id is None else await conn.scalar(
+        select(therapists.c.display_name).where(therapists.c.therapist_id == therapist_id))
+    return Place(location=name or str(location_id), therapist=therapist)
+
+
+def _lines(detail: dict[str, Any]) -> list[str]:
+    c = detail["currency"]
+    out = []
+    for line in detail["lines"]:
+        line = line if isinstance(line, dict) else line.model_dump(mode="json")
+        when = f"{line['service_date']}: " if line.get("service_date") else ""
+        codes = f" (CPT {', '.join(line['cpt_codes'])})" if line.get("cpt_codes") else ""
+        tax = f", of which tax {money(line['tax'], c)} at {line['tax_rate_bp'] / 100:.2f} %" \
+            if line["tax_rate_bp"] else ""
+        out.append(f"{when}{line['description']}{codes}: {money(line['amount'], c)}{tax}")
+    return out
+
+
+def invoice_page(detail: dict[str, Any], where: Place) -> Page:
+    c = detail["currency"]
+    sums = [f"Total: {money(detail['total'], c)} (tax included: {money(detail['tax'], c)})",
+            f"Paid: {money(detail['paid'] - detail['refunded'], c)}",
+            f"Credited: {money(detail['credited'], c)}",
+            f"Still to pay: {money(max(detail['outstanding'], 0), c)}"]
+    if detail["outstanding"] < 0:
+        sums.append(f"In credit: {money(-detail['outstanding'], c)}")
+    history = [f"{h['at'][:10]} {h['kind'].replace('_', ' ')}: {money(h['amount'], c)}"
+               + (f" by {h['method']}" if h.get("method") else "")
+               + (f" ({h['reason']})" if h.get("reason") else "")
+               for h in detail["history"] if h["kind"] in ("payment", "refund", "credit_note")]
+    return Page(
+        title=f"Invoice {detail['number']}",
+        lead=f"{where.location} · issued {str(detail['issued_at'])[:10]} · due "
+             f"{detail['due_on']} · patient {detail['patient_id']}",
+        sections=[("Charges", _lines(detail)), ("Amounts", sums),
+                  *([("Payments and credits", history)] if history else []),
+                  ("Self-pay", ["A flat fee per one-hour session; no insurance visit caps."])])
+
+
+def receipt(detail: dict[str, Any], payment: dict[str, Any], where: Place) -> Page:
+    c = detail["currency"]
+    return Page(
+        title=f"Receipt for invoice {detail['number']}",
+        lead=f"Received {money(payment['amount'], c)} by {payment['method']} on "
+             f"{payment['at'][:10]} at {where.location}. Thank you.",
+        sections=[("For", _lines(detail)),
+                  ("Invoice", [f"Total {money(detail['total'], c)}",
+                               f"Still to pay {money(max(detail['outstanding'], 0), c)}"]),
+                  ("Payment", [f"Reference: {payment['id']}"]
+                   + ([f"Your reference: {payment['reference']}"]
+                      if payment.get("reference") else []))])
+
+
+async def superbill(conn: AsyncConnection, episode_id: UUID, rows: list[dict[str, Any]]
+                    ) -> Page:
+    first = rows[0]
+    icd10 = await conn.scalar(select(diagnoses.c.icd10)
+                              .where(diagnoses.c.episode_id == episode_id))
+    where = await place(conn, first["location_id"], first["therapist_id"])
+    paid = {r["invoice_id"]: r for r in (await conn.execute(
+        select(invoices.c.invoice_id, invoices.c.paid, invoices.c.refunded,
+               invoices.c.outstanding).where(invoices.c.episode_id == episode_id)
+    )).mappings()}
+    sessions = []
+    for r in rows:
+        c = r["currency"]
+        if r["paid_by"] == "pack":
+            status = "paid (session pack)"
+        else:
+            bill = paid.get(r["invoice_id"])
+            status = "paid" if bill and bill["outstanding"] <= 0 else \
+                f"paid {money(bill['paid'] - bill['refunded'], c)}" if bill else "invoiced"
+        sessions.append(f"{r['service_date']}: {r['appointment_type'].replace('_', ' ')}, "
+                        f"CPT {', '.join(r['cpt_codes'])}, fee {money(r['amount'], c)}, "
+                        f"{status}")
+    total = sum(r["amount"] for r in rows)
+    return Page(
+        title="Superbill",
+        lead=f"{where.location} · patient {first['patient_id']} · episode {episode_id}. "
+             "Submit to your insurer for out-of-network reimbursement.",
+        sections=[("Diagnosis (ICD-10)", [icd10 or "not recorded"]),
+                  ("Services", sessions),
+                  ("Total charged", [money(total, rows[0]["currency"])]),
+                  ("Provider", [where.location]
+                   + ([f"Therapist: {where.therapist}"] if where.therapist else []))])

@@ -1,0 +1,152 @@
+"""SessionChargeWorkflow: one per completed, no-show or late-cancelled appointment, started
+with the appointment's id (a redelivered event reaches the same workflow, never a second).
+
+It charges the appointment once (activity ``charge_session``: the tariff in force on the
+session's date, drawn from a pack or invoiced). An invoice is then followed until it is
+settled: reminders fall due on the configured days after issue, and on the due date the
+invoice is marked overdue; after that the workflow waits for the payment (or the reversal)
+that closes it. Billing's own ``payment.recorded`` and ``invoice.credited`` events signal
+``invoice_changed`` with what the invoice still asks.
+
+Days run at ``day_seconds`` each (86 400 in production; a test shortens it by
+configuration). Deterministic: time is ``workflow.now()``, every read and write is an
+activity's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from billing.domain.charge import Occurrence
+
+CHARGE_SESSION = "charge_session"
+FOLLOW_UP = "follow_up_invoice"
+
+
+class ChargeInput(BaseModel):
+    tenant_id: UUID
+    occurrence: Occurrence
+    day_seconds: float = 86_400
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 12])
+
+
+class ChargeRequest(BaseModel):
+    tenant_id: UUID
+    occurrence: Occurrence
+
+
+class ChargeOutcome(BaseModel):
+    paid_by: Literal["invoice", "pack", "nothing", "reversed"]
+    invoice_id: UUID | None = None
+    outstanding: int = 0
+    version: int = 0  # the invoice stream's version the outstanding amount was read at
+    issued_at: datetime | None = None
+    terms_days: int = 0
+
+
+class FollowUp(BaseModel):
+    tenant_id: UUID
+    invoice_id: UUID
+    action: Literal["remind", "overdue"]
+    reminder: int = 0
+
+
+class InvoiceChange(BaseModel):
+    """What the invoice asks after the event at ``version`` of its stream."""
+
+    version: int
+    outstanding: int
+
+
+class ChargeStatus(BaseModel):
+    appointment_id: UUID
+    paid_by: str | None = None
+    invoice_id: UUID | None = None
+    outstanding: int | None = None
+    reminders: int = 0
+    overdue: bool = False
+    closed: bool = False
+
+
+def workflow_id(appointment_id: UUID) -> str:
+    return f"session-charge-{appointment_id}"
+
+
+@workflow.defn(name="SessionChargeWorkflow")
+class SessionChargeWorkflow:
+    @workflow.init
+    def __init__(self, inp: ChargeInput) -> None:
+        self._inp = inp
+        self._outcome: ChargeOutcome | None = None
+        self._version = 0
+        self._outstanding: int | None = None
+        self._reminders = 0
+        self._overdue = False
+
+    @workflow.run
+    async def run(self, inp: ChargeInput) -> ChargeStatus:
+        self._outcome = outcome = await workflow.execute_activity(
+            CHARGE_SESSION, ChargeRequest(tenant_id=inp.tenant_id, occurrence=inp.occurrence),
+            result_type=ChargeOutcome, start_to_close_timeout=timedelta(seconds=30),
+            # No price list yet at the location: keep trying, ever less often, until one is
+            # set (billing staff see the waiting charge in the Temporal UI).
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)))
+        self.invoice_changed(InvoiceChange(version=outcome.version,
+                                           outstanding=outcome.outstanding))
+        if outcome.paid_by != "invoice" or outcome.invoice_id is None:
+            return self.status()
+        assert outcome.issued_at is not None
+        steps = [(days, "remind") for days in sorted(set(inp.reminder_days))
+                 if 0 < days < outcome.terms_days] + [(outcome.terms_days, "overdue")]
+        for days, action in steps:
+            at = outcome.issued_at + timedelta(seconds=days * inp.day_seconds)
+            if await self._settled_before(at):
+                return self.status()
+            reminder = self._reminders + 1 if action == "remind" else 0
+            left = await workflow.execute_activity(
+                FOLLOW_UP, FollowUp(tenant_id=inp.tenant_id, invoice_id=outcome.invoice_id,
+                                    action=action, reminder=reminder),  # type: ignore[arg-type]
+                result_type=int, start_to_close_timeout=timedelta(seconds=30))
+            if left <= 0:
+                return self.status()
+            if action == "remind":
+                self._reminders = reminder
+            else:
+                self._overdue = True
+        await workflow.wait_condition(self._settled)
+        return self.status()
+
+    def _settled(self) -> bool:
+        return self._outstanding is not None and self._outstanding <= 0
+
+    async def _settled_before(self, at: datetime) -> bool:
+        wait = (at - workflow.now()).total_seconds()
+        if wait > 0:
+            try:
+                await workflow.wait_condition(self._settled, timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+        return self._settled()
+
+    @workflow.signal(name="invoice_changed")
+    def invoice_changed(self, change: InvoiceChange) -> None:
+        # Signals may arrive out of order (a redelivery): the newest version of the invoice
+        # is what it asks.
+        if change.version > self._version or self._outstanding is None:
+            self._version, self._outstanding = change.version, change.outstanding
+
+    @workflow.query(name="status")
+    def status(self) -> ChargeStatus:
+        o = self._outcome
+        return ChargeStatus(appointment_id=self._inp.occurrence.appointment_id,
+                            paid_by=o.paid_by if o else None,
+                            invoice_id=o.invoice_id if o else None,
+                            outstanding=self._outstanding, reminders=self._reminders,
+                            overdue=self._overdue, closed=self._settled())

@@ -1,0 +1,329 @@
+"""Billing end to end: booking's appointment events on the broker start SessionChargeWorkflow,
+which charges by the price list in force on the session's date, from a pack or by invoice;
+payments, refunds and credit notes over HTTP; bad input refused with nothing written."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import AppointmentCompleted, AppointmentNoShow
+from kinetic_contracts.naming import nats_subject
+from kinetic_infra.auth.principal import Principal, Role
+
+pytestmark = pytest.mark.platform
+
+FEES = {"initial_assessment": 15000, "treatment_session": 9500, "reassessment": 12000}
+
+
+def tariff(effective_from: date, **changes: Any) -> dict[str, Any]:
+    return {"effective_from": effective_from.isoformat(), "currency": "EUR",
+            "tax_rate_bp": 0, "fees": FEES,
+            "policy": {"late_cancel_hours": 24, "late_cancel_fee": 4000, "no_show_fee": 9500},
+            "packs": [{"code": "six", "label": "6 sessions", "sessions": 6, "price": 51000}],
+            "payment_terms_days": 14, **changes}
+
+
+@pytest.fixture
+async def priced(api, front_desk, wait_for) -> dict[str, str]:
+    """A location billing knows, with a price list in force since January, a therapist."""
+    location_id = front_desk["location_id"]
+    therapist = await api("booking", "POST", "/therapists", json={
+        "location_ids": [location_id], "display_name": "Sam Strong"})
+
+    async def known() -> bool:
+        return (await api("billing", "GET", f"/locations/{location_id}/prices")
+                ).status_code == 200
+
+    await wait_for(known)
+    scheduled = await api("billing", "POST", f"/locations/{location_id}/prices",
+                          json=tariff(date(2026, 1, 1)))
+    assert scheduled.status_code == 200, scheduled.text
+    return {**front_desk, "therapist_id": therapist.json()["id"]}
+
+
+async def deliver(platform, tenant: uuid.UUID, event: Any, copies: int = 1) -> None:
+    """Publish booking's event ``copies`` times, each as a new CloudEvent (new id, new NATS
+    message id): neither the broker's de-duplication nor the inbox recognises the repeats,
+    only the workflow id and the charge itself."""
+    nc = await nats.connect(platform.nats.url)
+    try:
+        js = nc.jetstream()
+        for _ in range(copies):
+            envelope = CloudEvent(id=uuid.uuid4(), source="/kinetic/booking",
+                                  type=event.event_type, subject=str(event.aggregate_id()),
+                                  time=datetime.now(UTC), data=event.model_dump(mode="json"),
+                                  tenantid=tenant, sequence=1)
+            await js.publish(nats_subject(tenant, envelope.type),
+                             envelope.model_dump_json().encode(),
+                             headers={"Nats-Msg-Id": str(envelope.id)})
+    finally:
+        await nc.close()
+
+
+def completed(priced: dict[str, str], *, starts_at: datetime | None = None,
+              at: datetime | None = None, kind: type = AppointmentCompleted,
+              appointment_type: str = "treatment_session", episode_id: str | None = None
+              ) -> Any:
+    starts = starts_at or datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    return kind(appointment_id=uuid.uuid4(), patient_id=priced["patient_id"],
+                therapist_id=priced["therapist_id"], location_id=priced["location_id"],
+                episode_id=episode_id, appointment_type=appointment_type, starts_at=starts,
+                at=at or starts + timedelta(hours=1))
+
+
+async def billing_rows(platform, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(platform.maintenance_url("billing"))
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def invoices_for(platform, appointment_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await billing_rows(platform, "SELECT * FROM invoices WHERE appointment_id = $1",
+                              appointment_id)
+
+
+async def charge_of(platform, appointment_id: uuid.UUID) -> asyncpg.Record | None:
+    rows = await billing_rows(platform, "SELECT * FROM charges WHERE appointment_id = $1",
+                              appointment_id)
+    return rows[0] if rows else None
+
+
+async def test_a_completed_session_delivered_three_times_is_charged_once(
+        platform, api, priced, tenant, wait_for, published):
+    session = completed(priced)
+    await deliver(platform, tenant, session, copies=3)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    assert (bill["total"], bill["currency"], bill["status"]) == (9500, "EUR", "open")
+    # Every copy has been handled once the last one's workflow start returns; the charge
+    # events say one charge.
+    await wait_for(lambda: published("kinetic.billing.invoice.issued.v1"))
+    await deliver(platform, tenant, session)  # and a fourth, later
+    charged = await billing_rows(
+        platform, "SELECT count(*) AS n FROM events WHERE stream_name = $1",
+        f"charge-{session.appointment_id}")
+    assert charged[0]["n"] == 1
+    assert len(await invoices_for(platform, session.appointment_id)) == 1
+    detail = await api("billing", "GET", f"/invoices/{bill['invoice_id']}")
+    assert detail.json()["lines"][0]["cpt_codes"] == ["97110"]
+
+
+async def test_a_completed_then_reversed_session_is_credited_once(
+        platform, api, priced, tenant, wait_for, published):
+    session = await api("booking", "POST", "/appointments", json={
+        "patient_id": priced["patient_id"], "therapist_id": priced["therapist_id"],
+        "location_id": priced["location_id"], "appointment_type": "treatment_session",
+        "starts_at": (datetime.now(UTC) + timedelta(minutes=30)).replace(
+            microsecond=0).isoformat()})
+    appointment_id = uuid.UUID(session.json()["id"])
+    await api("booking", "POST", f"/appointments/{appointment_id}/check-in")
+    await api("booking", "POST", f"/appointments/{appointment_id}/complete")
+    [bill] = await wait_for(lambda: invoices_for(platform, appointment_id))
+    paid = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/payments",
+                     json={"amount": 9500, "currency": "EUR", "method": "card"})
+    assert paid.status_code == 201, paid.text
+    for _ in range(2):
+        await api("booking", "POST", f"/appointments/{appointment_id}/reverse",
+                  json={"reason_code": "recorded_in_error"})
+
+    async def credited() -> Any:
+        [row] = await invoices_for(platform, appointment_id)
+        return row if row["credited"] else None
+
+    row = await wait_for(credited)
+    assert (row["credited"], row["outstanding"]) == (9500, -9500)  # the patient is in credit
+    credits = await wait_for(lambda: published("kinetic.billing.invoice.credited.v1"))
+    assert [c["data"]["reason_code"] for c in credits] == ["appointment_reversed"]
+    # Billing staff pay the credit back: the account settles at zero.
+    refund = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/refunds",
+                       json={"amount": 9500, "currency": "EUR", "reason": "recorded in error"})
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["status"] == "void"
+    account = await api("billing", "GET", f"/accounts/{priced['patient_id']}/ledger")
+    assert sum(e["amount"] for e in account.json()) == 0
+    assert (await charge_of(platform, appointment_id))["status"] == "reversed"
+
+
+async def test_late_cancellation_inside_the_window_costs_the_fee_outside_nothing(
+        platform, api, priced, tenant, wait_for):
+    ids = []
+    for hours in (30, 5):  # outside, then inside the 24 h window
+        booked = await api("booking", "POST", "/appointments", json={
+            "patient_id": priced["patient_id"], "therapist_id": priced["therapist_id"],
+            "location_id": priced["location_id"], "appointment_type": "treatment_session",
+            "starts_at": (datetime.now(UTC) + timedelta(hours=hours)).replace(
+                minute=0, second=0, microsecond=0).isoformat()})
+        assert booked.status_code == 201, booked.text
+        ids.append(uuid.UUID(booked.json()["id"]))
+        assert (await api("booking", "POST", f"/appointments/{ids[-1]}/cancel")
+                ).status_code == 200
+    early, late = ids
+    [fee] = await wait_for(lambda: invoices_for(platform, late))
+    assert (fee["kind"], fee["total"]) == ("late_cancellation", 4000)
+    # The consumer handled the earlier cancellation first: it charged nothing.
+    assert await invoices_for(platform, early) == []
+    assert await charge_of(platform, early) is None
+
+
+async def test_a_no_show_costs_the_no_show_fee_and_nothing_where_the_policy_has_none(
+        platform, api, priced, tenant, wait_for):
+    missed = completed(priced, kind=AppointmentNoShow)
+    await deliver(platform, tenant, missed)
+    [fee] = await wait_for(lambda: invoices_for(platform, missed.appointment_id))
+    assert (fee["kind"], fee["total"]) == ("no_show", 9500)
+
+    lenient = await api("booking", "POST", "/locations",
+                        json={"name": "Lenient Clinic", "timezone": "Europe/Berlin"})
+    lenient_id = lenient.json()["id"]
+    await wait_for(lambda: _ok(api, f"/locations/{lenient_id}/prices"))
+    await api("billing", "POST", f"/locations/{lenient_id}/prices",
+              json=tariff(date(2026, 1, 1), policy={"late_cancel_hours": 24}))
+    free = completed({**priced, "location_id": lenient_id}, kind=AppointmentNoShow)
+    await deliver(platform, tenant, free)
+    row = await wait_for(lambda: charge_of(platform, free.appointment_id))
+    assert (row["status"], row["reason"]) == ("nothing", "the location charges no no-show fee")
+    assert await invoices_for(platform, free.appointment_id) == []
+
+
+async def _ok(api, path: str) -> bool:
+    return (await api("billing", "GET", path)).status_code == 200
+
+
+async def test_a_pack_of_six_covers_six_sessions_and_the_seventh_is_invoiced(
+        platform, api, priced, tenant, wait_for, published):
+    sold = await api("billing", "POST", f"/patients/{priced['patient_id']}/packs",
+                     json={"location_id": priced["location_id"], "offer": "six"})
+    assert sold.status_code == 201, sold.text
+    pack = sold.json()
+    assert (pack["sessions"], pack["remaining"], pack["price"]) == (6, 6, 51000)
+    sessions = [completed(priced, starts_at=datetime.now(UTC).replace(microsecond=0)
+                          - timedelta(hours=10 - i)) for i in range(7)]
+    for s in sessions:
+        await deliver(platform, tenant, s)
+    rows = await wait_for(lambda: _all_charged(platform, sessions))
+    assert sorted(r["paid_by"] for r in rows) == ["invoice"] + ["pack"] * 6
+    [seventh] = [r for r in rows if r["paid_by"] == "invoice"]
+    [bill] = await invoices_for(platform, seventh["appointment_id"])
+    assert bill["total"] == 9500  # simply the flat fee: care never stops at a count
+    packs = await api("billing", "GET", f"/patients/{priced['patient_id']}/packs")
+    assert [p["remaining"] for p in packs.json()] == [0]
+    used = await wait_for(lambda: _count(published, "kinetic.billing.pack.session_used.v1", 6))
+    assert sorted(e["data"]["remaining"] for e in used) == [0, 1, 2, 3, 4, 5]
+
+
+async def _count(published, event_type: str, n: int) -> list[dict[str, Any]] | None:
+    events = await published(event_type)
+    return events if len(events) >= n else None
+
+
+async def _all_charged(platform, sessions: list[Any]) -> list[asyncpg.Record] | None:
+    rows = [await charge_of(platform, s.appointment_id) for s in sessions]
+    return None if None in rows else rows  # type: ignore[return-value]
+
+
+async def test_a_price_change_tomorrow_leaves_todays_sessions_at_todays_price(
+        platform, api, priced, tenant, wait_for):
+    location_id = priced["location_id"]
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    raised = await api("billing", "POST", f"/locations/{location_id}/prices",
+                       json=tariff(tomorrow, fees={**FEES, "treatment_session": 10500}))
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["in_force"]["fees"]["treatment_session"] == 9500
+    back_dated = await api("billing", "POST", f"/locations/{location_id}/prices",
+                           json=tariff(datetime.now(UTC).date() - timedelta(days=2)))
+    assert back_dated.status_code == 422
+    assert back_dated.json()["type"] == "/problems/tariff-in-the-past"
+
+    # Noon today (Berlin) and noon tomorrow: the session's own date picks the price, even
+    # when the completion is recorded after the change took effect.
+    noon = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC) + \
+        timedelta(hours=11)
+    today = completed(priced, starts_at=noon, at=noon + timedelta(days=1, hours=2))
+    later = completed(priced, starts_at=noon + timedelta(days=1))
+    await deliver(platform, tenant, today)
+    await deliver(platform, tenant, later)
+    [old] = await wait_for(lambda: invoices_for(platform, today.appointment_id))
+    [new] = await wait_for(lambda: invoices_for(platform, later.appointment_id))
+    assert (old["total"], new["total"]) == (9500, 10500)
+
+
+async def test_bad_billing_input_is_refused_with_problem_details_and_writes_nothing(
+        platform, api, priced, tenant, wait_for):
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    path = f"/invoices/{bill['invoice_id']}"
+    assert (await api("billing", "POST", f"{path}/payments", json={
+        "amount": 4000, "currency": "EUR", "method": "cash"})).status_code == 201
+
+    async def events() -> int:
+        rows = await billing_rows(platform, "SELECT count(*) AS n FROM events "
+                                            "WHERE tenant_id = $1", tenant)
+        return int(rows[0]["n"])
+
+    before = await events()
+    other_org = uuid.uuid4()
+    cases = [
+        ("POST", f"{path}/refunds", {"amount": 4001, "currency": "EUR", "reason": "x"}, None,
+         422, "/problems/refund-exceeds-paid"),
+        ("POST", f"{path}/payments", {"amount": -100, "currency": "EUR", "method": "cash"},
+         None, 422, None),
+        ("POST", f"{path}/payments", {"amount": 9000, "currency": "EUR", "method": "cash"},
+         None, 422, "/problems/overpayment"),
+        ("POST", f"{path}/payments", {"amount": 100, "currency": "USD", "method": "cash"},
+         None, 422, "/problems/currency-mismatch"),
+        ("POST", f"{path}/payments", {"amount": 100, "currency": "EUR", "method": "iou"},
+         None, 422, None),
+        ("POST", f"/invoices/{uuid.uuid4()}/payments",
+         {"amount": 100, "currency": "EUR", "method": "cash"}, None, 404,
+         "/problems/invoice-not-found"),
+        ("POST", f"{path}/payments", {"amount": 100, "currency": "EUR", "method": "cash"},
+         other_org, 404, "/problems/invoice-not-found"),
+        ("GET", path, None, other_org, 404, "/problems/invoice-not-found"),
+        ("POST", f"{path}/credit-notes", {"amount": 9501, "currency": "EUR",
+                                          "reason_code": "goodwill", "reason": "x"}, None,
+         422, "/problems/credit-exceeds-invoice"),
+    ]
+    for method, url, body, as_tenant, code, problem in cases:
+        response = await api("billing", method, url, json=body, as_tenant=as_tenant)
+        assert response.status_code == code, (url, body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        if problem:
+            assert response.json()["type"] == problem
+    assert await events() == before
+    detail = await api("billing", "GET", path)
+    assert (detail.json()["paid"], detail.json()["outstanding"]) == (4000, 5500)
+
+
+async def test_a_payment_repeated_with_its_idempotency_key_is_recorded_once(
+        platform, api, priced, tenant, wait_for):
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    key = str(uuid.uuid4())
+    for _ in range(2):
+        paid = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/payments",
+                         json={"amount": 2000, "currency": "EUR", "method": "cash"},
+                         headers={"Idempotency-Key": key})
+        assert paid.status_code == 201, paid.text
+    assert paid.json()["paid"] == 2000
+
+
+async def test_the_front_desk_at_another_location_sees_no_invoice(
+        platform, api, priced, tenant, wait_for):
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    elsewhere = Principal(f"desk-{uuid.uuid4()}", "Desk", tenant,
+                          location_roles={uuid.uuid4(): frozenset({Role.FRONT_DESK})})
+    assert (await api("billing", "GET", f"/invoices/{bill['invoice_id']}",
+                      as_staff=elsewhere)).status_code == 404
+    assert (await api("billing", "GET", "/invoices", as_staff=elsewhere)).json() == []
