@@ -4,6 +4,7 @@ payments, refunds and credit notes over HTTP; bad input refused with nothing wri
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -327,3 +328,61 @@ async def test_the_front_desk_at_another_location_sees_no_invoice(
     assert (await api("billing", "GET", f"/invoices/{bill['invoice_id']}",
                       as_staff=elsewhere)).status_code == 404
     assert (await api("billing", "GET", "/invoices", as_staff=elsewhere)).json() == []
+
+
+async def test_the_providers_signed_webhook_records_a_payment_once_and_a_forgery_nothing(
+        platform, urls, api, priced, tenant, wait_for):
+    import httpx
+
+    from billing.adapters.payment_provider import SIGNATURE_HEADER, sign
+    from billing.settings import billing_settings
+
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "payment.succeeded", "data": {
+        "tenant_id": str(tenant), "invoice_id": str(bill["invoice_id"]), "amount": 9500,
+        "currency": "EUR", "reference": "ch_123"}}).encode()
+    secret = billing_settings().webhook_secret.get_secret_value()
+    now = int(datetime.now(UTC).timestamp())
+    hook = "/webhooks/payment-provider"
+    async with httpx.AsyncClient(base_url=urls["billing"]) as client:
+        forged = await client.post(hook, content=body,
+                                   headers={SIGNATURE_HEADER: sign("wrong", body, now)})
+        stale = await client.post(hook, content=body,
+                                  headers={SIGNATURE_HEADER: sign(secret, body, now - 3600)})
+        for refused in (forged, stale):
+            assert refused.status_code == 401
+            assert refused.json()["type"] == "/problems/bad-webhook-signature"
+        assert (await api("billing", "GET", f"/invoices/{bill['invoice_id']}")
+                ).json()["paid"] == 0
+        for _ in range(2):  # the provider retries its delivery
+            ok = await client.post(hook, content=body,
+                                   headers={SIGNATURE_HEADER: sign(secret, body, now)})
+            assert ok.status_code == 200, ok.text
+    detail = (await api("billing", "GET", f"/invoices/{bill['invoice_id']}")).json()
+    assert (detail["paid"], detail["status"]) == (9500, "paid")
+    [payment] = [h for h in detail["history"] if h["kind"] == "payment"]
+    assert (payment["method"], payment["reference"]) == ("provider", "ch_123")
+
+
+async def test_invoice_receipt_and_superbill_print_as_pdf(
+        platform, api, priced, tenant, wait_for):
+    episode = str(uuid.uuid4())
+    session = completed(priced, appointment_type="initial_assessment", episode_id=episode)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    paid = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/payments",
+                     json={"amount": 15000, "currency": "EUR", "method": "card"})
+    [payment] = [h for h in paid.json()["history"] if h["kind"] == "payment"]
+    base = f"/invoices/{bill['invoice_id']}"
+    receipt = await api("billing", "GET", f"{base}/receipts/{payment['id']}")
+    assert "Received €150.00 by card" in receipt.text
+    for path in (f"{base}/document.pdf", f"{base}/receipts/{payment['id']}.pdf",
+                 f"/episodes/{episode}/superbill.pdf"):
+        document = await api("billing", "GET", path)
+        assert document.status_code == 200, (path, document.text)
+        assert document.content.startswith(b"%PDF")
+    superbill = await api("billing", "GET", f"/episodes/{episode}/superbill")
+    assert "CPT 97162" in superbill.text and "fee €150.00, paid" in superbill.text
+    assert (await api("billing", "GET", f"{base}/receipts/{uuid.uuid4()}")).status_code == 404

@@ -360,7 +360,8 @@ def router(runtime: Runtime) -> APIRouter:
             return Response(documents.pdf(page), media_type="application/pdf")
         return HTMLResponse(documents.html(page))
 
-    for suffix, pdf in (("", False), (".pdf", True)):
+    # The PDF routes first: "/receipts/{payment_id}" would otherwise take "….pdf" as an id.
+    for suffix, pdf in ((".pdf", True), ("", False)):
         def bind(pdf: bool = pdf) -> None:
             async def invoice_document(request: Request, invoice_id: UUID,
                                        principal: Staff(*BILLING_STAFF)) -> Response:
