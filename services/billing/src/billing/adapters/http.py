@@ -274,13 +274,20 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_invoices(principal: Staff(*BILLING_STAFF),
                             location_id: UUID | None = None,
                             status_: str | None = Query(default=None, alias="status"),
-                            patient_id: UUID | None = None) -> list[dict[str, Any]]:
-        rows = await fetch_all(db, invoices, principal, invoices.c.issued_at.desc(),
-                               location=invoices.c.location_id, roles=BILLING_STAFF)
-        return [r for r in rows
-                if (location_id is None or r["location_id"] == location_id)
-                and (status_ is None or r["status"] == status_)
-                and (patient_id is None or r["patient_id"] == patient_id)]
+                            patient_id: UUID | None = None,
+                            limit: int = Query(default=200, ge=1, le=1000)
+                            ) -> list[dict[str, Any]]:
+        query = select(invoices).order_by(invoices.c.issued_at.desc()).limit(limit)
+        visible = principal.locations_for(BILLING_STAFF)
+        for column, value in ((invoices.c.location_id, location_id),
+                              (invoices.c.status, status_),
+                              (invoices.c.patient_id, patient_id)):
+            if value is not None:
+                query = query.where(column == value)
+        if visible is not None:
+            query = query.where(invoices.c.location_id.in_(visible))
+        async with db.read(principal.tenant_id) as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
 
     @api.get("/invoices/{invoice_id}", response_model=InvoiceOut,
              summary="One invoice: lines, what it still asks, and its history",
@@ -451,9 +458,16 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_packs(request: Request, patient_id: UUID,
                          principal: Staff(*BILLING_STAFF)) -> list[dict[str, Any]]:
         note(request).patient_id = patient_id
-        rows = await fetch_all(db, packs, principal, packs.c.purchased_at,
-                               location=packs.c.location_id, roles=BILLING_STAFF)
-        return [r for r in rows if r["patient_id"] == patient_id]
+        query = select(packs).where(packs.c.patient_id == patient_id).order_by(
+            packs.c.purchased_at)
+        visible = principal.locations_for(BILLING_STAFF)
+        if visible is not None:
+            query = query.where(packs.c.location_id.in_(visible))
+        async with db.read(principal.tenant_id) as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+            if not rows:
+                await known_patient(conn, patient_id)
+            return rows
 
     @api.post("/packs/{pack_id}/refund", response_model=PackOut,
               summary="Close the pack and refund its unused sessions by the location's "
@@ -474,6 +488,16 @@ def router(runtime: Runtime) -> APIRouter:
         return await run_command(db, work, tenant_id=principal.tenant_id)
 
     # -- accounts and takings --------------------------------------------------------------
+
+    async def known_patient(conn: AsyncConnection, patient_id: UUID) -> None:
+        """An empty list for a patient billing has never heard of in this organization is
+        a 404, like any other id that names nothing the caller can see."""
+        seen = await conn.scalar(select(func.count()).select_from(accounts)
+                                 .where(accounts.c.patient_id == patient_id))
+        seen = seen or await conn.scalar(select(func.count()).select_from(invoices)
+                                         .where(invoices.c.patient_id == patient_id))
+        if not seen:
+            raise AccountNotFoundError(f"no account for patient {patient_id}")
 
     async def balances(conn: AsyncConnection, patient_id: UUID) -> dict[str, int]:
         rows = await conn.execute(
@@ -512,8 +536,11 @@ def router(runtime: Runtime) -> APIRouter:
         if visible is not None:
             query = query.where(ledger_entries.c.location_id.in_(visible))
         async with db.read(principal.tenant_id) as conn:
-            return [dict(r) for r in (await conn.execute(
+            rows = [dict(r) for r in (await conn.execute(
                 query.order_by(ledger_entries.c.at, ledger_entries.c.entry_id))).mappings()]
+            if not rows:
+                await known_patient(conn, patient_id)
+            return rows
 
     @api.get("/takings", response_model=TakingsOut,
              summary="A day's takings (payments less refunds) per location and per "
