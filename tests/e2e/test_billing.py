@@ -14,7 +14,11 @@ import nats
 import pytest
 
 from kinetic_contracts import CloudEvent
-from kinetic_contracts.booking.v1.events import AppointmentCompleted, AppointmentNoShow
+from kinetic_contracts.booking.v1.events import (
+    AppointmentCompleted,
+    AppointmentNoShow,
+    AppointmentReversed,
+)
 from kinetic_contracts.naming import nats_subject
 from kinetic_infra.auth.principal import Principal, Role
 
@@ -141,6 +145,16 @@ async def test_a_completed_then_reversed_session_is_credited_once(
 
     row = await wait_for(credited)
     assert (row["credited"], row["outstanding"]) == (9500, -9500)  # the patient is in credit
+    # The reversal delivered again, as a new CloudEvent: the invoice is not credited twice.
+    await deliver(platform, tenant, AppointmentReversed(
+        appointment_id=appointment_id, patient_id=priced["patient_id"],
+        therapist_id=priced["therapist_id"], location_id=priced["location_id"],
+        appointment_type="treatment_session", starts_at=datetime.now(UTC),
+        reversed_outcome="completed", reason_code="recorded_in_error",
+        reversed_at=datetime.now(UTC)))
+    await _handled_by_billing(platform, tenant, priced, wait_for)
+    [row] = await invoices_for(platform, appointment_id)
+    assert row["credited"] == 9500
     credits = await wait_for(lambda: published("kinetic.billing.invoice.credited.v1"))
     assert [c["data"]["reason_code"] for c in credits] == ["appointment_reversed"]
     # Billing staff pay the credit back: the account settles at zero.
@@ -148,9 +162,17 @@ async def test_a_completed_then_reversed_session_is_credited_once(
                        json={"amount": 9500, "currency": "EUR", "reason": "recorded in error"})
     assert refund.status_code == 201, refund.text
     assert refund.json()["status"] == "void"
-    account = await api("billing", "GET", f"/accounts/{priced['patient_id']}/ledger")
-    assert sum(e["amount"] for e in account.json()) == 0
+    ledger = (await api("billing", "GET", f"/accounts/{priced['patient_id']}/ledger")).json()
+    assert sum(e["amount"] for e in ledger if e["invoice_id"] == str(bill["invoice_id"])) == 0
     assert (await charge_of(platform, appointment_id))["status"] == "reversed"
+
+
+async def _handled_by_billing(platform, tenant, priced, wait_for) -> None:
+    """Billing's booking consumer has handled everything published before now: a marker
+    no-show published after it has been charged (one consumer, in stream order)."""
+    marker = completed(priced, kind=AppointmentNoShow)
+    await deliver(platform, tenant, marker)
+    await wait_for(lambda: charge_of(platform, marker.appointment_id))
 
 
 async def test_late_cancellation_inside_the_window_costs_the_fee_outside_nothing(
@@ -386,3 +408,27 @@ async def test_invoice_receipt_and_superbill_print_as_pdf(
     superbill = await api("billing", "GET", f"/episodes/{episode}/superbill")
     assert "CPT 97162" in superbill.text and "fee €150.00, paid" in superbill.text
     assert (await api("billing", "GET", f"{base}/receipts/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_unused_pack_sessions_are_refunded_pro_rata(
+        platform, api, priced, tenant, wait_for):
+    sold = await api("billing", "POST", f"/patients/{priced['patient_id']}/packs",
+                     json={"location_id": priced["location_id"], "offer": "six"})
+    pack = sold.json()
+    paid = await api("billing", "POST", f"/invoices/{pack['invoice_id']}/payments",
+                     json={"amount": 51000, "currency": "EUR", "method": "transfer"})
+    assert paid.status_code == 201, paid.text
+    sessions = [completed(priced) for _ in range(2)]
+    for s in sessions:
+        await deliver(platform, tenant, s)
+    await wait_for(lambda: _all_charged(platform, sessions))
+    refunded = await api("billing", "POST", f"/packs/{pack['pack_id']}/refund")
+    assert refunded.status_code == 200, refunded.text
+    assert (refunded.json()["status"], refunded.json()["remaining"]) == ("refunded", 0)
+    bill = (await api("billing", "GET", f"/invoices/{pack['invoice_id']}")).json()
+    assert (bill["refunded"], bill["outstanding"]) == (34000, 0)  # 4 of 6 × 510.00
+    # The pack is closed: the next session is simply invoiced.
+    after = completed(priced)
+    await deliver(platform, tenant, after)
+    [invoice] = await wait_for(lambda: invoices_for(platform, after.appointment_id))
+    assert invoice["total"] == 9500
