@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing.adapters import accounts, charges, directory, payment_provider
+from billing.adapters import accounts, admin_pages, charges, directory, payment_provider, seed
 from billing.adapters.http import router
 from billing.adapters.projections import billing, invoices
 from billing.application.workflows import SessionChargeWorkflow
@@ -38,6 +38,10 @@ SERVICE = ServiceDefinition(
     subscriptions=lambda runtime: [accounts.subscription(), *directory.subscriptions(),
                                    *charges.subscriptions(runtime)],
     admin_tables=admin_tables,
+    admin_pages=admin_pages.router,
+    admin_templates=Path(__file__).parent / "adapters" / "templates",
+    admin_menu=admin_pages.MENU,
     workflows=[SessionChargeWorkflow],
     activities=charges.activities,
+    seed=seed.seed_demo,
 )

@@ -99,6 +99,13 @@ class PriceListOut(BaseModel):
     in_force: Tariff | None = Field(description="The tariff in force today at the location")
 
 
+class LocationOut(BaseModel):
+    location_id: UUID
+    name: str
+    timezone: str
+    in_force: Tariff | None
+
+
 class AccountOut(BaseModel):
     patient_id: UUID
     opened_at: datetime
@@ -208,6 +215,19 @@ def router(runtime: Runtime) -> APIRouter:
         today = await billing.local_date(conn, location_id, datetime.now(UTC))
         return {"location_id": location_id, "tariffs": list(prices.tariffs),
                 "in_force": prices.in_force(today)}
+
+    @api.get("/locations", response_model=list[LocationOut],
+             summary="The locations billing knows, with the tariff in force today at each",
+             openapi_extra=audited("list", "price-list"))
+    async def list_locations(principal: Staff(*BILLING_STAFF, Role.THERAPIST)
+                             ) -> list[dict[str, Any]]:
+        visible = principal.locations_for((*BILLING_STAFF, Role.THERAPIST))
+        async with db.read(principal.tenant_id) as conn:
+            rows = (await conn.execute(select(locations).order_by(locations.c.name))).mappings()
+            return [{**row, "in_force": (await price_list_out(
+                        conn, principal, row["location_id"]))["in_force"]}
+                    for row in rows.all()
+                    if visible is None or row["location_id"] in visible]
 
     @api.get("/locations/{location_id}/prices", response_model=PriceListOut,
              summary="The location's price list: every tariff and the one in force today",
