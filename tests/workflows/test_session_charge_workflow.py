@@ -33,7 +33,14 @@ from kinetic_infra.service.definition import Runtime, build_runtime
 from kinetic_infra.settings import Settings
 from kinetic_infra.stack.temporal import NAMESPACE
 from kinetic_infra.temporal import connect_client
-from tests.e2e.test_billing import completed, invoices_for, priced, tariff  # noqa: F401
+from kinetic_contracts.booking.v1.events import AppointmentReversed
+from tests.e2e.test_billing import (  # noqa: F401
+    completed,
+    deliver,
+    invoices_for,
+    priced,
+    tariff,
+)
 
 pytestmark = pytest.mark.platform
 
@@ -113,6 +120,24 @@ async def test_a_recorded_payment_signals_the_workflow_and_closes_it(
         result = await asyncio.wait_for(handle.result(), WAIT)
     assert (result.paid_by, result.closed, result.outstanding) == ("invoice", True, 0)
     assert (result.reminders, result.overdue) == (0, False)
+
+
+async def test_a_reversed_appointment_credits_the_invoice_and_closes_the_workflow(
+        platform, api, client, runtime, priced, tenant, wait_for):  # noqa: F811
+    queue = f"test-billing-{uuid.uuid4()}"
+    session = completed(priced)
+    async with worker(client, runtime, queue):
+        handle = await start(client, tenant, occurrence_of(session), queue, day_seconds=3600)
+        await wait_for(lambda: invoices_for(platform, session.appointment_id))
+        await deliver(platform, tenant, AppointmentReversed(
+            **session.model_dump(include={"appointment_id", "patient_id", "therapist_id",
+                                          "location_id", "appointment_type", "starts_at"}),
+            reversed_outcome="completed", reason_code="recorded_in_error",
+            reversed_at=session.at))
+        result = await asyncio.wait_for(handle.result(), WAIT)
+    assert (result.closed, result.outstanding) == (True, 0)
+    [bill] = await invoices_for(platform, session.appointment_id)
+    assert (bill["status"], bill["credited"]) == ("void", 9500)
 
 
 async def test_an_unpaid_invoice_is_reminded_then_marked_overdue(
