@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Table, select
+from sqlalchemy import Column, Select, Table, select
 
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.db.database import Database
@@ -25,13 +25,19 @@ async def fetch_one(db: Database, table: Table, key: Column[Any], value: Any,
     return dict(row)
 
 
+def at_visible_locations(query: Select[Any], principal: Principal, location: Column[Any],
+                         roles: Iterable[Role]) -> Select[Any]:
+    """Only the rows at locations where the caller holds one of the roles (all of the
+    organization's for an operator)."""
+    visible = principal.locations_for(roles)
+    return query if visible is None else query.where(location.in_(visible))
+
+
 async def fetch_all(db: Database, table: Table, principal: Principal, *order_by: Column[Any],
                     location: Column[Any] | None = None, roles: Iterable[Role] = (),
                     limit: int = 500) -> list[dict[str, Any]]:
     query = select(table).order_by(*order_by).limit(limit)
     if location is not None:
-        visible = principal.locations_for(roles)
-        if visible is not None:
-            query = query.where(location.in_(visible))
+        query = at_visible_locations(query, principal, location, roles)
     async with db.read(principal.tenant_id) as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -33,7 +33,7 @@ from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
-from kinetic_infra.read_models import fetch_all, fetch_one
+from kinetic_infra.read_models import at_visible_locations, fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
 BILLING_STAFF = (Role.BILLING, Role.FRONT_DESK, Role.OPERATOR)
@@ -297,15 +297,14 @@ def router(runtime: Runtime) -> APIRouter:
                             patient_id: UUID | None = None,
                             limit: int = Query(default=200, ge=1, le=1000)
                             ) -> list[dict[str, Any]]:
-        query = select(invoices).order_by(invoices.c.issued_at.desc()).limit(limit)
-        visible = principal.locations_for(BILLING_STAFF)
+        query = at_visible_locations(
+            select(invoices).order_by(invoices.c.issued_at.desc()).limit(limit), principal,
+            invoices.c.location_id, BILLING_STAFF)
         for column, value in ((invoices.c.location_id, location_id),
                               (invoices.c.status, status_),
                               (invoices.c.patient_id, patient_id)):
             if value is not None:
                 query = query.where(column == value)
-        if visible is not None:
-            query = query.where(invoices.c.location_id.in_(visible))
         async with db.read(principal.tenant_id) as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -478,11 +477,9 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_packs(request: Request, patient_id: UUID,
                          principal: Staff(*BILLING_STAFF)) -> list[dict[str, Any]]:
         note(request).patient_id = patient_id
-        query = select(packs).where(packs.c.patient_id == patient_id).order_by(
-            packs.c.purchased_at)
-        visible = principal.locations_for(BILLING_STAFF)
-        if visible is not None:
-            query = query.where(packs.c.location_id.in_(visible))
+        query = at_visible_locations(
+            select(packs).where(packs.c.patient_id == patient_id).order_by(
+                packs.c.purchased_at), principal, packs.c.location_id, BILLING_STAFF)
         async with db.read(principal.tenant_id) as conn:
             rows = [dict(r) for r in (await conn.execute(query)).mappings()]
             if not rows:
@@ -551,10 +548,9 @@ def router(runtime: Runtime) -> APIRouter:
     async def get_ledger(request: Request, patient_id: UUID,
                          principal: Staff(*ACCOUNT_READERS)) -> list[dict[str, Any]]:
         note(request).patient_id = patient_id
-        visible = principal.locations_for(ACCOUNT_READERS)
-        query = select(ledger_entries).where(ledger_entries.c.patient_id == patient_id)
-        if visible is not None:
-            query = query.where(ledger_entries.c.location_id.in_(visible))
+        query = at_visible_locations(
+            select(ledger_entries).where(ledger_entries.c.patient_id == patient_id),
+            principal, ledger_entries.c.location_id, ACCOUNT_READERS)
         async with db.read(principal.tenant_id) as conn:
             rows = [dict(r) for r in (await conn.execute(
                 query.order_by(ledger_entries.c.at, ledger_entries.c.entry_id))).mappings()]
@@ -589,9 +585,8 @@ def router(runtime: Runtime) -> APIRouter:
                  .where(e.c.kind.in_(("payment", "refund")), e.c.at >= start,
                         e.c.at < start + timedelta(days=1))
                  .group_by(*keys).order_by(locations.c.name))
-        visible = principal.locations_for((Role.BILLING, Role.OPERATOR))
-        if visible is not None:
-            query = query.where(e.c.location_id.in_(visible))
+        query = at_visible_locations(query, principal, e.c.location_id,
+                                     (Role.BILLING, Role.OPERATOR))
         out = []
         for row in await conn.execute(query):
             paid, refunded = int(row[-2]), int(row[-1])

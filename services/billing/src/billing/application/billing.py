@@ -119,6 +119,14 @@ async def issue_invoice(conn: AsyncConnection, store: EventStore, ctx: EventCont
               ctx)
 
 
+def line_label(kind: public.ChargeKind, o: charge.Occurrence, day: date) -> str:
+    if kind == "session":
+        return LINE_LABELS[o.appointment_type]
+    if o.outcome == "cancelled":  # booking's cancellation does not say the session's type
+        return f"{FEE_LABELS[kind]}: the session of {day}"
+    return f"{FEE_LABELS[kind]}: {LINE_LABELS[o.appointment_type]} of {day}"
+
+
 def line(description: str, amount: int, tariff: Tariff, **extra: Any) -> invoice.InvoiceLine:
     return invoice.InvoiceLine(description=description, amount=amount,
                                tax_rate_bp=tariff.tax_rate_bp,
@@ -162,8 +170,7 @@ async def charge_session(conn: AsyncConnection, store: EventStore, tenant_id: UU
         else:
             assert charged.invoice_id is not None and tariff is not None
             o = occurrence
-            label = LINE_LABELS[o.appointment_type] if charged.fee.kind == "session" \
-                else f"{FEE_LABELS[charged.fee.kind]}: {LINE_LABELS[o.appointment_type]}"
+            label = line_label(charged.fee.kind, o, day)
             await issue_invoice(
                 conn, store, ctx, invoice_id=charged.invoice_id, kind=charged.fee.kind,
                 patient_id=o.patient_id, location_id=o.location_id, therapist_id=o.therapist_id,

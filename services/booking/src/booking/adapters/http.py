@@ -25,7 +25,7 @@ from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import CurrentStaff, ForbiddenError, Staff
 from kinetic_infra.http.headers import IdempotencyKey
-from kinetic_infra.read_models import fetch_all, fetch_one
+from kinetic_infra.read_models import at_visible_locations, fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
 
@@ -293,11 +293,10 @@ def router(runtime: Runtime) -> APIRouter:
     async def list_episodes(request: Request, patient_id: UUID,
                             principal: Staff(*CLINICAL_READERS)) -> list[dict[str, Any]]:
         note(request).patient_id = patient_id
-        visible = principal.locations_for(CLINICAL_READERS)
-        query = (select(episodes).where(episodes.c.patient_id == patient_id)
-                 .order_by(episodes.c.opened_at.desc()))
-        if visible is not None:
-            query = query.where(episodes.c.location_id.in_(visible))
+        query = at_visible_locations(
+            select(episodes).where(episodes.c.patient_id == patient_id)
+            .order_by(episodes.c.opened_at.desc()), principal, episodes.c.location_id,
+            CLINICAL_READERS)
         async with db.read(principal.tenant_id) as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
 
