@@ -36,7 +36,9 @@ def stack() -> Iterator[Platform]:
                                    "OTEL_BSP_SCHEDULE_DELAY": "200",
                                    "KINETIC_METRICS_INTERVAL_MS": "2000",
                                    # Reminders an hour ahead, so a test waits seconds for one.
-                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60"})
+                                   "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60",
+                                   # The test receivers of partner webhooks listen on loopback.
+                                   "KINETIC_PARTNERS_ALLOW_LOOPBACK_HTTP": "true"})
     try:
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         platform.start_servers()

@@ -6,9 +6,10 @@ from kinetic_contracts.assessment.v1 import events as assessment_v1
 from kinetic_contracts.billing.v1 import events as billing_v1
 from kinetic_contracts.booking.v1 import events as booking_v1
 from kinetic_contracts.envelope import EventData
+from kinetic_contracts.partners.v1 import events as partners_v1
 from kinetic_contracts.plan.v1 import events as plan_v1
 
-_MODULES = [booking_v1, assessment_v1, plan_v1, billing_v1]
+_MODULES = [booking_v1, assessment_v1, plan_v1, billing_v1, partners_v1]
 
 EVENT_MODELS: dict[str, type[EventData]] = {
     model.event_type: model

@@ -3,6 +3,7 @@
 The service comes from ``KINETIC_SERVICE`` (its package must expose
 ``<service>.bootstrap:SERVICE``). Roles: ``api`` (HTTP API and admin page), ``relay``
 (outbox → JetStream), ``consumer`` (FastStream subscribers), ``worker`` (Temporal),
+``dispatcher`` (a loop of the service's own, e.g. webhook delivery),
 ``migrate`` (Alembic upgrade, then exit). Each role is its own process so that each can be
 scaled, restarted or killed on its own.
 """
@@ -17,7 +18,7 @@ import sys
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
 from kinetic_infra.settings import Settings, load_settings
 
-ROLES = ("api", "relay", "consumer", "worker", "migrate")
+ROLES = ("api", "relay", "consumer", "worker", "dispatcher", "migrate")
 
 
 def load_definition(service: str) -> ServiceDefinition:
@@ -68,6 +69,13 @@ async def _worker(definition: ServiceDefinition, settings: Settings) -> None:
     await runtime.db.dispose()
 
 
+async def _dispatcher(definition: ServiceDefinition, settings: Settings) -> None:
+    assert definition.dispatcher is not None
+    runtime = build_runtime(definition, settings)
+    await definition.dispatcher(runtime, _stop_event())
+    await runtime.db.dispose()
+
+
 def _api(definition: ServiceDefinition, settings: Settings) -> None:
     import uvicorn
 
@@ -104,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_consumer(definition, settings))
     elif role == "worker":
         asyncio.run(_worker(definition, settings))
+    elif role == "dispatcher":
+        asyncio.run(_dispatcher(definition, settings))
 
 
 if __name__ == "__main__":

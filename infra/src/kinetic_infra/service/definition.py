@@ -4,6 +4,7 @@ event subscriptions, workflows and admin summary. The service's ``bootstrap.py``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,9 @@ class ServiceDefinition:
     description: str = ""
     # Demo data for `make run`, written through the service's own HTTP API (idempotently).
     seed: Callable[[SeedContext], Awaitable[Sequence[str]]] | None = None
+    # A loop of the service's own that runs as the "dispatcher" process until the event is
+    # set (for example: delivering webhooks from a table, so delivery state survives restarts).
+    dispatcher: Callable[[Runtime, asyncio.Event], Awaitable[None]] | None = None
     start_order: int = 100
 
     @property
@@ -103,6 +107,8 @@ class ServiceDefinition:
             roles.append("consumer")
         if self.uses_temporal:
             roles.append("worker")
+        if self.dispatcher is not None:
+            roles.append("dispatcher")
         return roles
 
 

@@ -28,7 +28,7 @@ from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
 from kinetic_infra.stack.processes import ChildProcess, free_port, port_open, wait_until
 from kinetic_infra.stack.temporal import NAMESPACE, EmbeddedTemporal, TemporalSettings
 
-ROLES = ("api", "relay", "consumer", "worker")
+ROLES = ("api", "relay", "consumer", "worker", "dispatcher")
 
 
 def discover_services() -> list[ServiceDefinition]:

@@ -1,0 +1,115 @@
+"""Webhook delivery: the partners service's dispatcher process.
+
+Each pending delivery is POSTed to the partner's webhook, signed per the Standard Webhooks
+specification (headers ``webhook-id`` = the original event id, ``webhook-timestamp``,
+``webhook-signature`` = ``v1,<base64 HMAC-SHA256>``; the ``standardwebhooks`` library signs
+and partners verify with the same library or ``kinetic_contracts.webhooks``). A 2xx answer
+delivers it; anything else (a refused connection, a timeout, a 500) tries again after an
+exponential backoff with jitter, capped at an hour, for about a day; then the delivery is a
+dead letter, which replay sends again.
+
+Order: a partner's deliveries go out one at a time, oldest first — a later event never
+overtakes an earlier one that is still being retried (so events of one episode arrive in
+order). Every step is a database update, so delivery state survives a restart, and several
+dispatchers share the work (row locks, ``SKIP LOCKED``).
+
+``dispatch_queue`` holds only ids, the organization and when each is due: the dispatcher
+must find due work across organizations before it acts as one of them; everything it sends
+is read under that organization's row-level security.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, text
+from standardwebhooks import Webhook
+
+from kinetic_infra.db.database import Database
+from kinetic_infra.service.definition import Runtime
+from partners.adapters.feed import deliveries, partners, queue
+
+FIRST_RETRY = 1.0  # seconds
+MAX_RETRY = 3600.0
+MAX_ATTEMPTS = 30  # 1 s, 2 s, 4 s … capped at an hour: about a day in all
+TIMEOUT = 10.0
+IDLE = 0.3
+
+HEADS_SQL = text("""
+    SELECT DISTINCT ON (partner_id) delivery_id, org, partner_id, due_at
+      FROM dispatch_queue ORDER BY partner_id, delivery_id""")
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try: doubling from a second, capped at an hour, with up to a
+    fifth of jitter so partners recovering together are not hit at once."""
+    delay = min(MAX_RETRY, FIRST_RETRY * 2 ** max(0, attempts - 1))
+    return delay * (1 + random.random() / 5)
+
+
+def signed_headers(secret: str, event_id: str, at: datetime, body: str) -> dict[str, str]:
+    return {"webhook-id": event_id, "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": Webhook(secret).sign(event_id, at, body),
+            "content-type": "application/cloudevents+json"}
+
+
+async def dispatch_once(db: Database, client: httpx.AsyncClient) -> int:
+    """Try every partner's oldest due delivery once; returns how many were tried."""
+    now = datetime.now(UTC)
+    async with db.read() as conn:
+        heads = [h for h in (await conn.execute(HEADS_SQL)).mappings() if h["due_at"] <= now]
+    tried = await asyncio.gather(*(_try(db, client, dict(h)) for h in heads))
+    return sum(tried)
+
+
+async def _try(db: Database, client: httpx.AsyncClient, head: dict[str, Any]) -> int:
+    async with db.transaction(head["org"]) as conn:
+        locked = await conn.scalar(
+            select(queue.c.delivery_id).where(queue.c.delivery_id == head["delivery_id"])
+            .with_for_update(skip_locked=True))
+        if locked is None:
+            return 0  # another dispatcher has it
+        row = (await conn.execute(
+            select(deliveries, partners.c.webhook_url, partners.c.secret)
+            .join(partners, partners.c.partner_id == deliveries.c.partner_id)
+            .where(deliveries.c.delivery_id == head["delivery_id"]))).mappings().one()
+        body = json.dumps(row["envelope"], separators=(",", ":"))
+        at = datetime.now(UTC)
+        status, error = None, None
+        try:
+            response = await client.post(row["webhook_url"], content=body, timeout=TIMEOUT,
+                                         headers=signed_headers(row["secret"],
+                                                                str(row["event_id"]), at, body))
+            status = response.status_code
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        attempts = row["attempts"] + 1
+        done = status is not None and 200 <= status < 300
+        dead = not done and attempts >= MAX_ATTEMPTS
+        await conn.execute(deliveries.update().where(
+            deliveries.c.delivery_id == row["delivery_id"]).values(
+            attempts=attempts, last_status=status, last_error=error,
+            status="delivered" if done else "dead" if dead else "retrying",
+            delivered_at=datetime.now(UTC) if done else None))
+        if done or dead:
+            await conn.execute(queue.delete().where(queue.c.delivery_id == row["delivery_id"]))
+        else:
+            await conn.execute(queue.update().where(
+                queue.c.delivery_id == row["delivery_id"]).values(
+                due_at=at + timedelta(seconds=backoff(attempts))))
+        return 1
+
+
+async def run(runtime: Runtime, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient() as client:
+        while not stop.is_set():
+            if not await dispatch_once(runtime.db, client):
+                try:
+                    await asyncio.wait_for(stop.wait(), IDLE)
+                except asyncio.TimeoutError:
+                    pass

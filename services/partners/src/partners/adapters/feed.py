@@ -1,0 +1,155 @@
+"""The per-partner feed: every service's events, read through one durable consumer per
+source service, become a delivery for each partner of the organization whose grant covers
+the event — unless the patient withdrew data sharing with that partner (booking's consent
+events, kept here). The delivery row is written in the inbox's transaction, keyed by
+(partner, event id): a redelivered event is one delivery, and the original event id travels
+with it so partners de-duplicate too.
+
+What a delivery carries is the published CloudEvent: identifiers and codes only (the
+contracts keep names, contact details and clinical free text out of every public event), so
+the ``identifiers`` data class is what any partner receives today.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+from kinetic_contracts.registry import EVENT_MODELS
+from kinetic_infra.inbox.consumer import Subscription
+from partners.domain.partner import Grant, withdrawn
+
+SOURCES = ("booking", "assessment", "plan", "billing")
+
+metadata = MetaData()
+
+partners = Table(
+    "partners", metadata,
+    Column("partner_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("webhook_url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("data_classes", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+
+consents = Table(
+    "partner_consents", metadata,
+    Column("patient_id", UUID(as_uuid=True), primary_key=True),
+    Column("partner", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("delivery_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("partner_id", UUID(as_uuid=True), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("envelope", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+
+# Only ids, the organization and when each is due (no row-level security): the dispatcher
+# finds due work across organizations here before it acts as one of them.
+queue = Table(
+    "dispatch_queue", metadata,
+    Column("delivery_id", BigInteger, primary_key=True),
+    Column("org", UUID(as_uuid=True), nullable=False),
+    Column("partner_id", UUID(as_uuid=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def _consents_of(conn: AsyncConnection, patient_id: Any) -> dict[str, bool]:
+    if patient_id is None:
+        return {}
+    rows = await conn.execute(select(consents.c.partner, consents.c.granted)
+                              .where(consents.c.patient_id == patient_id))
+    return {partner: granted for partner, granted in rows}
+
+
+async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
+    """One delivery per partner the event may go to; returns how many."""
+    rows = (await conn.execute(select(partners))).mappings().all()
+    given = await _consents_of(conn, event.data.get("patient_id"))
+    made = 0
+    for p in rows:
+        grant = Grant(event_types=p["event_types"], data_classes=p["data_classes"])
+        if not grant.allows(event.type) or withdrawn(given, p["name"]):
+            continue
+        delivery_id = await conn.scalar(insert(deliveries).values(
+            tenant_id=event.tenantid, partner_id=p["partner_id"], event_id=event.id,
+            event_type=event.type, envelope=event.model_dump(mode="json"), status="pending",
+            attempts=0, next_attempt_at=event.time, created_at=event.time,
+        ).on_conflict_do_nothing(index_elements=["partner_id", "event_id"])
+            .returning(deliveries.c.delivery_id))
+        if delivery_id is not None:
+            await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time)
+            made += 1
+    return made
+
+
+async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partner_id: Any,
+                  due_at: Any) -> None:
+    await conn.execute(insert(queue).values(
+        delivery_id=delivery_id, org=tenant_id, partner_id=partner_id, due_at=due_at
+    ).on_conflict_do_update(index_elements=["delivery_id"], set_={"due_at": due_at}))
+
+
+def subscriptions() -> list[Subscription]:
+    subs = []
+    for source in SOURCES:
+        sub = Subscription(name=f"partners-feed-{source}", source_service=source)
+        for event_type in EVENT_MODELS:
+            if event_type.startswith(f"kinetic.{source}."):
+                sub.on(event_type)(_handle)
+        subs.append(sub)
+    return subs
+
+
+async def _handle(conn: AsyncConnection, event: CloudEvent) -> None:
+    if event.type == PatientConsentRecorded.event_type:
+        await _record_consent(conn, event)
+    await fan_out(conn, event)
+
+
+async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
+    consent = PatientConsentRecorded.model_validate(event.data)
+    if consent.consent != "data_sharing" or consent.partner is None:
+        return
+    statement = insert(consents).values(
+        patient_id=consent.patient_id, partner=consent.partner, tenant_id=event.tenantid,
+        granted=consent.granted, recorded_at=consent.recorded_at)
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=["patient_id", "partner"],
+        set_={"granted": statement.excluded.granted,
+              "recorded_at": statement.excluded.recorded_at},
+        where=consents.c.recorded_at <= statement.excluded.recorded_at))

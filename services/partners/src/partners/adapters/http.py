@@ -1,0 +1,178 @@
+"""The partners API (operators): register a partner with its grant, read partners and their
+delivery log, and replay deliveries from a time. The webhook secret is shown once, in the
+registration's answer; every call is audited."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_contracts.registry import EVENT_MODELS
+from kinetic_infra.auth.principal import Role
+from kinetic_infra.commands import run_command
+from kinetic_infra.event_store.decider import handle
+from kinetic_infra.event_store.ids import new_id
+from kinetic_infra.event_store.model import EventContext, StreamName
+from kinetic_infra.http.audit import AuditedRoute, audited, note
+from kinetic_infra.http.auth import Staff
+from kinetic_infra.http.headers import IdempotencyKey
+from kinetic_infra.service.definition import Runtime
+from partners.adapters.feed import deliveries, enqueue, partners
+from partners.domain import partner
+from partners.settings import partners_settings
+
+
+class PartnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$",
+                      description="As patients' data-sharing consents name the partner")
+    webhook_url: str = Field(max_length=2000, examples=["https://crm.example/kinetic"])
+    grant: partner.Grant
+
+
+class PartnerOut(BaseModel):
+    partner_id: UUID
+    name: str
+    webhook_url: str
+    event_types: list[str]
+    data_classes: list[str]
+    registered_at: datetime
+
+
+class RegisteredOut(PartnerOut):
+    secret: str = Field(description="The webhook signing secret (whsec_…): shown only now")
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: int
+    event_id: UUID
+    event_type: str
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="Send again every delivery of events from then on")
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(tags=["partners"], route_class=AuditedRoute)
+    db, store = runtime.db, runtime.store
+    settings = partners_settings()
+
+    async def visible(conn: AsyncConnection, partner_id: UUID) -> dict[str, Any]:
+        row = (await conn.execute(select(partners).where(partners.c.partner_id == partner_id))
+               ).mappings().one_or_none()
+        if row is None:
+            raise partner.PartnerNotFoundError(f"no partner {partner_id} in your organization")
+        return dict(row)
+
+    @api.post("/partners", response_model=RegisteredOut, status_code=status.HTTP_201_CREATED,
+              summary="Register a partner system with its grant (event types, data classes)",
+              openapi_extra=audited("register", "partner"))
+    async def register(request: Request, body: PartnerIn, principal: Staff(Role.OPERATOR),
+                       idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        partner_id = idempotency_key or new_id()
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            existing = (await conn.execute(select(partners).where(
+                partners.c.partner_id == partner_id))).mappings().one_or_none()
+            if existing is not None:
+                return RegisteredOut.model_validate(dict(existing)).model_dump(mode="json")
+            if await conn.scalar(select(partners.c.partner_id)
+                                 .where(partners.c.name == body.name)):
+                raise partner.PartnerExistsError(f"a partner named {body.name!r} exists",
+                                                 name=body.name)
+            now = datetime.now(UTC)
+            await handle(conn, store, StreamName("partner", partner_id), partner,
+                         partner.RegisterPartner(
+                             partner_id=partner_id, name=body.name,
+                             webhook_url=body.webhook_url, grant=body.grant,
+                             known_event_types=frozenset(EVENT_MODELS),
+                             allow_loopback_http=settings.allow_loopback_http, now=now),
+                         tenant_id=principal.tenant_id,
+                         context=EventContext(tenant_id=principal.tenant_id,
+                                              correlation_id=partner_id))
+            row = {"partner_id": partner_id, "tenant_id": principal.tenant_id,
+                   "name": body.name, "webhook_url": body.webhook_url,
+                   "event_types": body.grant.event_types,
+                   "data_classes": list(body.grant.data_classes), "secret": new_secret(),
+                   "registered_at": now}
+            await conn.execute(insert(partners).values(**row))
+            return RegisteredOut.model_validate(row).model_dump(mode="json")
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    @api.get("/partners", response_model=list[PartnerOut],
+             summary="Your organization's partners", openapi_extra=audited("list", "partner"))
+    async def list_partners(principal: Staff(Role.OPERATOR)) -> list[dict[str, Any]]:
+        async with db.read(principal.tenant_id) as conn:
+            return [dict(r) for r in (await conn.execute(
+                select(partners).order_by(partners.c.registered_at))).mappings()]
+
+    @api.get("/partners/{partner_id}", response_model=PartnerOut,
+             summary="One partner and its grant", openapi_extra=audited("read", "partner"))
+    async def get_partner(request: Request, partner_id: UUID,
+                          principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
+        note(request).resource_id = str(partner_id)
+        async with db.read(principal.tenant_id) as conn:
+            return await visible(conn, partner_id)
+
+    @api.get("/partners/{partner_id}/deliveries", response_model=list[DeliveryOut],
+             summary="The partner's delivery log, newest first: status, attempts, the last "
+                     "answer", openapi_extra=audited("list", "delivery"))
+    async def list_deliveries(request: Request, partner_id: UUID,
+                              principal: Staff(Role.OPERATOR), limit: int = 200
+                              ) -> list[dict[str, Any]]:
+        note(request).resource_id = str(partner_id)
+        async with db.read(principal.tenant_id) as conn:
+            await visible(conn, partner_id)
+            return [dict(r) for r in (await conn.execute(
+                select(deliveries).where(deliveries.c.partner_id == partner_id)
+                .order_by(deliveries.c.delivery_id.desc()).limit(min(limit, 1000)))).mappings()]
+
+    @api.post("/partners/{partner_id}/replay", summary="Send again every delivery of events "
+              "from a time on (dead letters included), in their original order",
+              openapi_extra=audited("replay", "delivery"))
+    async def replay(request: Request, partner_id: UUID, body: ReplayIn,
+                     principal: Staff(Role.OPERATOR)) -> dict[str, int]:
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await visible(conn, partner_id)
+            rows = (await conn.execute(
+                deliveries.update().where(deliveries.c.partner_id == partner_id,
+                                          deliveries.c.created_at >= body.since)
+                .values(status="pending", attempts=0)
+                .returning(deliveries.c.delivery_id))).scalars().all()
+            now = datetime.now(UTC)
+            for delivery_id in rows:
+                await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now)
+            return {"requeued": len(rows)}
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    return api
+

@@ -1,0 +1,22 @@
+"""The partners service's own settings (environment variables, prefix ``KINETIC_PARTNERS_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PartnersSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KINETIC_PARTNERS_", extra="ignore")
+
+    allow_loopback_http: bool = Field(
+        default=False,
+        description="Accept http:// webhooks on this machine (127.0.0.1, localhost): for "
+                    "development and tests only; production webhooks are https:// only")
+
+
+def partners_settings() -> PartnersSettings:
+    try:
+        return PartnersSettings()
+    except Exception as exc:  # pydantic's message names the variable
+        raise SystemExit(f"kinetic: invalid partners configuration: {exc}") from None

@@ -1,0 +1,264 @@
+"""Partner systems: registration with a grant, the per-partner feed, and webhooks signed per
+Standard Webhooks that are retried until the receiver takes them, in order, and replayed on
+request. The receiver is a real HTTP server on loopback; it verifies every signature with
+the ``standardwebhooks`` library, as a partner would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import uvicorn
+from standardwebhooks import Webhook
+
+pytestmark = pytest.mark.platform
+
+
+class Receiver:
+    """A partner's webhook endpoint: answers ``status`` and keeps what it verified."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.secret = ""
+        self.status = 200
+        self.delay = 0.0  # seconds before answering
+        self.requests = 0  # requests begun
+        self.received: list[dict[str, Any]] = []  # verified, in arrival order
+        self.answered: list[int] = []
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status = self.status
+        if status == 200:
+            envelope = Webhook(self.secret).verify(body, headers)  # raises if forged
+            assert headers["webhook-id"] == envelope["id"]
+            self.received.append(envelope)
+        self.answered.append(status)
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def start(self) -> None:
+        config = uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.received if e["type"] == event_type]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    yield r
+    await r.stop()
+
+
+async def register(api, receiver: Receiver, *patterns: str, name: str = "acme-crm") -> dict:
+    response = await api("partners", "POST", "/partners", json={
+        "name": name, "webhook_url": receiver.url,
+        "grant": {"event_types": list(patterns)}})
+    assert response.status_code == 201, response.text
+    receiver.secret = response.json()["secret"]
+    assert receiver.secret.startswith("whsec_")
+    return response.json()
+
+
+async def test_a_granted_event_arrives_signed_with_its_original_id_and_others_do_not(
+        api, receiver, wait_for, published):
+    await receiver.start()
+    await register(api, receiver, "kinetic.booking.patient.*")
+    location = await api("booking", "POST", "/locations",
+                         json={"name": "Partner Clinic", "timezone": "Europe/Berlin"})
+    patient = await api("booking", "POST", "/patients", json={
+        "given_name": "Ada", "family_name": "Canarysson", "date_of_birth": "1996-04-02",
+        "home_location_id": location.json()["id"]})
+    [event] = await wait_for(lambda: _some(receiver.of_type(
+        "kinetic.booking.patient.registered.v1")))
+    assert event["data"]["patient_id"] == patient.json()["id"]
+    [on_the_wire] = await wait_for(lambda: published("kinetic.booking.patient.registered.v1"))
+    assert event["id"] == on_the_wire["id"]  # partners de-duplicate by the original id
+    # Names never leave: the public event has none, and nothing delivered carries one.
+    assert "Canarysson" not in json.dumps(receiver.received)
+    assert receiver.of_type("kinetic.booking.location.registered.v1") == []
+
+
+async def _some(items: list[Any]) -> list[Any] | None:
+    return items or None
+
+
+async def test_a_receiver_down_then_failing_then_back_gets_everything_once_in_order(
+        api, receiver, wait_for, tenant):
+    partner = await register(api, receiver, "kinetic.booking.location.registered.v1")
+    names = [f"Clinic {i}" for i in range(4)]
+    for name in names:  # published while nobody listens
+        await api("booking", "POST", "/locations", json={"name": name,
+                                                          "timezone": "Europe/Berlin"})
+
+    async def tried() -> bool:
+        log = (await api("partners", "GET", f"/partners/{partner['partner_id']}/deliveries")
+               ).json()
+        return len(log) == 4 and any(d["attempts"] >= 1 for d in log)
+
+    await wait_for(tried)
+    receiver.status = 500
+    await receiver.start()
+    await wait_for(lambda: _const(500 in receiver.answered))
+    receiver.status = 200
+    await wait_for(lambda: _const(len(receiver.received) == 4), timeout=60)
+    assert [e["data"]["name"] for e in receiver.received] == names
+    assert len({e["id"] for e in receiver.received}) == 4
+    log = (await api("partners", "GET", f"/partners/{partner['partner_id']}/deliveries")).json()
+    assert {d["status"] for d in log} == {"delivered"}
+    assert max(d["attempts"] for d in log) >= 2
+
+
+async def _const(value: Any) -> Any:
+    return value
+
+
+async def test_replay_from_a_time_sends_exactly_that_range_again(api, receiver, wait_for):
+    await receiver.start()
+    partner = await register(api, receiver, "kinetic.booking.location.registered.v1")
+    await api("booking", "POST", "/locations", json={"name": "Before",
+                                                      "timezone": "Europe/Berlin"})
+    await wait_for(lambda: _const(len(receiver.received) == 1))
+    since = datetime.now(UTC)
+    for name in ("After 1", "After 2"):
+        await api("booking", "POST", "/locations", json={"name": name,
+                                                          "timezone": "Europe/Berlin"})
+    await wait_for(lambda: _const(len(receiver.received) == 3))
+    replay = await api("partners", "POST", f"/partners/{partner['partner_id']}/replay",
+                       json={"since": since.isoformat()})
+    assert replay.json() == {"requeued": 2}
+    await wait_for(lambda: _const(len(receiver.received) == 5))
+    assert [e["data"]["name"] for e in receiver.received[3:]] == ["After 1", "After 2"]
+
+
+async def test_a_patient_who_withdrew_consent_for_the_partner_stops_flowing_to_it(
+        api, receiver, wait_for):
+    await receiver.start()
+    await register(api, receiver, "kinetic.booking.episode.opened.v1", name="acme-ehr")
+    location = await api("booking", "POST", "/locations",
+                         json={"name": "Consent Clinic", "timezone": "Europe/Berlin"})
+    location_id = location.json()["id"]
+    patients = []
+    for given in ("Withdrew", "Stayed"):
+        created = await api("booking", "POST", "/patients", json={
+            "given_name": given, "family_name": "Person", "date_of_birth": "1980-01-01",
+            "home_location_id": location_id})
+        patients.append(created.json()["id"])
+    withdrew, stayed = patients
+    consent = await api("booking", "POST", f"/patients/{withdrew}/consents", json={
+        "consent": "data_sharing", "partner": "acme-ehr", "granted": False, "version": "1"})
+    assert consent.status_code == 204, consent.text
+    for patient_id in (withdrew, stayed):
+        await api("booking", "POST", "/episodes", json={
+            "patient_id": patient_id, "location_id": location_id, "reason": "knee pain",
+            "symptom_site": "knee_anterior"})
+    [episode] = await wait_for(lambda: _some(receiver.of_type(
+        "kinetic.booking.episode.opened.v1")))
+    assert episode["data"]["patient_id"] == stayed
+    await asyncio.sleep(1.0)  # the feed handles the stream in order: nothing else comes
+    assert len(receiver.of_type("kinetic.booking.episode.opened.v1")) == 1
+
+
+async def test_bad_registrations_are_refused_and_store_nothing(api, receiver, tenant):
+    cases = [
+        ({"name": "plain-http", "webhook_url": "http://crm.example/hook",
+          "grant": {"event_types": ["kinetic.booking.*"]}}, 422, "/problems/insecure-webhook"),
+        ({"name": "typo", "webhook_url": "https://crm.example/hook",
+          "grant": {"event_types": ["kinetic.boking.*"]}}, 422, "/problems/unknown-event-type"),
+        ({"name": "Bad Name!", "webhook_url": "https://crm.example/hook",
+          "grant": {"event_types": ["kinetic.booking.*"]}}, 422, None),
+        ({"name": "no-grant", "webhook_url": "https://crm.example/hook",
+          "grant": {"event_types": []}}, 422, None),
+    ]
+    for body, code, problem in cases:
+        response = await api("partners", "POST", "/partners", json=body)
+        assert response.status_code == code, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        if problem:
+            assert response.json()["type"] == problem
+    first = await register(api, receiver, "kinetic.booking.*", name="twice")
+    again = await api("partners", "POST", "/partners", json={
+        "name": "twice", "webhook_url": receiver.url,
+        "grant": {"event_types": ["kinetic.booking.*"]}})
+    assert again.status_code == 409
+    assert [p["name"] for p in (await api("partners", "GET", "/partners")).json()] == ["twice"]
+    other = uuid.uuid4()
+    assert (await api("partners", "GET", f"/partners/{first['partner_id']}",
+                      as_tenant=other)).status_code == 404
+    assert (await api("partners", "GET", "/partners", as_tenant=other)).json() == []
+
+
+async def test_the_dispatcher_killed_mid_delivery_loses_nothing(
+        platform, api, receiver, wait_for):
+    """kill -9 while a webhook is in flight: its attempt was never recorded, so the next
+    dispatcher sends it again — same event id, which the partner de-duplicates on."""
+    receiver.delay = 3.0
+    await receiver.start()
+    await register(api, receiver, "kinetic.booking.location.registered.v1")
+    names = [f"Killed {i}" for i in range(3)]
+    for name in names:
+        await api("booking", "POST", "/locations", json={"name": name,
+                                                          "timezone": "Europe/Berlin"})
+    await wait_for(lambda: _const(len(receiver.answered) == 0 and receiver.received == []
+                                  and _in_flight(receiver)))
+    [dispatcher] = [p for p in platform.processes
+                    if p.name.startswith("partners-dispatcher") and p.alive()]
+    os.kill(dispatcher.pid, signal.SIGKILL)
+    receiver.delay = 0.0
+    definition = next(d for d in platform.services if d.name == "partners")
+    platform.start_process(definition, "dispatcher", suffix=f"-{dispatcher.pid}")
+    await wait_for(lambda: _const({e["data"]["name"] for e in receiver.received}
+                                  == set(names)), timeout=60)
+    by_name: dict[str, set[str]] = {}
+    for e in receiver.received:
+        by_name.setdefault(e["data"]["name"], set()).add(e["id"])
+    assert all(len(ids) == 1 for ids in by_name.values())  # a repeat keeps its id
+    first_seen = list(dict.fromkeys(e["id"] for e in receiver.received))
+    names_by_id = {e["id"]: e["data"]["name"] for e in receiver.received}
+    assert [names_by_id[i] for i in first_seen] == names  # in order, de-duplicated by id
+
+
+def _in_flight(receiver: Receiver) -> bool:
+    return receiver.requests > 0
