@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 pytestmark = pytest.mark.platform
 
@@ -31,6 +32,8 @@ class Receiver:
         self.status = 200
         self.delay = 0.0  # seconds before answering
         self.requests = 0  # requests begun
+        self.also: list[str] = []  # further secrets every signature must verify with
+        self.rejected = 0  # calls whose signature did not verify (answered 401)
         self.received: list[dict[str, Any]] = []  # verified, in arrival order
         self.answered: list[int] = []
         self._server: uvicorn.Server | None = None
@@ -55,9 +58,16 @@ class Receiver:
             await asyncio.sleep(self.delay)
         status = self.status
         if status == 200:
-            envelope = Webhook(self.secret).verify(body, headers)  # raises if forged
-            assert headers["webhook-id"] == envelope["id"]
-            self.received.append(envelope)
+            try:
+                envelope = Webhook(self.secret).verify(body, headers)
+                for other in self.also:
+                    Webhook(other).verify(body, headers)
+            except WebhookVerificationError:
+                self.rejected += 1
+                status = 401
+            else:
+                assert headers["webhook-id"] == envelope["id"]
+                self.received.append(envelope)
         self.answered.append(status)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -262,3 +272,29 @@ async def test_the_dispatcher_killed_mid_delivery_loses_nothing(
 
 def _in_flight(receiver: Receiver) -> bool:
     return receiver.requests > 0
+
+
+async def test_a_rotated_secret_overlaps_then_only_the_new_one_signs(api, receiver, wait_for):
+    await receiver.start()
+    partner = await register(api, receiver, "kinetic.booking.location.registered.v1")
+    old = receiver.secret
+    rotate = f"/partners/{partner['partner_id']}/secret/rotate"
+    rotated = await api("partners", "POST", rotate, json={"overlap_hours": 1})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new != old and "secret" not in (await api(
+        "partners", "GET", f"/partners/{partner['partner_id']}")).json()
+    receiver.also = [new]  # the receiver still holds the old secret, and checks the new too
+    await api("booking", "POST", "/locations", json={"name": "Overlap",
+                                                      "timezone": "Europe/Berlin"})
+    await wait_for(lambda: _const(len(receiver.received) == 1))
+    # No overlap: only the newest secret signs; a receiver that kept the old one refuses,
+    # and once it switches, the retried delivery arrives.
+    third = (await api("partners", "POST", rotate, json={"overlap_hours": 0})).json()["secret"]
+    receiver.also = []
+    await api("booking", "POST", "/locations", json={"name": "After",
+                                                      "timezone": "Europe/Berlin"})
+    await wait_for(lambda: _const(receiver.rejected > 0))
+    receiver.secret = third
+    await wait_for(lambda: _const(len(receiver.received) == 2), timeout=60)
+    assert receiver.received[1]["data"]["name"] == "After"

@@ -79,7 +79,23 @@ def test_a_signature_verifies_with_the_standard_webhooks_library() -> None:
 
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = '{"id":"e1"}'
-    headers = signed_headers(secret, "e1", datetime.now(UTC), body)
+    headers = signed_headers([secret], "e1", datetime.now(UTC), body)
     assert Webhook(secret).verify(body, headers) == {"id": "e1"}
     with pytest.raises(Exception):
         Webhook(secret).verify(body.replace("e1", "e2"), headers)
+
+
+def test_during_a_rotation_either_secret_verifies_and_after_it_only_the_new() -> None:
+    from datetime import timedelta
+
+    from standardwebhooks import Webhook
+
+    from partners.adapters.delivery import secrets_in_force
+
+    old, new = "whsec_" + "A" * 32, "whsec_" + "B" * 32
+    now = datetime.now(UTC)
+    row = {"secret": new, "previous_secret": old, "previous_until": now + timedelta(hours=1)}
+    headers = signed_headers(secrets_in_force(row, now), "e1", now, "{}")
+    assert Webhook(old).verify("{}", headers) == {} and Webhook(new).verify("{}", headers) == {}
+    later = now + timedelta(hours=2)
+    assert secrets_in_force(row, later) == [new]

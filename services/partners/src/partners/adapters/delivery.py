@@ -6,7 +6,8 @@ specification (headers ``webhook-id`` = the original event id, ``webhook-timesta
 and partners verify with the same library or ``kinetic_contracts.webhooks``). A 2xx answer
 delivers it; anything else (a refused connection, a timeout, a 500) tries again after an
 exponential backoff with jitter, capped at an hour, for about a day; then the delivery is a
-dead letter, which replay sends again.
+dead letter, which replay sends again. After a secret rotation both secrets sign until the
+overlap ends.
 
 Order: a partner's deliveries go out one at a time, oldest first — a later event never
 overtakes an earlier one that is still being retried (so events of one episode arrive in
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,10 +54,18 @@ def backoff(attempts: int) -> float:
     return delay * (1 + random.random() / 5)
 
 
-def signed_headers(secret: str, event_id: str, at: datetime, body: str) -> dict[str, str]:
+def signed_headers(secrets: Sequence[str], event_id: str, at: datetime, body: str
+                   ) -> dict[str, str]:
+    """One signature per secret in force, space-separated (the Standard Webhooks way to
+    rotate: a receiver that knows either secret verifies)."""
     return {"webhook-id": event_id, "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": Webhook(secret).sign(event_id, at, body),
+            "webhook-signature": " ".join(Webhook(s).sign(event_id, at, body) for s in secrets),
             "content-type": "application/cloudevents+json"}
+
+
+def secrets_in_force(row: Mapping[str, Any], at: datetime) -> list[str]:
+    previous, until = row["previous_secret"], row["previous_until"]
+    return [row["secret"], *([previous] if previous and until and until > at else [])]
 
 
 async def dispatch_once(db: Database, client: httpx.AsyncClient) -> int:
@@ -75,7 +85,8 @@ async def _try(db: Database, client: httpx.AsyncClient, head: dict[str, Any]) ->
         if locked is None:
             return 0  # another dispatcher has it
         row = (await conn.execute(
-            select(deliveries, partners.c.webhook_url, partners.c.secret)
+            select(deliveries, partners.c.webhook_url, partners.c.secret,
+                   partners.c.previous_secret, partners.c.previous_until)
             .join(partners, partners.c.partner_id == deliveries.c.partner_id)
             .where(deliveries.c.delivery_id == head["delivery_id"]))).mappings().one()
         body = json.dumps(row["envelope"], separators=(",", ":"))
@@ -83,8 +94,9 @@ async def _try(db: Database, client: httpx.AsyncClient, head: dict[str, Any]) ->
         status, error = None, None
         try:
             response = await client.post(row["webhook_url"], content=body, timeout=TIMEOUT,
-                                         headers=signed_headers(row["secret"],
-                                                                str(row["event_id"]), at, body))
+                                         headers=signed_headers(
+                                             secrets_in_force(row, at), str(row["event_id"]),
+                                             at, body))
             status = response.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]

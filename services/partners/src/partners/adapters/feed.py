@@ -49,6 +49,9 @@ partners = Table(
     Column("data_classes", ARRAY(Text), nullable=False),
     Column("secret", Text, nullable=False),
     Column("registered_at", DateTime(timezone=True), nullable=False),
+    # After a rotation the previous secret signs too, until then (receivers switch over).
+    Column("previous_secret", Text),
+    Column("previous_until", DateTime(timezone=True)),
 )
 
 consents = Table(

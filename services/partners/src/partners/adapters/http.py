@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +63,13 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: int = Field(default=24, ge=0, le=168,
+                               description="How long the previous secret signs as well")
 
 
 class ReplayIn(BaseModel):
@@ -152,6 +159,24 @@ def router(runtime: Runtime) -> APIRouter:
             return [dict(r) for r in (await conn.execute(
                 select(deliveries).where(deliveries.c.partner_id == partner_id)
                 .order_by(deliveries.c.delivery_id.desc()).limit(min(limit, 1000)))).mappings()]
+
+    @api.post("/partners/{partner_id}/secret/rotate", response_model=RegisteredOut,
+              summary="A new webhook secret (shown only now); the previous one signs too "
+                      "until the overlap ends", openapi_extra=audited("rotate", "partner"))
+    async def rotate(request: Request, partner_id: UUID, body: RotateIn,
+                     principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            current = await visible(conn, partner_id)
+            now = datetime.now(UTC)
+            changed = {"secret": new_secret(), "previous_secret": current["secret"],
+                       "previous_until": now + timedelta(hours=body.overlap_hours)}
+            await conn.execute(partners.update().where(partners.c.partner_id == partner_id)
+                               .values(**changed))
+            return RegisteredOut.model_validate({**current, **changed}).model_dump(mode="json")
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
 
     @api.post("/partners/{partner_id}/replay", summary="Send again every delivery of events "
               "from a time on (dead letters included), in their original order",
