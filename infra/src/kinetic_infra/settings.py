@@ -7,8 +7,12 @@ connection is attempted.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -50,8 +54,14 @@ class Settings(BaseSettings):
         return [(name.strip(), url.strip()) for name, url in pairs]
 
 
-def load_settings() -> Settings:
+def settings_or_exit(cls: type[S], what: str = "") -> S:
+    """The settings from the environment, or the process ends naming what is wrong."""
     try:
-        return Settings()  # type: ignore[call-arg]
+        return cls()
     except Exception as exc:  # pydantic's message names the variable
-        raise SystemExit(f"kinetic: invalid configuration: {exc}") from None
+        label = f"{what} " if what else ""
+        raise SystemExit(f"kinetic: invalid {label}configuration: {exc}") from None
+
+
+def load_settings() -> Settings:
+    return settings_or_exit(Settings)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinetic_infra.settings import settings_or_exit
+
 
 class BillingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KINETIC_BILLING_", extra="ignore")
@@ -25,7 +27,4 @@ class BillingSettings(BaseSettings):
 
 
 def billing_settings() -> BillingSettings:
-    try:
-        return BillingSettings()
-    except Exception as exc:  # pydantic's message names the variable
-        raise SystemExit(f"kinetic: invalid billing configuration: {exc}") from None
+    return settings_or_exit(BillingSettings, "billing")

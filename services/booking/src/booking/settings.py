@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinetic_infra.settings import settings_or_exit
+
 
 class BookingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KINETIC_BOOKING_", extra="ignore")
@@ -15,7 +17,4 @@ class BookingSettings(BaseSettings):
 
 
 def booking_settings() -> BookingSettings:
-    try:
-        return BookingSettings()
-    except Exception as exc:  # pydantic's message names the variable
-        raise SystemExit(f"kinetic: invalid booking configuration: {exc}") from None
+    return settings_or_exit(BookingSettings, "booking")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinetic_infra.settings import settings_or_exit
+
 
 class PartnersSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KINETIC_PARTNERS_", extra="ignore")
@@ -16,7 +18,4 @@ class PartnersSettings(BaseSettings):
 
 
 def partners_settings() -> PartnersSettings:
-    try:
-        return PartnersSettings()
-    except Exception as exc:  # pydantic's message names the variable
-        raise SystemExit(f"kinetic: invalid partners configuration: {exc}") from None
+    return settings_or_exit(PartnersSettings, "partners")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinetic_infra.settings import settings_or_exit
+
 
 class PlanSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KINETIC_PLAN_", extra="ignore")
@@ -19,7 +21,4 @@ class PlanSettings(BaseSettings):
 
 
 def plan_settings() -> PlanSettings:
-    try:
-        return PlanSettings()
-    except Exception as exc:  # pydantic's message names the variable
-        raise SystemExit(f"kinetic: invalid plan configuration: {exc}") from None
+    return settings_or_exit(PlanSettings, "plan")
