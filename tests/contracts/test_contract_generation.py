@@ -55,3 +55,13 @@ def test_writing_removes_files_that_are_no_longer_generated(tmp_path: Path) -> N
     assert build.differences(tmp_path) == []
     (tmp_path / build.INDEX_FILE).write_text("{}\n", encoding="utf-8")
     assert build.differences(tmp_path) == [build.INDEX_FILE]
+
+
+def test_the_changelog_names_every_published_event_type() -> None:
+    from pathlib import Path
+
+    from kinetic_contracts.registry import EVENT_MODELS
+
+    changelog = (Path(__file__).parents[2] / "contracts" / "CHANGELOG.md").read_text()
+    missing = [t for t in EVENT_MODELS if f"`{t}`" not in changelog]
+    assert missing == [], f"add to contracts/CHANGELOG.md: {missing}"

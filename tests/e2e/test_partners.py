@@ -10,9 +10,11 @@ import json
 import os
 import signal
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +300,30 @@ async def test_a_rotated_secret_overlaps_then_only_the_new_one_signs(api, receiv
     receiver.secret = third
     await wait_for(lambda: _const(len(receiver.received) == 2), timeout=60)
     assert receiver.received[1]["data"]["name"] == "After"
+
+
+EXAMPLE = Path(__file__).parents[2] / "contracts" / "examples" / "webhook_receiver.py"
+
+
+async def test_the_example_receiver_verifies_with_the_contracts_helper(api, wait_for):
+    """The receiver partners are given to start from, run as it is: it verifies Kinetic's
+    signature with ``kinetic_contracts.webhooks`` and prints the event."""
+    port = _free_port()
+    response = await api("partners", "POST", "/partners", json={
+        "name": "example", "webhook_url": f"http://127.0.0.1:{port}/",
+        "grant": {"event_types": ["kinetic.booking.location.registered.v1"]}})
+    secret = response.json()["secret"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), "--secret", secret, "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert b"listening" in await asyncio.wait_for(process.stderr.readline(), 30)
+        location = await api("booking", "POST", "/locations", json={
+            "name": "Example Clinic", "timezone": "Europe/Berlin"})
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        printed = json.loads(line)
+        assert printed["type"] == "kinetic.booking.location.registered.v1"
+        assert printed["data"]["location_id"] == location.json()["id"]
+    finally:
+        process.terminate()
+        await process.wait()
