@@ -327,3 +327,23 @@ async def test_the_example_receiver_verifies_with_the_contracts_helper(api, wait
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_the_contracts_are_served_as_pages_identical_to_the_committed_files(urls):
+    import httpx
+
+    from kinetic_contracts.registry import EVENT_MODELS
+
+    committed = Path(__file__).parents[2] / "contracts"
+    async with httpx.AsyncClient(base_url=urls["partners"], timeout=60) as client:
+        page = await client.get("/contracts")  # public: no token
+        assert page.status_code == 200
+        assert all(event_type in page.text for event_type in EVENT_MODELS)
+        name = "kinetic.billing.invoice.issued.v1.json"
+        schema = await client.get(f"/contracts/schemas/{name}")
+        assert schema.text == (committed / "schemas" / name).read_text()
+        asyncapi = await client.get("/contracts/asyncapi.json")
+        assert asyncapi.text == (committed / "asyncapi.json").read_text()
+        missing = await client.get("/contracts/schemas/nothing.json")
+        assert missing.status_code == 404
+        assert missing.json()["type"] == "/problems/schema-not-found"

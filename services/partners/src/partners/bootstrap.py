@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from partners.adapters import delivery, feed
+from partners.adapters import admin_pages, contract_pages, delivery, feed
 from partners.adapters.http import router
 
 
@@ -31,9 +31,12 @@ SERVICE = ServiceDefinition(
     name="partners",
     description="Partner systems: grants, the per-partner feed and signed webhooks.",
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router(runtime)],
+    routers=lambda runtime: [router(runtime), contract_pages.router()],
     subscriptions=lambda _runtime: feed.subscriptions(),
     admin_tables=admin_tables,
+    admin_pages=admin_pages.router,
+    admin_templates=Path(__file__).parent / "adapters" / "templates",
+    admin_menu=admin_pages.MENU,
     dispatcher=delivery.run,
     start_order=200,  # after the four services: the demo's ports stay where they were
 )
