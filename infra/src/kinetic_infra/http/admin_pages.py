@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from fastapi import APIRouter, Request
@@ -57,6 +57,18 @@ class AdminKit:
             "is_operator": principal.has_any([Role.OPERATOR]), "menu": self.menu,
             "current_path": request.url.path, **context})
 
+    async def call(self, request: Request, method: str, path: str, **kwargs: Any
+                   ) -> httpx.Response:
+        """One call of this service's API as the signed-in staff member."""
+        async with self.api(request) as api:
+            return await api.request(method, path, **kwargs)
+
+    async def get_or(self, request: Request, path: str, default: Any) -> Any:
+        """The API's answer to a GET, or ``default`` when it refuses (the page shows less,
+        the API's rules stay the API's)."""
+        response = await self.call(request, "GET", path)
+        return response.json() if response.status_code == 200 else default
+
     @asynccontextmanager
     async def api(self, request: Request) -> AsyncIterator[httpx.AsyncClient]:
         """This service's API, in-process, as the signed-in staff member."""
@@ -65,6 +77,15 @@ class AdminKit:
                 transport=httpx.ASGITransport(app=request.app), base_url="http://admin",
                 headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             yield client
+
+
+def redirect(to: str, flash: str | None = None, warn: bool = False, anchor: str = ""
+             ) -> Response:
+    """After a done action (post/redirect/get), with a message for the next page."""
+    if flash:
+        to += ("&" if "?" in to else "?") + urlencode(
+            {"flash": flash, **({"warn": "1"} if warn else {})})
+    return RedirectResponse(to + (f"#{anchor}" if anchor else ""), status_code=303)
 
 
 def problem_text(response: httpx.Response) -> str:

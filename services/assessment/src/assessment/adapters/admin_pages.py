@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -57,9 +56,7 @@ def _findings(form: dict[str, str]) -> dict[str, Any]:
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
-    async def call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with kit.api(request) as api:
-            return await api.request(method, path, **kwargs)
+    call = kit.call
 
     def back_to(evaluation_id: str, flash: str, warn: bool = False, **extra: str) -> Response:
         query = urlencode({"flash": flash, **({"warn": "1"} if warn else {}), **extra})

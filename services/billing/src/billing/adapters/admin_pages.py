@@ -25,10 +25,9 @@ from typing import Any, get_args
 from urllib.parse import urlencode
 from uuid import UUID
 
-import httpx
 from babel.numbers import get_currency_precision
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from billing.adapters import documents
@@ -38,7 +37,7 @@ from billing.application.billing import LINE_LABELS
 from billing.domain.money import Money
 from billing.domain.price_list import Fees
 from kinetic_infra.auth.principal import Principal, Role
-from kinetic_infra.http.admin_pages import AdminKit, problem_text
+from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
 from kinetic_infra.service.definition import Runtime
 
 HOME = "/admin/invoices"
@@ -174,19 +173,9 @@ def _uuid(value: Any) -> UUID | None:
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
-    async def call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with kit.api(request) as api:
-            return await api.request(method, path, **kwargs)
+    call = kit.call
 
-    async def ok(request: Request, path: str, default: Any) -> Any:
-        response = await call(request, "GET", path)
-        return response.json() if response.status_code == 200 else default
-
-    def redirect(to: str, flash: str | None = None, warn: bool = False) -> Response:
-        if flash:
-            to += ("&" if "?" in to else "?") + urlencode(
-                {"flash": flash, **({"warn": "1"} if warn else {})})
-        return RedirectResponse(to, status_code=303)
+    ok = kit.get_or
 
     def render(request: Request, template: str, principal: Principal, *, title: str,
                message: str | None = None, warn: bool = False, status_code: int = 200,

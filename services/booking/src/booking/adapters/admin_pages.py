@@ -14,13 +14,12 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from kinetic_contracts.booking.v1.events import WEEKDAYS
 from kinetic_infra.auth.principal import Principal, Role
-from kinetic_infra.http.admin_pages import AdminKit, problem_text
+from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
 from kinetic_infra.service.definition import Runtime
 
 HOME = "/admin/front-desk"
@@ -61,19 +60,10 @@ def _hours(location: dict[str, Any], day: date) -> range:
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
-    async def call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with kit.api(request) as api:
-            return await api.request(method, path, **kwargs)
+    call = kit.call
 
     async def ok(request: Request, path: str) -> Any:
-        response = await call(request, "GET", path)
-        return response.json() if response.status_code == 200 else []
-
-    def redirect(to: str, flash: str | None = None, warn: bool = False) -> Response:
-        if flash:
-            to = to + ("&" if "?" in to else "?") + urlencode({"flash": flash,
-                                                              **({"warn": "1"} if warn else {})})
-        return RedirectResponse(to, status_code=303)
+        return await kit.get_or(request, path, [])
 
     async def context(request: Request, principal: Principal) -> dict[str, Any]:
         locations = await ok(request, "/locations")

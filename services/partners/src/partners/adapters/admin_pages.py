@@ -19,14 +19,12 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
-from urllib.parse import urlencode
 
-import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from kinetic_infra.auth.principal import Principal
-from kinetic_infra.http.admin_pages import AdminKit, problem_text
+from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
 from kinetic_infra.service.definition import Runtime
 from partners.domain.partner import DataClass, Grant
 
@@ -63,13 +61,7 @@ def _whole(text: str | None) -> Any:
 def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
-    async def call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with kit.api(request) as api:
-            return await api.request(method, path, **kwargs)
-
-    def redirect(to: str, flash: str, warn: bool = False) -> Response:
-        shown = urlencode({"flash": flash, **({"warn": "1"} if warn else {})})
-        return RedirectResponse(f"{to}?{shown}", status_code=303)
+    call = kit.call
 
     def render(request: Request, template: str, principal: Principal, *, title: str,
                message: str | None = None, warn: bool = False, status_code: int = 200,

@@ -19,15 +19,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, get_args
-from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from kinetic_infra.auth.principal import Principal
-from kinetic_infra.http.admin_pages import AdminKit, problem_text
+from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
 from kinetic_infra.service.definition import Runtime
 from plan.adapters import measure_chart
 from plan.adapters.sessions import TO_LOG
@@ -191,19 +190,9 @@ def _charts(plan: dict[str, Any], recorded: list[Any]) -> list[str]:
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
-    async def call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with kit.api(request) as api:
-            return await api.request(method, path, **kwargs)
+    call = kit.call
 
-    async def ok(request: Request, path: str, default: Any) -> Any:
-        response = await call(request, "GET", path)
-        return response.json() if response.status_code == 200 else default
-
-    def redirect(to: str, flash: str | None = None, warn: bool = False,
-                 anchor: str = "") -> Response:
-        if flash:
-            to += "?" + urlencode({"flash": flash, **({"warn": "1"} if warn else {})})
-        return RedirectResponse(to + (f"#{anchor}" if anchor else ""), status_code=303)
+    ok = kit.get_or
 
     # -- the caseload ------------------------------------------------------------------------
 
