@@ -42,6 +42,12 @@ class NotInTransactionError(RuntimeError):
     """An append outside ``Database.transaction()`` would commit events without the rest."""
 
 
+async def raw_driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under ``conn``, in or out of a transaction."""
+    fairy = await conn.get_raw_connection()
+    return fairy.driver_connection  # type: ignore[return-value]
+
+
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under ``conn``; it must be inside ``Database.transaction()``."""
     fairy = await conn.get_raw_connection()

@@ -22,17 +22,16 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent, nats_subject
 from kinetic_contracts.registry import schema_uri
-from kinetic_infra.db.schema import events
 from kinetic_infra.event_store.sql import (
     OUTBOX_COLUMNS,
     driver_connection,
     insert_events_sql,
     insert_outbox_sql,
+    raw_driver,
 )
 from kinetic_infra.event_store.errors import WrongExpectedVersionError
 from kinetic_infra.event_store.ids import new_id
@@ -71,20 +70,16 @@ class EventStore:
                    ) -> tuple[list[RecordedEvent], int]:
         """The stream's events in version order and its current version (0 if none).
         Another tenant's stream reads as empty, exactly like a stream that does not exist."""
-        rows = (await conn.execute(
-            select(events)
-            .where(events.c.stream_name == str(stream), events.c.tenant_id == tenant_id)
-            .order_by(events.c.version)
-        )).mappings().all()
+        # Straight to the driver (its JSON codecs are SQLAlchemy's): every command reads
+        # its streams, and building the statement cost more than running it.
+        driver = await raw_driver(conn)
+        rows = await driver.fetch(_READ_SQL, str(stream), tenant_id)
         recorded = [recorded_from_row(r) for r in rows]
         return recorded, (recorded[-1].version if recorded else 0)
 
     async def current_version(self, conn: AsyncConnection, stream: StreamName | str) -> int:
-        value = await conn.scalar(
-            select(func.coalesce(func.max(events.c.version), 0))
-            .where(events.c.stream_name == str(stream))
-        )
-        return int(value or 0)
+        driver = await raw_driver(conn)
+        return int(await driver.fetchval(_VERSION_SQL, str(stream)) or 0)
 
     async def append(
         self,
@@ -186,6 +181,12 @@ def _metadata(context: EventContext) -> dict[str, Any]:
         }.items()
         if v is not None
     }
+
+
+_READ_SQL = ("SELECT event_id, stream_name, version, global_position, type, data, metadata, "
+             "tenant_id, recorded_at FROM events WHERE stream_name = $1 AND tenant_id = $2 "
+             "ORDER BY version")
+_VERSION_SQL = "SELECT coalesce(max(version), 0) FROM events WHERE stream_name = $1"
 
 
 def recorded_from_row(row: Any) -> RecordedEvent:

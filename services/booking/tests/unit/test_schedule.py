@@ -123,3 +123,23 @@ def test_subtract_over_presorted_busy_time_agrees_with_the_plain_walk():
         free = [span(0, 40_000) for _ in range(rng.randrange(1, 4))]
         busy = sorted(span(0, 40_000) for _ in range(rng.randrange(0, 30)))
         assert subtract(free, busy, presorted=True) == subtract(free, list(reversed(busy)))
+
+
+def test_a_session_may_run_past_local_midnight_when_both_days_are_open():
+    clinic = LocationCalendar("Europe/Berlin", None)
+    late = local(2027, 1, 4, 23, 30)
+    assert why_unbookable(late, late + timedelta(hours=1), clinic, TherapistCalendar(T)) is None
+    evenings = {"mon": [Hours(opens="18:00", closes="24:00")],
+                "tue": [Hours(opens="00:00", closes="01:00")]}
+    night = LocationCalendar("Europe/Berlin", evenings)
+    assert why_unbookable(late, late + timedelta(hours=1), night, TherapistCalendar(T)) is None
+    too_long = late + timedelta(hours=2)
+    assert why_unbookable(late, too_long, night, TherapistCalendar(T)) \
+        is Unbookable.OUTSIDE_OPENING_HOURS
+    closed_tuesday = LocationCalendar("Europe/Berlin", None,
+                                      closures=(Closure(date(2027, 1, 5), date(2027, 1, 5)),))
+    assert why_unbookable(late, late + timedelta(hours=1), closed_tuesday,
+                          TherapistCalendar(T)) is Unbookable.LOCATION_CLOSED
+    ends_at_midnight = local(2027, 1, 4, 23)
+    assert why_unbookable(ends_at_midnight, ends_at_midnight + timedelta(hours=1),
+                          closed_tuesday, TherapistCalendar(T)) is None

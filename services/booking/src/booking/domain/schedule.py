@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
+from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,9 @@ class Unbookable(Enum):
 _AROUND_THE_CLOCK: WeeklyHours = {day: [Hours(opens="00:00", closes="24:00")] for day in WEEKDAYS}
 
 
+@lru_cache(maxsize=4096)
 def _instant(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
+    # Cached: a four-week search asks for the same local times once per therapist.
     if hhmm == "24:00":
         return _instant(day + timedelta(days=1), "00:00", zone)
     hour, minute = map(int, hhmm.split(":"))
@@ -119,21 +122,37 @@ def working_time(day: date, location: LocationCalendar, therapist: TherapistCale
                      day_hours(day, therapist.working_hours, zone))
 
 
+def coalesce(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted intervals with the touching and overlapping ones joined: a day open until
+    24:00 and the next from 00:00 are one stretch of time."""
+    out: list[Interval] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def why_unbookable(starts_at: datetime, ends_at: datetime, location: LocationCalendar,
                    therapist: TherapistCalendar) -> Unbookable | None:
     """None if the therapist can see a patient from ``starts_at`` to ``ends_at`` there
-    (their other appointments aside: the database's exclusion constraint judges those)."""
-    day = starts_at.astimezone(location.zone).date()
-    if location.closed_on(day):
-        return Unbookable.LOCATION_CLOSED
+    (their other appointments aside: the database's exclusion constraint judges those).
+    A session may run past local midnight when both days' hours allow it."""
     zone = location.zone
+    # A session ending at midnight does not touch the next day (it may be closed).
+    first = starts_at.astimezone(zone).date()
+    last = (ends_at - timedelta(microseconds=1)).astimezone(zone).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    if any(location.closed_on(day) for day in days):
+        return Unbookable.LOCATION_CLOSED
 
-    def inside(intervals: list[Interval]) -> bool:
-        return any(s <= starts_at and ends_at <= e for s, e in intervals)
+    def inside(intervals: Iterable[Interval]) -> bool:
+        return any(s <= starts_at and ends_at <= e for s, e in coalesce(intervals))
 
-    if not inside(day_hours(day, location.opening_hours, zone)):
+    if not inside(i for day in days for i in day_hours(day, location.opening_hours, zone)):
         return Unbookable.OUTSIDE_OPENING_HOURS
-    if not inside(working_time(day, location, therapist)):
+    if not inside(i for day in days for i in working_time(day, location, therapist)):
         return Unbookable.OUTSIDE_WORKING_HOURS
     if any(s < ends_at and starts_at < e for s, e in therapist.busy):
         return Unbookable.TIME_OFF
