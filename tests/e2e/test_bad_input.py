@@ -1,4 +1,5 @@
-"""Bad input at every endpoint of every service: a problem+json 4xx, and nothing written.
+"""Bad input at every endpoint of every service: a problem+json 4xx (an OperationOutcome on
+the FHIR API), and nothing written.
 
 The operations are enumerated from each service's own OpenAPI document, so an endpoint
 added later is covered without anyone remembering to add it here."""
@@ -87,6 +88,11 @@ async def test_every_endpoint_answers_bad_input_with_problem_json_and_writes_not
                 response = await client.request(method.upper(), path, headers=headers, **kwargs)
                 label = f"{service} {method.upper()} {path} {kwargs or headers}"
                 assert 400 <= response.status_code < 500, label
+                if path.startswith("/fhir/"):  # FHIR clients expect an OperationOutcome
+                    assert response.headers["content-type"] == "application/fhir+json", label
+                    assert response.json()["resourceType"] == "OperationOutcome", label
+                    checked += 1
+                    continue
                 assert response.headers["content-type"] == "application/problem+json", label
                 problem = response.json()
                 assert {"type", "title", "status"} <= problem.keys(), label

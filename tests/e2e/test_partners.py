@@ -347,3 +347,132 @@ async def test_the_contracts_are_served_as_pages_identical_to_the_committed_file
         missing = await client.get("/contracts/schemas/nothing.json")
         assert missing.status_code == 404
         assert missing.json()["type"] == "/problems/schema-not-found"
+
+
+# --- the FHIR read API --------------------------------------------------------------------
+
+async def fhir(urls, key: str | None, path: str) -> tuple[int, dict]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=f"{urls['partners']}/fhir/R4", timeout=15) as client:
+        response = await client.get(path, headers=headers)
+    assert response.headers["content-type"].startswith("application/fhir+json"), path
+    return response.status_code, response.json()
+
+
+async def fhir_key(api, partner_id: str) -> str:
+    issued = await api("partners", "POST", f"/partners/{partner_id}/fhir-key")
+    assert issued.status_code == 200, issued.text
+    return issued.json()["fhir_key"]
+
+
+async def test_fhir_resources_of_the_worked_example_validate_and_reference_each_other(
+        api, urls, receiver, wait_for):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    from partners.domain.fhir import MODELS
+    from tests.e2e.test_appointments import hour_from_now
+    from tests.e2e.test_plan import evaluated_plan, far_dates
+
+    await receiver.start()
+    partner = await register(api, receiver, "kinetic.booking.*", "kinetic.assessment.*",
+                             "kinetic.plan.*", name="riverside-ehr")
+    key = await fhir_key(api, partner["partner_id"])
+
+    # The runner of CLINICAL.md §5: registered, an episode for anterior knee pain, the initial
+    # assessment booked, attended and completed, evaluated, and the drafted plan activated.
+    location = (await api("booking", "POST", "/locations", json={
+        "name": "Riverside Clinic", "timezone": "Europe/Berlin"})).json()["id"]
+    therapist = (await api("booking", "POST", "/therapists",
+                           json={"location_ids": [location]})).json()["id"]
+    patient = (await api("booking", "POST", "/patients", json={
+        "given_name": "Ada", "family_name": "Canarysson", "date_of_birth": "1996-04-02",
+        "phone": "+49 30 5550100", "home_location_id": location})).json()["id"]
+    episode_id = (await api("booking", "POST", "/episodes", json={
+        "patient_id": patient, "location_id": location, "symptom_site": "knee_anterior",
+        "reason": "Right knee pain when running, 10 weeks"})).json()["id"]
+    booked = await api("booking", "POST", "/appointments", json={
+        "patient_id": patient, "therapist_id": therapist, "location_id": location,
+        "episode_id": episode_id, "appointment_type": "initial_assessment",
+        "starts_at": hour_from_now(0.5).isoformat()})
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()["id"]
+    for step in ("check-in", "complete"):
+        done = await api("booking", "POST", f"/appointments/{appointment}/{step}")
+        assert done.status_code == 200, done.text
+
+    async def known() -> bool:
+        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
+
+    await wait_for(known)
+    episode = {"episode_id": episode_id, "patient_id": patient, "location_id": location}
+    plan = await evaluated_plan(api, episode, wait_for)
+    base = f"/episodes/{episode_id}/plan"
+    assert (await api("plan", "PUT", base, headers={"If-Match": str(plan["version"])},
+                      json={"content": far_dates(plan["content"], datetime.now(UTC).date())})
+            ).status_code == 200
+    assert (await api("plan", "POST", f"{base}/activate")).status_code == 200
+
+    async def searched(kind: str, at_least: int = 1) -> list[dict] | None:
+        status, bundle = await fhir(urls, key, f"/{kind}?patient=Patient/{patient}")
+        assert status == 200, bundle
+        entries = [e["resource"] for e in bundle.get("entry", [])]
+        return entries if len(entries) >= at_least else None
+
+    [encounter] = await wait_for(lambda: searched("Encounter"))
+    [care_plan] = await wait_for(lambda: searched("CarePlan"))
+    [episode_of_care] = await wait_for(lambda: searched("EpisodeOfCare"))
+    [impression] = await wait_for(lambda: searched("ClinicalImpression"))
+    conditions = await wait_for(lambda: searched("Condition"))
+    observations = await wait_for(lambda: searched("Observation"))
+    goals = await wait_for(lambda: searched("Goal"))
+    [appointment_resource] = await wait_for(lambda: searched("Appointment"))
+
+    # Every resource validates against its R4B model, and carries its version.
+    resources = [encounter, care_plan, episode_of_care, impression, appointment_resource,
+                 *conditions, *observations, *goals]
+    for resource in resources:
+        MODELS[resource["resourceType"]].model_validate(resource)
+        assert resource["meta"]["versionId"]
+    # EpisodeOfCare ← Encounter → Appointment; the episode is the one booking opened.
+    assert episode_of_care["id"] == episode_id
+    assert [r["reference"] for r in encounter["episodeOfCare"]] == [f"EpisodeOfCare/{episode_id}"]
+    assert [r["reference"] for r in encounter["appointment"]] == [f"Appointment/{appointment}"]
+    assert appointment_resource["status"] == "fulfilled"
+    # CarePlan → Goal: every goal it names reads back as a Goal of the same patient.
+    for ref in care_plan.get("goal", []):
+        status, goal = await fhir(urls, key, f"/{ref['reference']}")
+        assert status == 200 and goal["resourceType"] == "Goal", goal
+        assert goal["subject"]["reference"] == f"Patient/{patient}"
+    assert care_plan["subject"]["reference"] == f"Patient/{patient}"
+    # Identifiers only: the patient's name and phone number never reach the EHR.
+    status, patient_resource = await fhir(urls, key, f"/Patient/{patient}")
+    assert status == 200
+    MODELS["Patient"].model_validate(patient_resource)
+    assert not {"name", "telecom", "address"} & patient_resource.keys()
+    everything = json.dumps(resources + [patient_resource])
+    assert "Canarysson" not in everything and "5550100" not in everything
+
+    # The capability statement is public; everything else needs the partner's own key.
+    status, capability = await fhir(urls, None, "/metadata")
+    assert status == 200
+    CapabilityStatement.model_validate(capability)
+    status, denied = await fhir(urls, None, f"/Patient/{patient}")
+    assert status == 401 and denied["resourceType"] == "OperationOutcome"
+    status, _ = await fhir(urls, key + "x", f"/Patient/{patient}")
+    assert status == 401
+    # Another organization's partner, with its own valid key, finds none of this patient.
+    elsewhere = uuid.uuid4()
+    other = await api("partners", "POST", "/partners", as_tenant=elsewhere, json={
+        "name": "riverside-ehr", "webhook_url": receiver.url,
+        "grant": {"event_types": ["kinetic.booking.*"]}})
+    other_key = (await api("partners", "POST", f"/partners/{other.json()['partner_id']}/fhir-key",
+                           as_tenant=elsewhere)).json()["fhir_key"]
+    assert (await fhir(urls, other_key, f"/Patient/{patient}"))[0] == 404
+    status, empty = await fhir(urls, other_key, f"/Encounter?patient=Patient/{patient}")
+    assert status == 200 and empty["total"] == 0
+    # A new key replaces the old one.
+    fresh = await fhir_key(api, partner["partner_id"])
+    assert (await fhir(urls, key, f"/Patient/{patient}"))[0] == 401
+    assert (await fhir(urls, fresh, f"/Patient/{patient}"))[0] == 200

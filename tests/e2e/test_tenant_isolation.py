@@ -85,7 +85,8 @@ def calls(openapi: dict, ids: dict[str, str]) -> list[tuple[str, str, Any, bool]
             if "requestBody" in operation:
                 schema = operation["requestBody"]["content"]["application/json"]["schema"]
                 body = example(schema, openapi, ids)
-            names_b = "{" in path or any(v in str(body) for v in ids.values())
+            names_b = any(v in concrete or v in str(body) for v in ids.values()
+                          if re.fullmatch(r"[0-9a-f-]{36}", v))
             out.append((method.upper(), concrete, body, names_b))
     return out
 
@@ -113,15 +114,25 @@ async def test_another_organization_reaches_none_of_b_through_any_operation(
     await wait_for(everywhere)
     before = await tenant_fingerprint(platform, b)
     ids = {"patient_id": patient, "episode_id": episode, "location_id": location,
-           "home_location_id": location, "any": patient}
+           "home_location_id": location, "resource_type": "Patient", "resource_id": patient,
+           "any": patient}
     a = Principal("a-operator", "A operator", uuid.uuid4(), frozenset({Role.OPERATOR}))
+    # The FHIR API takes a partner's key, not a staff token: A's own EHR partner's.
+    a_partner = await api("partners", "POST", "/partners", as_tenant=a.tenant_id, json={
+        "name": "a-ehr", "webhook_url": "https://ehr.example/kinetic",
+        "grant": {"event_types": ["kinetic.booking.*"]}})
+    a_fhir_key = (await api("partners", "POST",
+                            f"/partners/{a_partner.json()['partner_id']}/fhir-key",
+                            as_tenant=a.tenant_id)).json()["fhir_key"]
     checked = 0
     for service, base in urls.items():
         async with httpx.AsyncClient(base_url=base, timeout=15, headers={
                 "Authorization": f"Bearer {platform.mint(a)}"}) as client:
             openapi = (await client.get("/openapi.json")).json()
             for method, path, body, names_b in calls(openapi, ids):
-                response = await client.request(method, path, json=body)
+                fhir = {"Authorization": f"Bearer {a_fhir_key}"} if path.startswith("/fhir/") \
+                    else {}
+                response = await client.request(method, path, json=body, headers=fhir)
                 label = f"{service} {method} {path} {body}"
                 if names_b:
                     assert response.status_code in (404, 422), label

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from partners.adapters import admin_pages, contract_pages, delivery, feed
+from partners.adapters import admin_pages, contract_pages, delivery, feed, fhir_api
 from partners.adapters.http import router
 
 
@@ -31,7 +31,8 @@ SERVICE = ServiceDefinition(
     name="partners",
     description="Partner systems: grants, the per-partner feed and signed webhooks.",
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router(runtime), contract_pages.router()],
+    routers=lambda runtime: [router(runtime), contract_pages.router(),
+                             fhir_api.router(runtime.db)],
     subscriptions=lambda _runtime: feed.subscriptions(),
     admin_tables=admin_tables,
     admin_pages=admin_pages.router,

@@ -33,6 +33,7 @@ from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import PatientConsentRecorded
 from kinetic_contracts.registry import EVENT_MODELS
 from kinetic_infra.inbox.consumer import Subscription
+from partners.adapters import fhir_store
 from partners.domain.partner import Grant, withdrawn
 
 SOURCES = ("booking", "assessment", "plan", "billing")
@@ -52,6 +53,7 @@ partners = Table(
     # After a rotation the previous secret signs too, until then (receivers switch over).
     Column("previous_secret", Text),
     Column("previous_until", DateTime(timezone=True)),
+    Column("fhir_key_sha256", Text),  # the EHR's key for /fhir/R4 (only its digest)
 )
 
 consents = Table(
@@ -114,8 +116,10 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
             attempts=0, next_attempt_at=event.time, created_at=event.time,
         ).on_conflict_do_nothing(index_elements=["partner_id", "event_id"])
             .returning(deliveries.c.delivery_id))
-        if delivery_id is not None:
+        if delivery_id is not None:  # the first time: what follows happens once per event
             await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time)
+            await fhir_store.apply(conn, p["partner_id"], event.tenantid,
+                                   event.model_dump(mode="json"))
             made += 1
     return made
 
@@ -148,6 +152,10 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
     consent = PatientConsentRecorded.model_validate(event.data)
     if consent.consent != "data_sharing" or consent.partner is None:
         return
+    if not consent.granted:
+        named = (await conn.execute(select(partners.c.partner_id)
+                                    .where(partners.c.name == consent.partner))).scalars().all()
+        await fhir_store.forget_patient(conn, list(named), consent.patient_id)
     statement = insert(consents).values(
         patient_id=consent.patient_id, partner=consent.partner, tenant_id=event.tenantid,
         granted=consent.granted, recorded_at=consent.recorded_at)

@@ -27,6 +27,7 @@ from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, enqueue, partners
+from partners.adapters.fhir_api import issue_key
 from partners.domain import partner
 from partners.settings import partners_settings
 
@@ -51,6 +52,12 @@ class PartnerOut(BaseModel):
 
 class RegisteredOut(PartnerOut):
     secret: str = Field(description="The webhook signing secret (whsec_…): shown only now")
+
+
+class FhirKeyOut(BaseModel):
+    partner_id: UUID
+    fhir_key: str = Field(description="The key the partner's EHR reads /fhir/R4 with "
+                                      "(kfk_…): shown only now; the previous one stops working")
 
 
 class DeliveryOut(BaseModel):
@@ -175,6 +182,20 @@ def router(runtime: Runtime) -> APIRouter:
             await conn.execute(partners.update().where(partners.c.partner_id == partner_id)
                                .values(**changed))
             return RegisteredOut.model_validate({**current, **changed}).model_dump(mode="json")
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    @api.post("/partners/{partner_id}/fhir-key", response_model=FhirKeyOut,
+              summary="A new key for the partner's FHIR reads (shown only now)",
+              openapi_extra=audited("issue-key", "partner"))
+    async def issue_fhir_key(request: Request, partner_id: UUID,
+                             principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await visible(conn, partner_id)
+            return {"partner_id": partner_id,
+                    "fhir_key": await issue_key(conn, principal.tenant_id, partner_id)}
 
         return await run_command(db, work, tenant_id=principal.tenant_id)
 

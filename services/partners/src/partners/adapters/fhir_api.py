@@ -1,0 +1,177 @@
+"""The FHIR read API for EHR partners: ``/fhir/R4`` serves each partner the resources built
+from the events its grant and the patients' consents let it receive (adapters/fhir_store.py).
+
+A partner's EHR authenticates with its FHIR key (``Authorization: Bearer kfk_…``, issued by
+an operator and shown once; only its SHA-256 is stored). The key names its organization and
+partner, so the lookup runs under that organization's row-level security like any request.
+Answers are ``application/fhir+json``; errors are OperationOutcomes, as FHIR clients expect.
+Every read is in the organization's audit trail, the partner as the actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kinetic_infra.auth.principal import Principal
+from kinetic_infra.db.database import Database
+from kinetic_infra.http.audit import AuditedRoute, audited, note
+from partners.adapters.feed import partners
+from partners.adapters.fhir_store import fhir_resources
+from partners.domain.fhir import MODELS, WITHOUT_PATIENT, capability_statement
+
+FHIR_JSON = "application/fhir+json"
+KEY_PREFIX = "kfk_"
+MAX_COUNT = 500
+
+_key = HTTPBearer(auto_error=False, scheme_name="FhirKey",
+                  description="The partner's FHIR key (kfk_…), issued by an operator")
+
+
+def new_fhir_key(tenant_id: UUID, partner_id: UUID) -> str:
+    return f"{KEY_PREFIX}{tenant_id.hex}_{partner_id.hex}_{secrets.token_urlsafe(32)}"
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _key_ids(key: str) -> tuple[UUID, UUID] | None:
+    parts = key.removeprefix(KEY_PREFIX).split("_", 2) if key.startswith(KEY_PREFIX) else []
+    try:
+        return (UUID(parts[0]), UUID(parts[1])) if len(parts) == 3 else None
+    except ValueError:
+        return None
+
+
+def fhir_json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def outcome(status: int, code: str, text: str) -> JSONResponse:
+    return fhir_json({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": code, "diagnostics": text}]}, status)
+
+
+class _Denied(Exception):
+    pass
+
+
+def _served(row: Any) -> dict[str, Any]:
+    body = dict(row["body"])
+    body["meta"] = {**body.get("meta", {}), "versionId": str(row["version_id"])}
+    return body
+
+
+def router(db: Database) -> APIRouter:
+    api = APIRouter(prefix="/fhir/R4", tags=["fhir"], route_class=AuditedRoute)
+    errors = {401: {"description": "No valid FHIR key (an OperationOutcome)"},
+              404: {"description": "Unknown resource type or id (an OperationOutcome)"}}
+
+    async def partner_of(request: Request, credentials: HTTPAuthorizationCredentials | None
+                         ) -> tuple[UUID, UUID]:
+        """(organization, partner) of a valid key; the partner becomes the request's actor."""
+        ids = _key_ids(credentials.credentials) if credentials is not None else None
+        if ids is None:
+            raise _Denied
+        tenant_id, partner_id = ids
+        async with db.read(tenant_id) as conn:
+            name = await conn.scalar(select(partners.c.name).where(
+                partners.c.partner_id == partner_id,
+                partners.c.fhir_key_sha256 == key_digest(credentials.credentials)))
+        if name is None:
+            raise _Denied
+        request.state.principal = Principal(f"partner:{partner_id}", name, tenant_id)
+        return tenant_id, partner_id
+
+    async def read_rows(tenant_id: UUID, query: Any) -> list[Any]:
+        async with db.read(tenant_id) as conn:
+            return list((await conn.execute(query)).mappings())
+
+    @api.get("/metadata", summary="The capability statement (public)",
+             response_class=JSONResponse)
+    async def metadata(request: Request) -> JSONResponse:
+        return fhir_json(capability_statement(str(request.base_url).rstrip("/") + "/fhir/R4",
+                                              datetime.now(UTC)))
+
+    @api.get("/{resource_type}/{resource_id}", summary="Read one resource",
+             responses=errors, response_class=JSONResponse,
+             openapi_extra=audited("read", "fhir"))
+    async def read(request: Request, resource_type: str, resource_id: str,
+                   credentials: HTTPAuthorizationCredentials | None = Depends(_key)
+                   ) -> JSONResponse:
+        try:
+            tenant_id, partner_id = await partner_of(request, credentials)
+        except _Denied:
+            return outcome(401, "login", "a valid FHIR key is required")
+        note(request).resource_id = f"{resource_type}/{resource_id}"
+        if resource_type not in MODELS:
+            return outcome(404, "not-supported", f"{resource_type} is not served here")
+        rows = await read_rows(tenant_id, select(fhir_resources).where(
+            fhir_resources.c.partner_id == partner_id,
+            fhir_resources.c.resource_type == resource_type,
+            fhir_resources.c.id == resource_id))
+        if not rows:
+            return outcome(404, "not-found", f"{resource_type}/{resource_id} is not known")
+        note(request).patient_id = rows[0]["patient_id"]
+        return fhir_json(_served(rows[0]))
+
+    @api.get("/{resource_type}", summary="Search one resource type (a searchset Bundle)",
+             responses=errors, response_class=JSONResponse,
+             openapi_extra=audited("search", "fhir"))
+    async def search(request: Request, resource_type: str,
+                     patient: str | None = Query(default=None,
+                                                 description="Patient/<id> or <id>"),
+                     _id: str | None = Query(default=None, alias="_id"),
+                     identifier: str | None = Query(default=None,
+                                                    description="urn:kinetic:…|<id> or <id>"),
+                     _count: str | None = Query(default=None, alias="_count"),
+                     credentials: HTTPAuthorizationCredentials | None = Depends(_key)
+                     ) -> JSONResponse:
+        try:
+            tenant_id, partner_id = await partner_of(request, credentials)
+        except _Denied:
+            return outcome(401, "login", "a valid FHIR key is required")
+        if resource_type not in MODELS:
+            return outcome(404, "not-supported", f"{resource_type} is not served here")
+        count = int(_count) if _count and _count.isdigit() else 100
+        query = select(fhir_resources).where(fhir_resources.c.partner_id == partner_id,
+                                             fhir_resources.c.resource_type == resource_type)
+        if patient is not None:
+            if resource_type in WITHOUT_PATIENT:
+                return outcome(400, "not-supported", f"{resource_type} has no patient")
+            try:
+                patient_id = UUID(patient.removeprefix("Patient/"))
+            except ValueError:
+                return outcome(400, "value", "patient must be Patient/<id>")
+            note(request).patient_id = patient_id
+            query = query.where(fhir_resources.c.patient_id == patient_id)
+        for wanted in (_id, identifier.rsplit("|", 1)[-1] if identifier else None):
+            if wanted is not None:
+                query = query.where(fhir_resources.c.id == wanted)
+        rows = await read_rows(tenant_id, query.order_by(fhir_resources.c.updated_at,
+                                                        fhir_resources.c.id)
+                               .limit(min(count, MAX_COUNT)))
+        return fhir_json({"resourceType": "Bundle", "type": "searchset", "total": len(rows),
+                          "entry": [{"fullUrl": f"{resource_type}/{r['id']}",
+                                     "resource": _served(r), "search": {"mode": "match"}}
+                                    for r in rows]})
+
+    return api
+
+
+async def issue_key(conn: AsyncConnection, tenant_id: UUID, partner_id: UUID) -> str:
+    """A new FHIR key for the partner (the previous one stops working)."""
+    key = new_fhir_key(tenant_id, partner_id)
+    await conn.execute(partners.update().where(partners.c.partner_id == partner_id)
+                       .values(fhir_key_sha256=key_digest(key)))
+    return key
