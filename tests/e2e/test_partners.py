@@ -476,3 +476,83 @@ async def test_fhir_resources_of_the_worked_example_validate_and_reference_each_
     fresh = await fhir_key(api, partner["partner_id"])
     assert (await fhir(urls, key, f"/Patient/{patient}"))[0] == 401
     assert (await fhir(urls, fresh, f"/Patient/{patient}"))[0] == 200
+
+
+async def test_under_mixed_load_a_partner_gets_no_name_or_phone_and_nothing_of_another_org(
+        api, urls, wait_for):
+    """Two organizations busy at once (patients with canary names and phone numbers, episodes,
+    bookings, cancellations, reschedules); each has a partner granted everything but contact
+    details. A canary scan over everything each receiver verified, and over its FHIR
+    resources, finds no name or phone number and nothing of the other organization."""
+    from tests.e2e.test_appointments import hour_from_now
+
+    orgs = {name: uuid.uuid4() for name in ("a", "b")}
+    receivers = {name: Receiver() for name in orgs}
+    canaries: dict[str, set[str]] = {name: set() for name in orgs}
+    ids: dict[str, set[str]] = {name: set() for name in orgs}
+    keys: dict[str, str] = {}
+    try:
+        for name, org in orgs.items():
+            await receivers[name].start()
+            registered = await api("partners", "POST", "/partners", as_tenant=org, json={
+                "name": f"{name}-crm", "webhook_url": receivers[name].url,
+                "grant": {"event_types": ["kinetic.booking.*", "kinetic.assessment.*",
+                                          "kinetic.plan.*", "kinetic.billing.*"]}})
+            assert registered.status_code == 201, registered.text
+            receivers[name].secret = registered.json()["secret"]
+            keys[name] = (await api("partners", "POST",
+                                    f"/partners/{registered.json()['partner_id']}/fhir-key",
+                                    as_tenant=org)).json()["fhir_key"]
+
+        async def busy(name: str) -> None:
+            org = orgs[name]
+
+            async def post(path: str, body: dict | None = None) -> dict:
+                response = await api("booking", "POST", path, as_tenant=org, json=body)
+                assert response.status_code in (200, 201), response.text
+                return response.json()
+
+            location = (await post("/locations", {"name": f"{name} clinic",
+                                                  "timezone": "Europe/Berlin"}))["id"]
+            therapist = (await post("/therapists", {"location_ids": [location]}))["id"]
+            ids[name] |= {location, therapist}
+            for i in range(6):
+                family, phone = f"Canary{name.upper()}{i}x", f"+49 30 77{i}{ord(name)}99"
+                canaries[name] |= {family, phone.replace(" ", ""), phone}
+                patient = (await post("/patients", {
+                    "given_name": "Zelda", "family_name": family, "date_of_birth": "1990-05-06",
+                    "phone": phone, "email": f"{family.lower()}@example.org",
+                    "home_location_id": location}))["id"]
+                episode = (await post("/episodes", {
+                    "patient_id": patient, "location_id": location,
+                    "symptom_site": "knee_anterior",
+                    "reason": f"{family} hurts running"}))["id"]
+                canaries[name].add(f"{family.lower()}@example.org")
+                ids[name] |= {patient, episode}
+                booked = await post("/appointments", {
+                    "patient_id": patient, "therapist_id": therapist, "location_id": location,
+                    "episode_id": episode, "appointment_type": "initial_assessment",
+                    "starts_at": hour_from_now(30 + 2 * i).isoformat()})
+                if i % 3 == 1:
+                    await post(f"/appointments/{booked['id']}/cancel")
+                elif i % 3 == 2:
+                    await post(f"/appointments/{booked['id']}/reschedule",
+                               {"starts_at": hour_from_now(80 + 2 * i).isoformat()})
+
+        await asyncio.gather(busy("a"), busy("b"))
+
+        for name in orgs:  # every org's own patients arrive (the scan has something to scan)
+            await wait_for(lambda name=name: _const(len(receivers[name].of_type(
+                "kinetic.booking.episode.opened.v1")) == 6), timeout=60)
+        for name, other in (("a", "b"), ("b", "a")):
+            delivered = json.dumps(receivers[name].received)
+            fhir_seen = json.dumps([(await fhir(urls, keys[name], f"/{kind}"))[1]
+                                    for kind in ("Patient", "EpisodeOfCare", "Appointment")])
+            for text in (delivered, fhir_seen):
+                assert not [c for c in canaries[name] | canaries[other] if c in text]
+                assert not [i for i in ids[other] if i in text]
+            assert {e["tenantid"] for e in receivers[name].received} == {str(orgs[name])}
+            assert receivers[name].rejected == 0
+    finally:
+        for r in receivers.values():
+            await r.stop()
