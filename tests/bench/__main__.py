@@ -27,6 +27,7 @@ from pathlib import Path
 from tests.bench.appends import AppendCase, measure_appends
 from tests.bench.booking import BookingBench, measure_availability, measure_booking
 from tests.bench.latency import measure_kinetic_latency, measure_raw_latency
+from tests.bench.partners import measure_partners
 from tests.bench.plan import PlanBench, measure_bare, measure_episodes, measure_load
 from tests.bench.relay import measure_relay
 from tests.bench.report import Results, render
@@ -47,7 +48,8 @@ PLAN_EPISODES, PLAN_WARMUP_EPISODES = 60, 4  # timed at once, sessions 2-4 each
 BARE_SECONDS = 8.0  # per run; runs: bare, Kinetic episodes, bare
 LOAD_LOGS = 10 * 8 * 8  # 10 locations x 8 therapists x 8 sessions a day
 LOAD_SECONDS = 60.0  # the 10 minutes compressed 10x (10.7 logs/s)
-GROUPS = ("appends", "relay", "booking", "plan", "latency")
+PARTNERS_RATE, PARTNERS_SECONDS = 200.0, 10.0  # the p99 is at 200 events/s
+GROUPS = ("appends", "relay", "booking", "plan", "latency", "partners")
 
 
 def say(message: str) -> None:
@@ -80,8 +82,17 @@ async def run_all(stack: BenchStack, groups: tuple[str, ...] = GROUPS) -> Result
         await run_booking(stack, results)
     if "plan" in groups:
         await run_plan(stack, results)
+    if "latency" in groups or "partners" in groups:
+        say("- restarting PostgreSQL with commit timestamps on (read by the latency scenarios)")
+        stack.enable_commit_timestamps()
     if "latency" in groups:
         await run_latency(stack, results)
+    if "partners" in groups:
+        async def partners() -> None:
+            results.partners = await measure_partners(stack, PARTNERS_RATE, PARTNERS_SECONDS)
+
+        await _scenario(results, f"partners: commit -> verified webhook at "
+                                 f"{PARTNERS_RATE:.0f} events/s, and raw JetStream", partners)
     return results
 
 
@@ -186,8 +197,6 @@ async def run_latency(stack: BenchStack, results: Results) -> None:
         results.raw_core_latency = await measure_raw_latency(
             stack, LATENCY_RATE, LATENCY_SECONDS, jetstream=False)
 
-    say("- restarting PostgreSQL with commit timestamps on (read by the latency scenario)")
-    stack.enable_commit_timestamps()
     await _scenario(results, "latency, Kinetic (writer, relay, consumer)", kinetic_latency)
     await _scenario(results, f"latency, Kinetic at {LOW_RATE:.0f} events/s",
                     kinetic_low_rate_latency)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from tests.bench.appends import AppendCase, Throughput
 from tests.bench.booking import AvailabilityResult, BookingResult, Run
 from tests.bench.latency import KineticLatency, LatencyStats
+from tests.bench.partners import PartnersResult
 from tests.bench.plan import NO_BACKLOG_SECONDS, PlanResult, Timed
 from tests.bench.relay import RelayResult
 
@@ -49,6 +50,7 @@ class Results:
     booking: list[BookingResult] = field(default_factory=list)
     availability: AvailabilityResult | None = None
     plan: PlanResult | None = None
+    partners: PartnersResult | None = None
     errors: list[str] = field(default_factory=list)
     busy_before: float | None = None  # how busy the cores were just before the run (0-1)
 
@@ -347,6 +349,19 @@ def plan_lines(results: Results) -> list[str]:
     return lines
 
 
+def partners_rows(results: Results) -> list[list[str]]:
+    p = results.partners
+    if p is None:
+        return []
+    kinetic = _latency_row("Kinetic: commit -> relay -> partners feed -> signed webhook, "
+                           "verified", p.webhook, p.rate, "p99 at 200/s (measured)",
+                           f"{p.delivered_per_second:,.0f} delivered/s, "
+                           f"{p.rejected} rejected")
+    raw = _latency_row("Raw: publish -> JetStream -> pull consumer", p.raw, p.rate,
+                       "baseline", "")
+    return [kinetic, raw]
+
+
 def render(results: Results, elapsed: float) -> str:
     lines = [
         "",
@@ -373,6 +388,16 @@ def render(results: Results, elapsed: float) -> str:
             f"Latency at {results.latency_rate:.0f} events/s for "
             f"{results.latency_seconds:.0f} s (milliseconds; rate: events/s the sender "
             "achieved of those requested)",
+        ]
+        lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
+                         "Result"], rows, right={1, 2, 3, 4, 5, 6})
+    if rows := partners_rows(results):
+        p = results.partners
+        assert p is not None
+        lines += [
+            "",
+            f"Partners at {p.rate:.0f} events/s for {p.webhook.expected / p.rate:.0f} s (milliseconds; "
+            "rate: events/s the writer achieved of those requested)",
         ]
         lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
                          "Result"], rows, right={1, 2, 3, 4, 5, 6})

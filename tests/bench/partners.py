@@ -1,0 +1,210 @@
+"""From a service's commit to a partner's verified webhook, beside raw NATS.
+
+Kinetic path, as in a deployment: a writer process appends booking's ``episode.opened`` (one
+per transaction, paced) through the event store with its outbox row; the outbox relay
+publishes it to JetStream; the partners service's real processes (``consumer``: the feed's
+durable consumer, which writes a delivery, the FHIR projection and the dispatch queue row in
+one transaction; ``dispatcher``: the signed POST, one at a time per partner, in order)
+deliver it to a receiver in this process, which verifies each signature with
+``standardwebhooks`` (as a partner does) and notes when it arrived. Latency = arrival -
+PostgreSQL's commit timestamp of the event; throughput = verified arrivals per second.
+
+Baseline: raw nats-py publish -> JetStream -> durable pull consumer at the same rate
+(``latency.measure_raw_latency``), in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from standardwebhooks import Webhook
+
+from kinetic_infra.auth.principal import Principal, Role
+from kinetic_infra.stack.platform import Platform, Ports, discover_services
+from kinetic_infra.stack.processes import free_port, wait_until
+from kinetic_infra.stack.temporal import EmbeddedTemporal, TemporalSettings
+from tests.bench.latency import (
+    _SPAWN,
+    WARMUP_EVENTS,
+    LatencyStats,
+    _join,
+    _start,
+    _wait_for,
+    commit_times,
+    measure_raw_latency,
+    processes,
+    ramp_events,
+    relay_main,
+    writer_main,
+)
+from tests.bench.stack import BenchStack
+from tests.bench.workload import EVENT_TYPE, TENANT_ID
+
+OPERATOR = Principal("bench-operator", "Benchmark operator", TENANT_ID,
+                     frozenset({Role.OPERATOR}))
+DRAIN_SECONDS = 120.0
+
+
+class Receiver:
+    """A partner's webhook endpoint on loopback: verifies, then notes the arrival time."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.secret = ""
+        self.arrived: dict[str, float] = {}
+        self.rejected = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        try:
+            event = Webhook(self.secret).verify(body, headers)
+        except Exception:  # noqa: BLE001 - a forged or stale call is answered 401 and counted
+            self.rejected += 1
+            status = 401
+        else:
+            self.arrived.setdefault(event["id"], time.time())
+            status = 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def start(self) -> None:
+        self._server = uvicorn.Server(uvicorn.Config(self, host="127.0.0.1", port=self.port,
+                                                     log_level="warning", lifespan="off"))
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+
+@dataclass(frozen=True)
+class PartnersResult:
+    rate: float  # requested events per second
+    webhook: LatencyStats  # commit -> verified receipt
+    delivered_per_second: float  # verified receipts per second over the measured events
+    rejected: int
+    raw: LatencyStats  # raw NATS publish -> JetStream -> consume
+
+
+@dataclass
+class PartnersBench:
+    """The partners service's api, consumer and dispatcher on the benchmark's servers."""
+
+    stack: BenchStack
+    platform: Platform | None = None
+
+    def start(self) -> None:
+        stack = self.stack
+        assert stack.postgres is not None and stack.nats is not None
+        definition = next(d for d in discover_services() if d.name == "partners")
+        root = stack.root / "partners"
+        platform = Platform(data_dir=root, ports=Ports.free([definition]),
+                            services=[definition], durable=True,
+                            roles=("api", "consumer", "dispatcher"),
+                            extra_env={"KINETIC_PARTNERS_ALLOW_LOOPBACK_HTTP": "true"})
+        self.platform = platform
+        platform.log_dir.mkdir(parents=True, exist_ok=True)
+        platform.postgres, platform.nats = stack.postgres, stack.nats  # borrowed
+        platform.temporal = EmbeddedTemporal(TemporalSettings(  # never started: unused
+            root / "temporal", free_port(), free_port(), free_port(), free_port()))
+        platform.start_issuer()
+        platform.prepare_databases()
+        api = platform.start_process(definition, "api")
+        platform.start_process(definition, "consumer")
+        platform.start_process(definition, "dispatcher")
+        url = f"{platform.base_url('partners')}/healthz"
+        wait_until(lambda: _answers(url), timeout=90, what="partners API", alive=api.alive)
+
+    def stop(self) -> None:
+        if self.platform is not None:
+            platform, self.platform = self.platform, None
+            platform.postgres = platform.nats = platform.temporal = None  # not ours to stop
+            platform.stop()
+
+    async def register(self, receiver: Receiver) -> None:
+        assert self.platform is not None
+        async with httpx.AsyncClient(base_url=self.platform.base_url("partners"), headers={
+                "Authorization": f"Bearer {self.platform.mint(OPERATOR)}"}) as client:
+            response = await client.post("/partners", json={
+                "name": "bench-crm", "webhook_url": f"http://127.0.0.1:{receiver.port}/hook",
+                "grant": {"event_types": [EVENT_TYPE]}})
+        response.raise_for_status()
+        receiver.secret = response.json()["secret"]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def measure_partners(stack: BenchStack, rate: float, seconds: float) -> PartnersResult:
+    await stack.reset_tables()
+    await stack.reset_stream()
+    bench = PartnersBench(stack)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        await asyncio.to_thread(bench.start)
+        await bench.register(receiver)
+        count = int(rate * seconds)
+        work = stack.root / "partners-kinetic"
+        work.mkdir(exist_ok=True)
+        stop = _SPAWN.Event()
+        with processes(stop) as started:
+            ready = [_SPAWN.Event() for _ in range(2)]  # relay up, writer warm
+            go = _SPAWN.Event()
+            relay = _start(started, work / "relay.log", relay_main, stack.producer_url,
+                           stack.nats_url, ready[0], stop)
+            writer = _start(started, work / "writer.log", writer_main, stack.producer_url,
+                            rate, count, work / "writer.json", ready[1], go)
+            for flag in ready:
+                await _wait_for(flag, 120)
+            total = WARMUP_EVENTS + ramp_events(rate) + count
+            await _until(lambda: len(receiver.arrived) >= WARMUP_EVENTS, DRAIN_SECONDS)
+            go.set()
+            await _join(writer, seconds + 60, "the writer", work / "writer.log")
+            await _until(lambda: len(receiver.arrived) >= total, DRAIN_SECONDS)
+            stop.set()
+            await _join(relay, 30, "the relay", work / "relay.log")
+        written = json.loads((work / "writer.json").read_text())
+        measured: list[str] = written["measured"]
+        committed = await commit_times(stack.producer_url, "events")
+        latencies = [receiver.arrived[i] - committed[i] for i in measured
+                     if i in receiver.arrived and i in committed]
+        span = (max((receiver.arrived[i] for i in measured if i in receiver.arrived),
+                    default=0.0) - min((committed[i] for i in measured if i in committed),
+                                       default=0.0))
+        delivered = len(latencies) / span if span > 0 else 0.0
+        webhook = LatencyStats.of(latencies, count, written["rate"])
+    finally:
+        await receiver.stop()
+        bench.stop()
+    raw = await measure_raw_latency(stack, rate, seconds, jetstream=True)
+    return PartnersResult(rate, webhook, delivered, receiver.rejected, raw)
+
+
+async def _until(done: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
