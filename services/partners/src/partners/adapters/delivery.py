@@ -9,9 +9,11 @@ exponential backoff with jitter, capped at an hour, for about a day; then the de
 dead letter, which replay sends again. After a secret rotation both secrets sign until the
 overlap ends.
 
-Order: a partner's deliveries go out one at a time, oldest first — a later event never
-overtakes an earlier one that is still being retried (so events of one episode arrive in
-order). Every step is a database update, so delivery state survives a restart, and several
+Order: a partner's deliveries of one lane (an episode's events; a patient's outside an
+episode; the organization's others) go out one at a time, oldest first — a later event never
+overtakes an earlier one of its lane that is still being retried, so events of one episode
+arrive in order. Different lanes go out side by side (up to ``IN_FLIGHT`` at once), so one
+partner's throughput is not one round trip at a time. Every step is a database update, so delivery state survives a restart, and several
 dispatchers share the work (row locks, ``SKIP LOCKED``).
 
 ``dispatch_queue`` holds only ids, the organization and when each is due: the dispatcher
@@ -42,9 +44,15 @@ MAX_ATTEMPTS = 30  # 1 s, 2 s, 4 s … capped at an hour: about a day in all
 TIMEOUT = 10.0
 IDLE = 0.3
 
+# Deliveries tried at once, across lanes and partners: within the database pool's steady
+# connections (10), since a connection opened beyond them is closed again after each use.
+IN_FLIGHT = 8
+
+# The oldest delivery of every lane; a lane whose head is not due yet waits as a whole.
 HEADS_SQL = text("""
-    SELECT DISTINCT ON (partner_id) delivery_id, org, partner_id, due_at
-      FROM dispatch_queue ORDER BY partner_id, delivery_id""")
+    SELECT * FROM (SELECT DISTINCT ON (partner_id, lane) delivery_id, org, partner_id, due_at
+                     FROM dispatch_queue ORDER BY partner_id, lane, delivery_id) heads
+     WHERE due_at <= now() ORDER BY due_at LIMIT :limit""")
 
 
 def backoff(attempts: int) -> float:
@@ -69,10 +77,9 @@ def secrets_in_force(row: Mapping[str, Any], at: datetime) -> list[str]:
 
 
 async def dispatch_once(db: Database, client: httpx.AsyncClient) -> int:
-    """Try every partner's oldest due delivery once; returns how many were tried."""
-    now = datetime.now(UTC)
+    """Try the head of every due lane once (up to ``IN_FLIGHT``); returns how many."""
     async with db.read() as conn:
-        heads = [h for h in (await conn.execute(HEADS_SQL)).mappings() if h["due_at"] <= now]
+        heads = list((await conn.execute(HEADS_SQL, {"limit": IN_FLIGHT})).mappings())
     tried = await asyncio.gather(*(_try(db, client, dict(h)) for h in heads))
     return sum(tried)
 
@@ -118,7 +125,10 @@ async def _try(db: Database, client: httpx.AsyncClient, head: dict[str, Any]) ->
 
 
 async def run(runtime: Runtime, stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient() as client:
+    # Keep-alive for every delivery in flight: a pool that keeps fewer closes and reopens
+    # connections to the same receivers all the time.
+    limits = httpx.Limits(max_connections=4 * IN_FLIGHT, max_keepalive_connections=4 * IN_FLIGHT)
+    async with httpx.AsyncClient(limits=limits) as client:
         while not stop.is_set():
             if not await dispatch_once(runtime.db, client):
                 try:

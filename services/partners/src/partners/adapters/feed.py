@@ -80,6 +80,7 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
+    Column("lane", Text, nullable=False),  # the order to keep: see delivery_lane
 )
 
 # Only ids, the organization and when each is due (no row-level security): the dispatcher
@@ -90,7 +91,19 @@ queue = Table(
     Column("org", UUID(as_uuid=True), nullable=False),
     Column("partner_id", UUID(as_uuid=True), nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("lane", Text, nullable=False),
 )
+
+
+def delivery_lane(event: CloudEvent) -> str:
+    """Deliveries of one lane go out one at a time, in order; lanes go side by side. An
+    episode's events share a lane (the issue's promise: in order within a patient's
+    episode), then a patient's; events about neither (locations, therapists, price lists)
+    share the organization's lane, so they keep their order too."""
+    if event.episodeid is not None:
+        return f"episode:{event.episodeid}"
+    patient = event.data.get("patient_id")
+    return f"patient:{patient}" if patient else ""
 
 
 async def _consents_of(conn: AsyncConnection, patient_id: Any) -> dict[str, bool]:
@@ -105,6 +118,7 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
     """One delivery per partner the event may go to; returns how many."""
     rows = (await conn.execute(select(partners))).mappings().all()
     given = await _consents_of(conn, event.data.get("patient_id"))
+    lane = delivery_lane(event)
     made = 0
     for p in rows:
         grant = Grant(event_types=p["event_types"], data_classes=p["data_classes"])
@@ -113,11 +127,11 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
         delivery_id = await conn.scalar(insert(deliveries).values(
             tenant_id=event.tenantid, partner_id=p["partner_id"], event_id=event.id,
             event_type=event.type, envelope=event.model_dump(mode="json"), status="pending",
-            attempts=0, next_attempt_at=event.time, created_at=event.time,
+            attempts=0, next_attempt_at=event.time, created_at=event.time, lane=lane,
         ).on_conflict_do_nothing(index_elements=["partner_id", "event_id"])
             .returning(deliveries.c.delivery_id))
         if delivery_id is not None:  # the first time: what follows happens once per event
-            await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time)
+            await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time, lane)
             await fhir_store.apply(conn, p["partner_id"], event.tenantid,
                                    event.model_dump(mode="json"))
             made += 1
@@ -125,9 +139,9 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
 
 
 async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partner_id: Any,
-                  due_at: Any) -> None:
+                  due_at: Any, lane: str) -> None:
     await conn.execute(insert(queue).values(
-        delivery_id=delivery_id, org=tenant_id, partner_id=partner_id, due_at=due_at
+        delivery_id=delivery_id, org=tenant_id, partner_id=partner_id, due_at=due_at, lane=lane
     ).on_conflict_do_update(index_elements=["delivery_id"], set_={"due_at": due_at}))
 
 

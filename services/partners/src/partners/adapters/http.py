@@ -212,10 +212,10 @@ def router(runtime: Runtime) -> APIRouter:
                 deliveries.update().where(deliveries.c.partner_id == partner_id,
                                           deliveries.c.created_at >= body.since)
                 .values(status="pending", attempts=0)
-                .returning(deliveries.c.delivery_id))).scalars().all()
+                .returning(deliveries.c.delivery_id, deliveries.c.lane))).all()
             now = datetime.now(UTC)
-            for delivery_id in rows:
-                await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now)
+            for delivery_id, lane in rows:
+                await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now, lane)
             return {"requeued": len(rows)}
 
         return await run_command(db, work, tenant_id=principal.tenant_id)
