@@ -38,6 +38,7 @@ class Receiver:
         self.rejected = 0  # calls whose signature did not verify (answered 401)
         self.received: list[dict[str, Any]] = []  # verified, in arrival order
         self.answered: list[int] = []
+        self.refuse: Any = None  # a predicate: verified events it answers 503 for
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -69,7 +70,10 @@ class Receiver:
                 status = 401
             else:
                 assert headers["webhook-id"] == envelope["id"]
-                self.received.append(envelope)
+                if self.refuse is not None and self.refuse(envelope):
+                    status = 503
+                else:
+                    self.received.append(envelope)
         self.answered.append(status)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -556,3 +560,39 @@ async def test_under_mixed_load_a_partner_gets_no_name_or_phone_and_nothing_of_a
     finally:
         for r in receivers.values():
             await r.stop()
+
+
+async def test_one_episode_retried_holds_back_only_its_own_later_events(api, receiver, wait_for):
+    """Deliveries keep their order within a patient's episode; another patient's go on."""
+    await receiver.start()
+    await register(api, receiver, "kinetic.booking.episode.*", "kinetic.booking.appointment.*")
+    location = (await api("booking", "POST", "/locations", json={
+        "name": "Lane Clinic", "timezone": "Europe/Berlin"})).json()["id"]
+    therapist = (await api("booking", "POST", "/therapists",
+                           json={"location_ids": [location]})).json()["id"]
+    patients = {given: (await api("booking", "POST", "/patients", json={
+        "given_name": given, "family_name": "Lane", "date_of_birth": "1985-01-01",
+        "home_location_id": location})).json()["id"] for given in ("Held", "Flowing")}
+    receiver.refuse = lambda e: e["data"].get("patient_id") == patients["Held"]
+    episodes = {given: (patient, (await api("booking", "POST", "/episodes", json={
+        "patient_id": patient, "location_id": location, "symptom_site": "knee_anterior",
+        "reason": "knee"})).json()["id"]) for given, patient in patients.items()}
+    from tests.e2e.test_appointments import hour_from_now
+
+    for i, (given, (patient, episode)) in enumerate(sorted(episodes.items())):
+        booked = await api("booking", "POST", "/appointments", json={
+            "patient_id": patient, "therapist_id": therapist, "location_id": location,
+            "episode_id": episode, "appointment_type": "initial_assessment",
+            "starts_at": hour_from_now(40 + 2 * i).isoformat()})
+        assert booked.status_code == 201, booked.text
+        await api("booking", "POST", f"/appointments/{booked.json()['id']}/cancel")
+
+    def of_patient(given: str) -> list[str]:
+        return [e["type"].split(".")[-2] for e in receiver.received
+                if e["data"].get("patient_id") == episodes[given][0]]
+
+    in_order = ["opened", "booked", "cancelled"]
+    await wait_for(lambda: _const(of_patient("Flowing") == in_order))
+    assert of_patient("Held") == []  # still being retried, and nothing of it overtook
+    receiver.refuse = None
+    await wait_for(lambda: _const(of_patient("Held") == in_order), timeout=60)

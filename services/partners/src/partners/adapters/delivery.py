@@ -9,10 +9,10 @@ exponential backoff with jitter, capped at an hour, for about a day; then the de
 dead letter, which replay sends again. After a secret rotation both secrets sign until the
 overlap ends.
 
-Order: a partner's deliveries of one lane (an episode's events; a patient's outside an
-episode; the organization's others) go out one at a time, oldest first — a later event never
-overtakes an earlier one of its lane that is still being retried, so events of one episode
-arrive in order. Different lanes go out side by side (up to ``IN_FLIGHT`` at once), so one
+Order: a partner's deliveries of one lane (a patient's events; an episode's without a
+patient; the organization's others) go out one at a time, oldest first — a later event never
+overtakes an earlier one of its lane that is still being retried, so a patient's episode
+arrives in order. Different lanes go out side by side (up to ``IN_FLIGHT`` at once), so one
 partner's throughput is not one round trip at a time. Every step is a database update, so delivery state survives a restart, and several
 dispatchers share the work (row locks, ``SKIP LOCKED``).
 

@@ -96,14 +96,15 @@ queue = Table(
 
 
 def delivery_lane(event: CloudEvent) -> str:
-    """Deliveries of one lane go out one at a time, in order; lanes go side by side. An
-    episode's events share a lane (the issue's promise: in order within a patient's
-    episode), then a patient's; events about neither (locations, therapists, price lists)
-    share the organization's lane, so they keep their order too."""
-    if event.episodeid is not None:
-        return f"episode:{event.episodeid}"
+    """Deliveries of one lane go out one at a time, in order; lanes go side by side. A
+    patient's events share a lane, so each of their episodes arrives in order (the opening,
+    the sessions, the plan, the invoices); an episode's events that name no patient share the
+    episode's; events about neither (locations, therapists, price lists) share the
+    organization's lane, so they keep their order too."""
     patient = event.data.get("patient_id")
-    return f"patient:{patient}" if patient else ""
+    if patient:
+        return f"patient:{patient}"
+    return f"episode:{event.episodeid}" if event.episodeid is not None else ""
 
 
 async def _consents_of(conn: AsyncConnection, patient_id: Any) -> dict[str, bool]:
