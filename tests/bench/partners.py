@@ -4,9 +4,9 @@ Kinetic path, as in a deployment: a writer process appends booking's ``episode.o
 per transaction, paced) through the event store with its outbox row; the outbox relay
 publishes it to JetStream; the partners service's real processes (``consumer``: the feed's
 durable consumer, which writes a delivery, the FHIR projection and the dispatch queue row in
-one transaction; ``dispatcher``: the signed POST, one at a time per partner, in order)
-deliver it to a receiver in this process, which verifies each signature with
-``standardwebhooks`` (as a partner does) and notes when it arrived. Latency = arrival -
+one transaction; ``dispatcher``: the signed POST, in order per patient) deliver it to a
+receiver in this process (the end-to-end tests' ``Receiver``), which verifies each signature
+with ``standardwebhooks`` (as a partner does) and notes when it arrived. Latency = arrival -
 PostgreSQL's commit timestamp of the event; throughput = verified arrivals per second.
 
 Baseline: raw nats-py publish -> JetStream -> durable pull consumer at the same rate
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
-from standardwebhooks import Webhook
 
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
@@ -45,55 +43,11 @@ from tests.bench.latency import (
 )
 from tests.bench.stack import BenchStack
 from tests.bench.workload import EVENT_TYPE, TENANT_ID
+from tests.e2e.test_partners import Receiver  # the e2e tests' verifying receiver
 
 OPERATOR = Principal("bench-operator", "Benchmark operator", TENANT_ID,
                      frozenset({Role.OPERATOR}))
 DRAIN_SECONDS = 120.0
-
-
-class Receiver:
-    """A partner's webhook endpoint on loopback: verifies, then notes the arrival time."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.secret = ""
-        self.arrived: dict[str, float] = {}
-        self.rejected = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        try:
-            event = Webhook(self.secret).verify(body, headers)
-        except Exception:  # noqa: BLE001 - a forged or stale call is answered 401 and counted
-            self.rejected += 1
-            status = 401
-        else:
-            self.arrived.setdefault(event["id"], time.time())
-            status = 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def start(self) -> None:
-        self._server = uvicorn.Server(uvicorn.Config(self, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="off"))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
 
 
 @dataclass(frozen=True)
@@ -145,7 +99,7 @@ class PartnersBench:
         async with httpx.AsyncClient(base_url=self.platform.base_url("partners"), headers={
                 "Authorization": f"Bearer {self.platform.mint(OPERATOR)}"}) as client:
             response = await client.post("/partners", json={
-                "name": "bench-crm", "webhook_url": f"http://127.0.0.1:{receiver.port}/hook",
+                "name": "bench-crm", "webhook_url": receiver.url,
                 "grant": {"event_types": [EVENT_TYPE]}})
         response.raise_for_status()
         receiver.secret = response.json()["secret"]
@@ -181,18 +135,18 @@ async def measure_partners(stack: BenchStack, rate: float, seconds: float) -> Pa
             for flag in ready:
                 await _wait_for(flag, 120)
             total = WARMUP_EVENTS + ramp_events(rate) + count
-            await _until(lambda: len(receiver.arrived) >= WARMUP_EVENTS, DRAIN_SECONDS)
+            await _until(lambda: len(receiver.arrived_at) >= WARMUP_EVENTS, DRAIN_SECONDS)
             go.set()
             await _join(writer, seconds + 60, "the writer", work / "writer.log")
-            await _until(lambda: len(receiver.arrived) >= total, DRAIN_SECONDS)
+            await _until(lambda: len(receiver.arrived_at) >= total, DRAIN_SECONDS)
             stop.set()
             await _join(relay, 30, "the relay", work / "relay.log")
         written = json.loads((work / "writer.json").read_text())
         measured: list[str] = written["measured"]
         committed = await commit_times(stack.producer_url, "events")
-        latencies = [receiver.arrived[i] - committed[i] for i in measured
-                     if i in receiver.arrived and i in committed]
-        span = (max((receiver.arrived[i] for i in measured if i in receiver.arrived),
+        latencies = [receiver.arrived_at[i] - committed[i] for i in measured
+                     if i in receiver.arrived_at and i in committed]
+        span = (max((receiver.arrived_at[i] for i in measured if i in receiver.arrived_at),
                     default=0.0) - min((committed[i] for i in measured if i in committed),
                                        default=0.0))
         delivered = len(latencies) / span if span > 0 else 0.0

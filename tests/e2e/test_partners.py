@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ class Receiver:
         self.also: list[str] = []  # further secrets every signature must verify with
         self.rejected = 0  # calls whose signature did not verify (answered 401)
         self.received: list[dict[str, Any]] = []  # verified, in arrival order
+        self.arrived_at: dict[str, float] = {}  # event id -> when it first arrived verified
         self.answered: list[int] = []
         self.refuse: Any = None  # a predicate: verified events it answers 503 for
         self._server: uvicorn.Server | None = None
@@ -74,6 +76,7 @@ class Receiver:
                     status = 503
                 else:
                     self.received.append(envelope)
+                    self.arrived_at.setdefault(envelope["id"], time.time())
         self.answered.append(status)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})

@@ -93,6 +93,17 @@ def router(db: Database) -> APIRouter:
         request.state.principal = Principal(f"partner:{partner_id}", name, tenant_id)
         return tenant_id, partner_id
 
+    async def admitted(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                       resource_type: str) -> tuple[UUID, UUID] | JSONResponse:
+        """(organization, partner), or the OperationOutcome that answers the request."""
+        try:
+            found = await partner_of(request, credentials)
+        except _Denied:
+            return outcome(401, "login", "a valid FHIR key is required")
+        if resource_type not in MODELS:
+            return outcome(404, "not-supported", f"{resource_type} is not served here")
+        return found
+
     async def read_rows(tenant_id: UUID, query: Any) -> list[Any]:
         async with db.read(tenant_id) as conn:
             return list((await conn.execute(query)).mappings())
@@ -109,13 +120,11 @@ def router(db: Database) -> APIRouter:
     async def read(request: Request, resource_type: str, resource_id: str,
                    credentials: HTTPAuthorizationCredentials | None = Depends(_key)
                    ) -> JSONResponse:
-        try:
-            tenant_id, partner_id = await partner_of(request, credentials)
-        except _Denied:
-            return outcome(401, "login", "a valid FHIR key is required")
+        found = await admitted(request, credentials, resource_type)
+        if isinstance(found, JSONResponse):
+            return found
+        tenant_id, partner_id = found
         note(request).resource_id = f"{resource_type}/{resource_id}"
-        if resource_type not in MODELS:
-            return outcome(404, "not-supported", f"{resource_type} is not served here")
         rows = await read_rows(tenant_id, select(fhir_resources).where(
             fhir_resources.c.partner_id == partner_id,
             fhir_resources.c.resource_type == resource_type,
@@ -137,12 +146,10 @@ def router(db: Database) -> APIRouter:
                      _count: str | None = Query(default=None, alias="_count"),
                      credentials: HTTPAuthorizationCredentials | None = Depends(_key)
                      ) -> JSONResponse:
-        try:
-            tenant_id, partner_id = await partner_of(request, credentials)
-        except _Denied:
-            return outcome(401, "login", "a valid FHIR key is required")
-        if resource_type not in MODELS:
-            return outcome(404, "not-supported", f"{resource_type} is not served here")
+        found = await admitted(request, credentials, resource_type)
+        if isinstance(found, JSONResponse):
+            return found
+        tenant_id, partner_id = found
         count = int(_count) if _count and _count.isdigit() else 100
         query = select(fhir_resources).where(fhir_resources.c.partner_id == partner_id,
                                              fhir_resources.c.resource_type == resource_type)
