@@ -396,7 +396,8 @@ def render(results: Results, elapsed: float) -> str:
         assert p is not None
         lines += [
             "",
-            f"Partners at {p.rate:.0f} events/s for {p.webhook.expected / p.rate:.0f} s (milliseconds; "
+            f"Partners at {p.rate:.0f} events/s for {p.webhook.expected / p.rate:.0f} s "
+            "(milliseconds; "
             "rate: events/s the writer achieved of those requested)",
         ]
         lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",

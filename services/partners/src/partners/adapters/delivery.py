@@ -13,8 +13,9 @@ Order: a partner's deliveries of one lane (a patient's events; an episode's with
 patient; the organization's others) go out one at a time, oldest first — a later event never
 overtakes an earlier one of its lane that is still being retried, so a patient's episode
 arrives in order. Different lanes go out side by side (up to ``IN_FLIGHT`` at once), so one
-partner's throughput is not one round trip at a time. Every step is a database update, so delivery state survives a restart, and several
-dispatchers share the work (row locks, ``SKIP LOCKED``).
+partner's throughput is not one round trip at a time. Every step is a database update, so
+delivery state survives a restart, and several dispatchers share the work (row locks,
+``SKIP LOCKED``).
 
 ``dispatch_queue`` holds only ids, the organization and when each is due: the dispatcher
 must find due work across organizations before it acts as one of them; everything it sends
