@@ -45,7 +45,7 @@ from kinetic_infra.auth.principal import Principal, Role
 
 pytestmark = pytest.mark.platform
 
-SERVICES = ("booking", "assessment", "plan", "billing")
+SERVICES = ("booking", "assessment", "plan", "billing", "partners")
 # None of these gives false alarms on problem responses: the services document 4XX and 5XX on
 # every operation (not only FastAPI's 422), so a 401, 403 or 404 is a documented status whose
 # problem+json body has a documented schema.

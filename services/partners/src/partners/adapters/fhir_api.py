@@ -53,8 +53,12 @@ def _key_ids(key: str) -> tuple[UUID, UUID] | None:
         return None
 
 
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_JSON  # also what the OpenAPI document says the answers are
+
+
 def fhir_json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+    return FhirJSONResponse(body, status_code=status)
 
 
 def outcome(status: int, code: str, text: str) -> JSONResponse:
@@ -74,8 +78,13 @@ def _served(row: Any) -> dict[str, Any]:
 
 def router(db: Database) -> APIRouter:
     api = APIRouter(prefix="/fhir/R4", tags=["fhir"], route_class=AuditedRoute)
-    errors = {401: {"description": "No valid FHIR key (an OperationOutcome)"},
-              404: {"description": "Unknown resource type or id (an OperationOutcome)"}}
+    def operation_outcome(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {FHIR_JSON: {"schema": {
+            "type": "object", "required": ["resourceType", "issue"]}}}}
+
+    errors = {400: operation_outcome("A search parameter FHIR cannot use here"),
+              401: operation_outcome("No valid FHIR key"),
+              404: operation_outcome("Unknown resource type or id")}
 
     async def partner_of(request: Request, credentials: HTTPAuthorizationCredentials | None
                          ) -> tuple[UUID, UUID]:
@@ -109,13 +118,13 @@ def router(db: Database) -> APIRouter:
             return list((await conn.execute(query)).mappings())
 
     @api.get("/metadata", summary="The capability statement (public)",
-             response_class=JSONResponse)
+             response_class=FhirJSONResponse)
     async def metadata(request: Request) -> JSONResponse:
         return fhir_json(capability_statement(str(request.base_url).rstrip("/") + "/fhir/R4",
                                               datetime.now(UTC)))
 
     @api.get("/{resource_type}/{resource_id}", summary="Read one resource",
-             responses=errors, response_class=JSONResponse,
+             responses=errors, response_class=FhirJSONResponse,
              openapi_extra=audited("read", "fhir"))
     async def read(request: Request, resource_type: str, resource_id: str,
                    credentials: HTTPAuthorizationCredentials | None = Depends(_key)
@@ -135,7 +144,7 @@ def router(db: Database) -> APIRouter:
         return fhir_json(_served(rows[0]))
 
     @api.get("/{resource_type}", summary="Search one resource type (a searchset Bundle)",
-             responses=errors, response_class=JSONResponse,
+             responses=errors, response_class=FhirJSONResponse,
              openapi_extra=audited("search", "fhir"))
     async def search(request: Request, resource_type: str,
                      patient: str | None = Query(default=None,
