@@ -19,7 +19,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.auth.principal import Principal
@@ -103,15 +103,18 @@ def router(db: Database) -> APIRouter:
         return tenant_id, partner_id
 
     async def admitted(request: Request, credentials: HTTPAuthorizationCredentials | None,
-                       resource_type: str) -> tuple[UUID, UUID] | JSONResponse:
-        """(organization, partner), or the OperationOutcome that answers the request."""
+                       resource_type: str) -> tuple[UUID, Select[Any]] | JSONResponse:
+        """The organization and a query of the partner's resources of this type, or the
+        OperationOutcome that answers the request."""
         try:
-            found = await partner_of(request, credentials)
+            tenant_id, partner_id = await partner_of(request, credentials)
         except _Denied:
             return outcome(401, "login", "a valid FHIR key is required")
         if resource_type not in MODELS:
             return outcome(404, "not-supported", f"{resource_type} is not served here")
-        return found
+        return tenant_id, select(fhir_resources).where(
+            fhir_resources.c.partner_id == partner_id,
+            fhir_resources.c.resource_type == resource_type)
 
     async def read_rows(tenant_id: UUID, query: Any) -> list[Any]:
         async with db.read(tenant_id) as conn:
@@ -132,12 +135,9 @@ def router(db: Database) -> APIRouter:
         found = await admitted(request, credentials, resource_type)
         if isinstance(found, JSONResponse):
             return found
-        tenant_id, partner_id = found
+        tenant_id, of_type = found
         note(request).resource_id = f"{resource_type}/{resource_id}"
-        rows = await read_rows(tenant_id, select(fhir_resources).where(
-            fhir_resources.c.partner_id == partner_id,
-            fhir_resources.c.resource_type == resource_type,
-            fhir_resources.c.id == resource_id))
+        rows = await read_rows(tenant_id, of_type.where(fhir_resources.c.id == resource_id))
         if not rows:
             return outcome(404, "not-found", f"{resource_type}/{resource_id} is not known")
         note(request).patient_id = rows[0]["patient_id"]
@@ -158,10 +158,8 @@ def router(db: Database) -> APIRouter:
         found = await admitted(request, credentials, resource_type)
         if isinstance(found, JSONResponse):
             return found
-        tenant_id, partner_id = found
+        tenant_id, query = found
         count = int(_count) if _count and _count.isdigit() else 100
-        query = select(fhir_resources).where(fhir_resources.c.partner_id == partner_id,
-                                             fhir_resources.c.resource_type == resource_type)
         if patient is not None:
             if resource_type in WITHOUT_PATIENT:
                 return outcome(400, "not-supported", f"{resource_type} has no patient")
