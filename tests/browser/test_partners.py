@@ -124,3 +124,45 @@ async def test_a_plain_http_webhook_elsewhere_is_refused_on_the_page_and_registe
         "kinetic.booking.*, kinetic.billing.*")
     await expect(page.locator("#partners")).to_contain_text("No partners yet.")
     assert (await api("partners", "GET", "/partners")).json() == []
+
+
+async def test_the_keys_an_operator_issues_on_the_page_let_the_partner_in(
+        signed_in, api, tenant, platform, urls):
+    """Each key is shown once with what the partner needs beside it, and it works: the NATS
+    key connects to the real server, the FHIR key reads /fhir/R4."""
+    import httpx
+    import nats
+
+    from kinetic_contracts.partner_feed import FeedAccess
+
+    registered = await api("partners", "POST", "/partners", json={
+        "name": "keyed-ehr", "webhook_url": "http://127.0.0.1:9/unused",
+        "grant": {"event_types": [LOCATIONS]}})
+    assert registered.status_code == 201, registered.text
+    partner_id = registered.json()["partner_id"]
+    page = await signed_in("partners", operator_of(tenant))
+    await page.goto(f"/admin/partners/{partner_id}")
+
+    await page.locator("#keys").get_by_role("button", name="New NATS key").click()
+    await expect(page.locator("#status")).to_have_text(
+        "New NATS key issued; the previous one stops working.")
+    nats_key = await page.locator("#secret-value").inner_text()
+    feed = FeedAccess.from_key(nats_key)
+    await expect(page.locator("#secret")).to_contain_text(feed.durable)
+    await expect(page.locator("#secret")).to_contain_text(feed.inbox_prefix)
+    nc = await nats.connect(platform.nats.url, token=nats_key, inbox_prefix=feed.inbox_prefix,
+                            allow_reconnect=False, connect_timeout=5)
+    assert nc.is_connected
+    await nc.close()
+
+    await page.locator("#keys").get_by_role("button", name="New FHIR key").click()
+    await expect(page.locator("#status")).to_have_text(
+        "New FHIR key issued; the previous one stops working.")
+    fhir_key = await page.locator("#secret-value").inner_text()
+    assert fhir_key.startswith("kfk_")
+    async with httpx.AsyncClient() as client:
+        read = await client.get(f"{urls['partners']}/fhir/R4/Location",
+                                headers={"Authorization": f"Bearer {fhir_key}"})
+    assert read.status_code == 200 and read.json()["resourceType"] == "Bundle"
+    await page.goto(f"/admin/partners/{partner_id}")
+    await expect(page.locator("#secret")).to_have_count(0)  # shown once only

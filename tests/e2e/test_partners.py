@@ -486,18 +486,21 @@ async def test_fhir_resources_of_the_worked_example_validate_and_reference_each_
 
 
 async def test_under_mixed_load_a_partner_gets_no_name_or_phone_and_nothing_of_another_org(
-        api, urls, wait_for):
+        api, urls, wait_for, platform):
     """Two organizations busy at once (patients with canary names and phone numbers, episodes,
     bookings, cancellations, reschedules); each has a partner granted everything but contact
-    details. A canary scan over everything each receiver verified, and over its FHIR
-    resources, finds no name or phone number and nothing of the other organization."""
+    details. A canary scan over everything each receiver verified, everything its NATS
+    consumer read and its FHIR resources finds no name or phone number and nothing of the
+    other organization."""
     from tests.e2e.test_appointments import hour_from_now
+    from tests.e2e.test_partner_nats import PartnerConnection
 
     orgs = {name: uuid.uuid4() for name in ("a", "b")}
     receivers = {name: Receiver() for name in orgs}
     canaries: dict[str, set[str]] = {name: set() for name in orgs}
     ids: dict[str, set[str]] = {name: set() for name in orgs}
     keys: dict[str, str] = {}
+    nats_keys: dict[str, str] = {}
     try:
         for name, org in orgs.items():
             await receivers[name].start()
@@ -510,6 +513,9 @@ async def test_under_mixed_load_a_partner_gets_no_name_or_phone_and_nothing_of_a
             keys[name] = (await api("partners", "POST",
                                     f"/partners/{registered.json()['partner_id']}/fhir-key",
                                     as_tenant=org)).json()["fhir_key"]
+            nats_keys[name] = (await api("partners", "POST",
+                                         f"/partners/{registered.json()['partner_id']}/nats-key",
+                                         as_tenant=org)).json()["nats_key"]
 
         async def busy(name: str) -> None:
             org = orgs[name]
@@ -555,10 +561,14 @@ async def test_under_mixed_load_a_partner_gets_no_name_or_phone_and_nothing_of_a
             delivered = json.dumps(receivers[name].received)
             fhir_seen = json.dumps([(await fhir(urls, keys[name], f"/{kind}"))[1]
                                     for kind in ("Patient", "EpisodeOfCare", "Appointment")])
-            for text in (delivered, fhir_seen):
+            async with PartnerConnection(platform.nats.url, nats_keys[name]) as consumer:
+                read = await consumer.read_all(lambda got: len(
+                    [e for e in got if e["type"] == "kinetic.booking.episode.opened.v1"]) >= 6)
+            for text in (delivered, fhir_seen, json.dumps(read)):
                 assert not [c for c in canaries[name] | canaries[other] if c in text]
                 assert not [i for i in ids[other] if i in text]
-            assert {e["tenantid"] for e in receivers[name].received} == {str(orgs[name])}
+            for events in (receivers[name].received, read):
+                assert {e["tenantid"] for e in events} == {str(orgs[name])}
             assert receivers[name].rejected == 0
     finally:
         for r in receivers.values():

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     service: str = Field(description="Which service this process runs")
     database_url: str = Field(description="postgresql://user:password@host:port/database")
     nats_url: str = Field(default="nats://127.0.0.1:4222")
+    nats_auth_callout_seed: str = Field(
+        default="", description="The nkey seed (S…) that signs the NATS server's auth callout "
+                                "answers; only the service that answers it is given one")
     temporal_address: str = Field(default="127.0.0.1:7233")
     temporal_namespace: str = Field(default="default")
     oidc_issuer: str = Field(default="", description="The token issuer (iss) the API accepts")

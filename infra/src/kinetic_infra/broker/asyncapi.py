@@ -54,6 +54,12 @@ Each service's events are kept in one stream named after the service in upper ca
 `kinetic.*.<service>.>`. The `Nats-Msg-Id` header is the event id: JetStream drops a
 re-publication of the same id within its duplicate window, and consumers de-duplicate on it
 beyond that.
+
+Partner systems read the events their grant covers on subjects of their own,
+`kinetic.{tenant}.partners.feed.{partner}.<service>.<aggregate>.<event>` in the `PARTNERS`
+stream: the same messages (the envelope keeps the event's own id), through the durable
+consumer `partner-{partner}`, connected with the partner's NATS key as the token. The server
+allows a partner nothing else (`kinetic_contracts.partner_feed`).
 """
 
 _TENANT_PARAMETER = {

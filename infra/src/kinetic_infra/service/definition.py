@@ -87,6 +87,8 @@ class ServiceDefinition:
     # A loop of the service's own that runs as the "dispatcher" process until the event is
     # set (for example: delivering webhooks from a table, so delivery state survives restarts).
     dispatcher: Callable[[Runtime, asyncio.Event], Awaitable[None]] | None = None
+    # The dispatcher also answers the NATS server's auth callout (it is given the seed).
+    answers_nats_auth: bool = False
     start_order: int = 100
 
     @property

@@ -4,16 +4,29 @@
 publish acknowledgement. Our outbox relay deletes a row once JetStream has acked it, so an
 ack must mean "on disk": with the default (a 2-minute sync interval) a power loss after the
 ack could drop an event that no longer exists in any outbox.
+
+Who may connect: the services, as the ``kinetic`` user (a client that presents no
+credentials on this loopback-only server is that user), and anyone else only through the
+server's *auth callout*: the server asks a service (partners answers for partner systems)
+whether to admit a connection and with which permissions, and trusts the answer because it
+is signed with the issuer key configured here. The issuer's seed is generated once per data
+directory and handed to the service that answers (``KINETIC_NATS_AUTH_CALLOUT_SEED``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import nkeys
+
 from kinetic_infra.stack.processes import ChildProcess, port_open, wait_until
+
+SERVICES_ACCOUNT = "KINETIC"
+SERVICES_USER = "kinetic"
 
 
 def nats_server_binary() -> str:
@@ -41,8 +54,20 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.settings.port}"
 
+    @property
+    def auth_callout_seed(self) -> str:
+        """The seed that signs the auth callout's answers, made on first use and kept."""
+        path = self.settings.data_dir / "auth-callout.seed"
+        if not path.exists():
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_ACCOUNT)
+            path.touch(mode=0o600)
+            path.write_bytes(seed)
+        return path.read_text().strip()
+
     def config_text(self) -> str:
         s = self.settings
+        issuer = nkeys.from_seed(self.auth_callout_seed.encode()).public_key.decode()
         return (
             f"listen: 127.0.0.1:{s.port}\n"
             f"http: 127.0.0.1:{s.monitor_port}\n"
@@ -52,6 +77,15 @@ class EmbeddedNats:
             "  sync_interval: always\n"
             "  max_file_store: 10GB\n"
             "}\n"
+            "accounts {\n"
+            f"  {SERVICES_ACCOUNT} {{ jetstream: enabled, "
+            f'users: [{{user: {SERVICES_USER}, password: ""}}] }}\n'
+            "}\n"
+            "authorization {\n"
+            f"  auth_callout {{ issuer: {issuer}, auth_users: [{SERVICES_USER}], "
+            f"account: {SERVICES_ACCOUNT} }}\n"
+            "}\n"
+            f"no_auth_user: {SERVICES_USER}\n"
         )
 
     def start(self, log_dir: Path) -> EmbeddedNats:

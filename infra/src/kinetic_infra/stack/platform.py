@@ -178,6 +178,8 @@ class Platform:
                 f"{s.name}={self.base_url(s.name)}/admin" for s in self.services),
             **self.extra_env,
         }
+        if d.answers_nats_auth:
+            env["KINETIC_NATS_AUTH_CALLOUT_SEED"] = self.nats.auth_callout_seed
         env.update(overrides)
         return env
 

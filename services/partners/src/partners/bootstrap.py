@@ -1,15 +1,21 @@
 """The partners service's wiring: API, the per-partner feed (one consumer per source
-service) and the webhook dispatcher."""
+service), and the dispatcher: webhook delivery and the NATS server's auth callout."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from partners.adapters import admin_pages, contract_pages, delivery, feed, fhir_api
+from kinetic_infra.service.definition import (
+    AdminTable,
+    Runtime,
+    ServiceDefinition,
+    latest_rows,
+)
+from partners.adapters import admin_pages, contract_pages, delivery, feed, fhir_api, nats_auth
 from partners.adapters.http import router
 
 
@@ -27,6 +33,10 @@ async def admin_tables(conn: AsyncConnection) -> Sequence[AdminTable]:
     ]
 
 
+async def dispatcher(runtime: Runtime, stop: asyncio.Event) -> None:
+    await asyncio.gather(delivery.run(runtime, stop), nats_auth.serve(runtime, stop))
+
+
 SERVICE = ServiceDefinition(
     name="partners",
     description="Partner systems: grants, the per-partner feed and signed webhooks.",
@@ -38,6 +48,7 @@ SERVICE = ServiceDefinition(
     admin_pages=admin_pages.router,
     admin_templates=Path(__file__).parent / "adapters" / "templates",
     admin_menu=admin_pages.MENU,
-    dispatcher=delivery.run,
+    dispatcher=dispatcher,
+    answers_nats_auth=True,
     start_order=200,  # after the four services: the demo's ports stay where they were
 )

@@ -15,6 +15,10 @@ class PartnersSettings(BaseSettings):
         default=False,
         description="Accept http:// webhooks on this machine (127.0.0.1, localhost): for "
                     "development and tests only; production webhooks are https:// only")
+    nats_account: str = Field(
+        default="KINETIC",
+        description="The NATS account partner connections are admitted to (the services' "
+                    "account, where the PARTNERS stream is)")
 
 
 def partners_settings() -> PartnersSettings:

@@ -36,6 +36,11 @@ DEFAULT_CLASSES: list[str] = list(Grant.model_fields["data_classes"].get_default
 SEPARATORS = re.compile(r"[,\s]+")
 
 
+# kind in the page's address -> (what it is called, the API's path, the answer's field)
+KEYS = {"fhir": ("FHIR key", "fhir-key", "fhir_key"),
+        "nats": ("NATS key", "nats-key", "nats_key")}
+
+
 def patterns(typed: str | None) -> list[str]:
     """Event type patterns as typed: one a line, or comma-separated."""
     return [p for p in SEPARATORS.split((typed or "").strip()) if p]
@@ -132,7 +137,8 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
 
     async def partner_page(request: Request, principal: Principal, partner_id: str, *,
                            message: str | None = None, warn: bool = False,
-                           kept: dict[str, str] | None = None, secret: str | None = None,
+                           kept: dict[str, str] | None = None,
+                           shown: dict[str, Any] | None = None,
                            status_code: int = 200) -> Response:
         found = await call(request, "GET", f"/partners/{partner_id}")
         if found.status_code != 200:
@@ -148,7 +154,7 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
         p = found.json()
         return render(request, "partner.html", principal, title=f"Partner {p['name']}", p=p,
                       deliveries=rows, dead=sum(d["status"] == "dead" for d in rows),
-                      form=form, secret=secret, message=message, warn=warn,
+                      form=form, shown=shown, message=message, warn=warn,
                       status_code=status_code)
 
     @pages.get(HOME + "/{partner_id}")
@@ -175,7 +181,28 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
                     else "the previous one no longer signs")
         return await partner_page(request, principal, partner_id,
                                   message=f"New secret issued; {previous}.",
-                                  secret=response.json()["secret"])
+                                  shown={"title": "New webhook signing secret",
+                                         "value": response.json()["secret"]})
+
+    @pages.post(HOME + "/{partner_id}/keys/{kind}")
+    async def issue_key(request: Request, partner_id: str, kind: str) -> Response:
+        principal = kit.signed_in(request)
+        if principal is None:
+            return kit.sign_in(request)
+        if kind not in KEYS:
+            return redirect(f"{HOME}/{partner_id}", f"No such key: {kind}", warn=True)
+        title, path, field = KEYS[kind]
+        response = await call(request, "POST", f"/partners/{partner_id}/{path}")
+        if response.status_code != 200:
+            return await partner_page(request, principal, partner_id,
+                                      message=f"No key issued: {problem_text(response)}",
+                                      warn=True, status_code=response.status_code)
+        issued = response.json()
+        details = {k: v for k, v in issued.items() if k not in ("partner_id", field)}
+        return await partner_page(request, principal, partner_id,
+                                  message=f"New {title} issued; the previous one stops working.",
+                                  shown={"title": f"New {title}", "value": issued[field],
+                                         "details": details})
 
     @pages.post(HOME + "/{partner_id}/replay")
     async def replay(request: Request, partner_id: str) -> Response:

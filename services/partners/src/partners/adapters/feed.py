@@ -5,6 +5,11 @@ events, kept here). The delivery row is written in the inbox's transaction, keye
 (partner, event id): a redelivered event is one delivery, and the original event id travels
 with it so partners de-duplicate too.
 
+Each delivery is also republished on the partner's own NATS subjects
+(kinetic_contracts.partner_feed) through the service's outbox, in the same transaction, so
+the NATS feed and the webhooks carry the same events; the message id is derived from the
+partner and the event, and the payload keeps the event's own id.
+
 What a delivery carries is the published CloudEvent: identifiers and codes only (the
 contracts keep names, contact details and clinical free text out of every public event), so
 the ``identifiers`` data class is what any partner receives today.
@@ -13,6 +18,7 @@ the ``identifiers`` data class is what any partner receives today.
 from __future__ import annotations
 
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from sqlalchemy import (
     ARRAY,
@@ -31,7 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+from kinetic_contracts.partner_feed import feed_subject
 from kinetic_contracts.registry import EVENT_MODELS
+from kinetic_infra.db.schema import outbox
 from kinetic_infra.inbox.consumer import Subscription
 from partners.adapters import fhir_store
 from partners.domain.partner import Grant, withdrawn
@@ -54,6 +62,7 @@ partners = Table(
     Column("previous_secret", Text),
     Column("previous_until", DateTime(timezone=True)),
     Column("fhir_key_sha256", Text),  # the EHR's key for /fhir/R4 (only its digest)
+    Column("nats_key_sha256", Text),  # the key it connects to NATS with (only its digest)
 )
 
 consents = Table(
@@ -133,6 +142,7 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
             .returning(deliveries.c.delivery_id))
         if delivery_id is not None:  # the first time: what follows happens once per event
             await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time, lane)
+            await publish_to_feed(conn, p["partner_id"], event, lane)
             await fhir_store.apply(conn, p["partner_id"], event.tenantid,
                                    event.model_dump(mode="json"))
             made += 1
@@ -144,6 +154,17 @@ async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partn
     await conn.execute(insert(queue).values(
         delivery_id=delivery_id, org=tenant_id, partner_id=partner_id, due_at=due_at, lane=lane
     ).on_conflict_do_update(index_elements=["delivery_id"], set_={"due_at": due_at}))
+
+
+async def publish_to_feed(conn: AsyncConnection, partner_id: Any, event: CloudEvent,
+                          lane: str) -> None:
+    """The event on the partner's NATS subjects, by the outbox relay (at least once, in the
+    lane's order: the relay keeps the order of rows of one stream name)."""
+    await conn.execute(insert(outbox).values(
+        event_id=uuid5(NAMESPACE_URL, f"kinetic:feed:{partner_id}:{event.id}"),
+        stream_name=f"feed:{partner_id}:{lane}",
+        subject=feed_subject(event.tenantid, partner_id, event.type),
+        payload=event.model_dump_json(exclude_none=True).encode()))
 
 
 def subscriptions() -> list[Subscription]:

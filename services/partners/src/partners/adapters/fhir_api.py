@@ -1,17 +1,14 @@
 """The FHIR read API for EHR partners: ``/fhir/R4`` serves each partner the resources built
 from the events its grant and the patients' consents let it receive (adapters/fhir_store.py).
 
-A partner's EHR authenticates with its FHIR key (``Authorization: Bearer kfk_…``, issued by
-an operator and shown once; only its SHA-256 is stored). The key names its organization and
-partner, so the lookup runs under that organization's row-level security like any request.
+A partner's EHR authenticates with its FHIR key (``Authorization: Bearer kfk_…``, see
+adapters/keys.py).
 Answers are ``application/fhir+json``; errors are OperationOutcomes, as FHIR clients expect.
 Every read is in the organization's audit trail, the partner as the actor.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -20,37 +17,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.auth.principal import Principal
 from kinetic_infra.db.database import Database
 from kinetic_infra.http.audit import AuditedRoute, audited, note
-from partners.adapters.feed import partners
 from partners.adapters.fhir_store import fhir_resources
+from partners.adapters.keys import FHIR_KEY
 from partners.domain.fhir import MODELS, WITHOUT_PATIENT, capability_statement
 
 FHIR_JSON = "application/fhir+json"
-KEY_PREFIX = "kfk_"
 MAX_COUNT = 500
 
 _key = HTTPBearer(auto_error=False, scheme_name="FhirKey",
                   description="The partner's FHIR key (kfk_…), issued by an operator")
-
-
-def new_fhir_key(tenant_id: UUID, partner_id: UUID) -> str:
-    return f"{KEY_PREFIX}{tenant_id.hex}_{partner_id.hex}_{secrets.token_urlsafe(32)}"
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _key_ids(key: str) -> tuple[UUID, UUID] | None:
-    parts = key.removeprefix(KEY_PREFIX).split("_", 2) if key.startswith(KEY_PREFIX) else []
-    try:
-        return (UUID(parts[0]), UUID(parts[1])) if len(parts) == 3 else None
-    except ValueError:
-        return None
 
 
 class FhirJSONResponse(JSONResponse):
@@ -89,16 +68,11 @@ def router(db: Database) -> APIRouter:
     async def partner_of(request: Request, credentials: HTTPAuthorizationCredentials | None
                          ) -> tuple[UUID, UUID]:
         """(organization, partner) of a valid key; the partner becomes the request's actor."""
-        ids = _key_ids(credentials.credentials) if credentials is not None else None
-        if ids is None:
+        holder = (await FHIR_KEY.holder(db, credentials.credentials)
+                  if credentials is not None else None)
+        if holder is None:
             raise _Denied
-        tenant_id, partner_id = ids
-        async with db.read(tenant_id) as conn:
-            name = await conn.scalar(select(partners.c.name).where(
-                partners.c.partner_id == partner_id,
-                partners.c.fhir_key_sha256 == key_digest(credentials.credentials)))
-        if name is None:
-            raise _Denied
+        tenant_id, partner_id, name = holder
         request.state.principal = Principal(f"partner:{partner_id}", name, tenant_id)
         return tenant_id, partner_id
 
@@ -181,11 +155,3 @@ def router(db: Database) -> APIRouter:
                                     for r in rows]})
 
     return api
-
-
-async def issue_key(conn: AsyncConnection, tenant_id: UUID, partner_id: UUID) -> str:
-    """A new FHIR key for the partner (the previous one stops working)."""
-    key = new_fhir_key(tenant_id, partner_id)
-    await conn.execute(partners.update().where(partners.c.partner_id == partner_id)
-                       .values(fhir_key_sha256=key_digest(key)))
-    return key

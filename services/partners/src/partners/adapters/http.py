@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kinetic_contracts.partner_feed import FeedAccess
 from kinetic_contracts.registry import EVENT_MODELS
 from kinetic_infra.auth.principal import Role
 from kinetic_infra.commands import run_command
@@ -27,7 +28,7 @@ from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, enqueue, partners
-from partners.adapters.fhir_api import issue_key
+from partners.adapters.keys import FHIR_KEY, NATS_KEY
 from partners.domain import partner
 from partners.settings import partners_settings
 
@@ -58,6 +59,16 @@ class FhirKeyOut(BaseModel):
     partner_id: UUID
     fhir_key: str = Field(description="The key the partner's EHR reads /fhir/R4 with "
                                       "(kfk_…): shown only now; the previous one stops working")
+
+
+class NatsKeyOut(BaseModel):
+    partner_id: UUID
+    nats_key: str = Field(description="The token the partner's NATS client connects with "
+                                      "(knk_…): shown only now; the previous one stops working")
+    stream: str = Field(description="The JetStream stream of the partner's feed")
+    durable: str = Field(description="The partner's durable pull consumer: its position")
+    subjects: str = Field(description="The partner's subjects (a wildcard)")
+    inbox_prefix: str = Field(description="The inbox prefix the client must use")
 
 
 class DeliveryOut(BaseModel):
@@ -195,7 +206,25 @@ def router(runtime: Runtime) -> APIRouter:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             await visible(conn, partner_id)
             return {"partner_id": partner_id,
-                    "fhir_key": await issue_key(conn, principal.tenant_id, partner_id)}
+                    "fhir_key": await FHIR_KEY.issue(conn, principal.tenant_id, partner_id)}
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
+    @api.post("/partners/{partner_id}/nats-key", response_model=NatsKeyOut,
+              summary="A new key for the partner's NATS connection (shown only now), with "
+                      "where its feed is",
+              openapi_extra=audited("issue-key", "partner"))
+    async def issue_nats_key(request: Request, partner_id: UUID,
+                             principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await visible(conn, partner_id)
+            key = await NATS_KEY.issue(conn, principal.tenant_id, partner_id)
+            feed = FeedAccess.from_key(key)
+            return {"partner_id": partner_id, "nats_key": key, "stream": feed.stream,
+                    "durable": feed.durable, "subjects": feed.subjects,
+                    "inbox_prefix": feed.inbox_prefix}
 
         return await run_command(db, work, tenant_id=principal.tenant_id)
 

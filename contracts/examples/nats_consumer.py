@@ -1,0 +1,61 @@
+"""A partner's NATS consumer in a page of Python: read the feed, de-duplicate, acknowledge.
+
+    python nats_consumer.py --server nats://kinetic.example:4222 --key knk_...
+
+It needs ``kinetic-contracts[nats]``. The key (issued by the clinic's operator) is the
+connection's token and names everything else: the stream, the partner's durable consumer,
+which keeps the position (stop it and start it again: it goes on from there), and the inbox
+prefix the server allows it. Every event is printed as one JSON line; an event id already
+seen is acknowledged and not printed again (Kinetic publishes at least once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import nats
+
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.partner_feed import FeedAccess
+
+
+async def consume(server: str, key: str, batch: int = 100) -> None:
+    feed = FeedAccess.from_key(key)
+    nc = await nats.connect(server, token=key, inbox_prefix=feed.inbox_prefix,
+                            max_reconnect_attempts=-1)
+    subscription = await nc.jetstream().pull_subscribe_bind(feed.durable, feed.stream)
+    print(f"reading {feed.subjects}", file=sys.stderr, flush=True)
+    seen: set[str] = set()
+    try:
+        while True:
+            try:
+                messages = await subscription.fetch(batch, timeout=5)
+            except asyncio.TimeoutError:  # nothing new (nats-py raises either kind)
+                continue
+            for message in messages:
+                event = CloudEvent.model_validate_json(message.data)
+                if str(event.id) not in seen:
+                    seen.add(str(event.id))
+                    print(json.dumps({"id": str(event.id), "type": event.type,
+                                      "data": event.data}), flush=True)
+                await message.ack()
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="nats://127.0.0.1:4222")
+    parser.add_argument("--key", required=True, help="the partner's NATS key (knk_…)")
+    args = parser.parse_args()
+    try:
+        asyncio.run(consume(args.server, args.key))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Partner systems on NATS: each reads its own feed on the real server, with the permissions
+the server's auth callout gave its key, through a durable consumer that keeps its position.
+What it may not touch (another organization's subjects, wildcards, another partner's
+consumer, any publish) the server refuses as a permissions violation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from kinetic_contracts.partner_feed import FeedAccess, durable_name, feed_subjects
+
+pytestmark = pytest.mark.platform
+
+EXAMPLE = Path(__file__).parents[2] / "contracts" / "examples" / "nats_consumer.py"
+LOCATION_REGISTERED = "kinetic.booking.location.registered.v1"
+
+
+class PartnerConnection:
+    """A partner system's NATS connection, made with its key; keeps the server's errors."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url = url
+        self.key = key
+        self.feed = FeedAccess.from_key(key)
+        self.errors: list[str] = []
+        self.nc: Client | None = None
+
+    async def __aenter__(self) -> PartnerConnection:
+        async def collect(error: Exception) -> None:
+            self.errors.append(str(error))
+
+        self.nc = await nats.connect(self.url, token=self.key, error_cb=collect,
+                                     inbox_prefix=self.feed.inbox_prefix,
+                                     allow_reconnect=False, connect_timeout=5)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.close()
+
+    async def read_all(self, enough: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Events from the partner's durable consumer (acknowledged) until ``enough(events)``."""
+        assert self.nc is not None
+        sub = await self.nc.jetstream().pull_subscribe_bind(self.feed.durable, self.feed.stream)
+        events: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not enough(events):
+            assert asyncio.get_running_loop().time() < deadline, f"only {len(events)} arrived"
+            try:
+                for message in await sub.fetch(100, timeout=2):
+                    events.append(json.loads(message.data))
+                    await message.ack()
+            except asyncio.TimeoutError:  # nothing new (nats-py raises either kind)
+                pass
+        return events
+
+
+async def nats_key(api, partner_id: str, **kw: Any) -> dict[str, Any]:
+    response = await api("partners", "POST", f"/partners/{partner_id}/nats-key", **kw)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def register(api, name: str, *patterns: str, **kw: Any) -> dict[str, Any]:
+    response = await api("partners", "POST", "/partners", **kw, json={
+        "name": name, "webhook_url": "http://127.0.0.1:9/unused",
+        "grant": {"event_types": list(patterns)}})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def partner_connection(platform) -> Any:
+    return lambda key: PartnerConnection(platform.nats.url, key)
+
+
+async def test_the_example_consumer_reads_the_feed_and_resumes_where_it_stopped(
+        api, platform):
+    """The consumer partners are given to start from, run as it is: it connects with the
+    key, prints each event once, and after a stop it goes on with what came meanwhile."""
+    partner = await register(api, "nats-example", LOCATION_REGISTERED)
+    issued = await nats_key(api, partner["partner_id"])
+    assert issued["durable"] == durable_name(uuid.UUID(partner["partner_id"]))
+
+    async def run_until(count: int) -> list[dict[str, Any]]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLE), "--server", platform.nats.url,
+            "--key", issued["nats_key"],
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            assert b"reading" in await asyncio.wait_for(process.stderr.readline(), 30)
+            return [json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+                    for _ in range(count)]
+        finally:
+            await asyncio.sleep(1)  # its acknowledgements go out
+            process.terminate()
+            await process.wait()
+
+    async def new_location(name: str) -> str:
+        response = await api("booking", "POST", "/locations", json={
+            "name": name, "timezone": "Europe/Berlin"})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    first = await new_location("First Clinic")
+    printed = await run_until(1)
+    assert [(e["type"], e["data"]["location_id"]) for e in printed] == [
+        (LOCATION_REGISTERED, first)]
+
+    later = [await new_location("Second Clinic"), await new_location("Third Clinic")]
+    printed = await run_until(2)
+    assert [e["data"]["location_id"] for e in printed] == later  # in order, the first not again
+
+    nc = await nats.connect(platform.nats.url)  # the services' view: nothing left pending
+    try:
+        info = await nc.jetstream().consumer_info(issued["stream"], issued["durable"])
+        assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    finally:
+        await nc.close()
+
+
+async def test_a_partner_cannot_read_another_orgs_subjects_or_consumer_on_the_real_server(
+        api, partner_connection):
+    """Partner A of one organization and partner B of another, each with its key: whatever A
+    tries beyond its own feed the server answers with a permissions violation, and A's
+    consumer holds only A's events."""
+    orgs = {"a": uuid.uuid4(), "b": uuid.uuid4()}
+    keys, partners = {}, {}
+    for name, org in orgs.items():
+        partners[name] = await register(api, f"{name}-ehr", LOCATION_REGISTERED, as_tenant=org)
+        keys[name] = (await nats_key(api, partners[name]["partner_id"], as_tenant=org))["nats_key"]
+    b = FeedAccess.from_key(keys["b"])
+
+    for org in orgs.values():
+        for _ in range(3):
+            response = await api("booking", "POST", "/locations", as_tenant=org, json={
+                "name": "Clinic", "timezone": "Europe/Berlin"})
+            assert response.status_code == 201, response.text
+
+    async with partner_connection(keys["a"]) as a:
+        assert a.nc is not None
+        for subject in (feed_subjects(b.tenant_id, b.partner_id), f"kinetic.{b.tenant_id}.>",
+                        "kinetic.>", "kinetic.*.partners.feed.>", ">",
+                        f"{b.inbox_prefix}.>"):
+            await a.nc.subscribe(subject)
+        await a.nc.publish(f"kinetic.{orgs['a']}.booking.location.registered", b"{}")
+        await a.nc.flush()
+        with pytest.raises(Exception):  # noqa: B017 - the server's refusal, whatever its class
+            sub = await a.nc.jetstream().pull_subscribe_bind(b.durable, b.stream)
+            await sub.fetch(1, timeout=2)
+        await asyncio.sleep(0.5)
+        violations = [e for e in a.errors if "permissions violation" in e.lower()]
+        assert len(violations) >= 7, a.errors
+
+    async with partner_connection(keys["a"]) as a:  # a fresh connection: its own feed is fine
+        events = await a.read_all(lambda got: len(got) >= 3)
+        assert {e["tenantid"] for e in events} == {str(orgs["a"])}
+        assert len({e["id"] for e in events}) == 3
+        assert not [e for e in a.errors if "violation" in e.lower()]
+
+
+async def test_only_a_current_nats_key_is_admitted(api, partner_connection):
+    """A made-up key, a FHIR key and a replaced NATS key are all refused at connect."""
+    partner = await register(api, "keyed-ehr", LOCATION_REGISTERED)
+    old = (await nats_key(api, partner["partner_id"]))["nats_key"]
+    current = (await nats_key(api, partner["partner_id"]))["nats_key"]
+    fhir = (await api("partners", "POST",
+                      f"/partners/{partner['partner_id']}/fhir-key")).json()["fhir_key"]
+    forged = current[:-6] + "AAAAAA"
+    for key in (old, forged, "knk_" + fhir.removeprefix("kfk_")):
+        with pytest.raises(Exception, match="(?i)authorization"):
+            async with partner_connection(key):
+                pass
+    async with partner_connection(current) as admitted:
+        assert admitted.nc is not None and admitted.nc.is_connected
