@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
 
-.PHONY: run token test test-unit test-integration test-e2e test-faults test-contracts test-browser chromium bench contracts install lock clean
+.PHONY: run token deploy test-docker test test-unit test-integration test-e2e test-faults test-contracts test-browser chromium bench contracts install lock clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kinetic needs Python 3.11 or newer")'
@@ -51,6 +51,15 @@ bench: install
 
 contracts: install
 	$(RUN) python -m kinetic_infra.contracts_build
+
+# deploy/compose.yaml and deploy/k8s/*.yaml, generated from the service definitions.
+deploy: install
+	$(RUN) python -m kinetic_infra.deploy_build
+
+# The compose tier: the platform from deploy/compose.yaml on a Docker engine (pytest-docker).
+# Without an engine it reports that it did not run.
+test-docker: install
+	$(RUN) pytest tests/docker
 
 lock: $(UV)
 	$(UV) lock

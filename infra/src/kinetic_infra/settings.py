@@ -20,12 +20,16 @@ class Settings(BaseSettings):
 
     service: str = Field(description="Which service this process runs")
     database_url: str = Field(description="postgresql://user:password@host:port/database")
-    nats_url: str = Field(default="nats://127.0.0.1:4222")
+    nats_url: str = Field(default="nats://127.0.0.1:4222",
+                          description="NATS server URLs, comma-separated (a cluster); "
+                                      "nats://user:password@host:port for credentials")
     nats_auth_callout_seed: str = Field(
         default="", description="The nkey seed (S…) that signs the NATS server's auth callout "
                                 "answers; only the service that answers it is given one")
-    temporal_address: str = Field(default="127.0.0.1:7233")
-    temporal_namespace: str = Field(default="default")
+    temporal_address: str = Field(default="127.0.0.1:7233",
+                                  description="The Temporal frontend, host:port")
+    temporal_namespace: str = Field(default="default",
+                                    description="The Temporal namespace of the workflows")
     oidc_issuer: str = Field(default="", description="The token issuer (iss) the API accepts")
     oidc_audience: str = Field(default="kinetic", description="The audience (aud) tokens must name")
     oidc_jwks_url: str = Field(default="", description="Where the issuer publishes its keys")
@@ -34,14 +38,18 @@ class Settings(BaseSettings):
         default="", description="Owner role's URL for migrations (default: database_url)")
     database_app_role: str = Field(
         default="", description="Role the services connect as; migrations grant it access")
-    http_host: str = Field(default="127.0.0.1")
-    http_port: int = Field(default=8000, ge=1, le=65535)
-    consumer_max_attempts: int = Field(default=5, ge=1)
-    consumer_ack_wait_seconds: float = Field(default=60.0, gt=0)
-    relay_batch_size: int = Field(default=500, ge=1)
+    http_host: str = Field(default="127.0.0.1", description="Where the API listens "
+                           "(0.0.0.0 in a container)")
+    http_port: int = Field(default=8000, ge=1, le=65535, description="The API's port")
+    consumer_max_attempts: int = Field(default=5, ge=1, description="Deliveries of a "
+                                       "message before it becomes a dead letter")
+    consumer_ack_wait_seconds: float = Field(default=60.0, gt=0, description="How long "
+                                             "JetStream waits for an ack before redelivering")
+    relay_batch_size: int = Field(default=500, ge=1, description="Outbox rows the relay "
+                                  "publishes per round")
     admin_links: str = Field(default="",
                              description="name=url pairs, comma-separated, for the admin nav bar")
-    log_level: str = Field(default="INFO")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     def require_oidc(self) -> None:
         """The HTTP API cannot run without a token issuer: say so at start-up."""

@@ -104,9 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="kinetic-dev-issuer")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
+    # In a container it listens on every interface and browsers reach it as localhost.
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--public-url", default="",
+                        help="its address as browsers and tokens name it (the issuer, iss)")
     args = parser.parse_args()
-    issuer = f"http://127.0.0.1:{args.port}"
-    uvicorn.run(create_issuer_app(args.data_dir, issuer), host="127.0.0.1", port=args.port,
+    issuer = args.public_url.rstrip("/") or f"http://127.0.0.1:{args.port}"
+    uvicorn.run(create_issuer_app(args.data_dir, issuer), host=args.host, port=args.port,
                 log_level="warning")
 
 
