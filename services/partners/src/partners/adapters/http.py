@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts.partner_feed import FeedAccess
 from kinetic_contracts.registry import EVENT_MODELS
-from kinetic_infra.auth.principal import Role
+from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
 from kinetic_infra.event_store.decider import handle
 from kinetic_infra.event_store.ids import new_id
@@ -28,7 +29,7 @@ from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, enqueue, partners
-from partners.adapters.keys import FHIR_KEY, NATS_KEY
+from partners.adapters.keys import FHIR_KEY, NATS_KEY, KeyKind
 from partners.domain import partner
 from partners.settings import partners_settings
 
@@ -196,19 +197,26 @@ def router(runtime: Runtime) -> APIRouter:
 
         return await run_command(db, work, tenant_id=principal.tenant_id)
 
+    async def issue_key(request: Request, partner_id: UUID, principal: Principal,
+                        kind: KeyKind, answer: Callable[[str], dict[str, Any]]
+                        ) -> dict[str, Any]:
+        """A new key of ``kind`` for a partner the operator's organization has."""
+        note(request).resource_id = str(partner_id)
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await visible(conn, partner_id)
+            key = await kind.issue(conn, principal.tenant_id, partner_id)
+            return {"partner_id": partner_id, **answer(key)}
+
+        return await run_command(db, work, tenant_id=principal.tenant_id)
+
     @api.post("/partners/{partner_id}/fhir-key", response_model=FhirKeyOut,
               summary="A new key for the partner's FHIR reads (shown only now)",
               openapi_extra=audited("issue-key", "partner"))
     async def issue_fhir_key(request: Request, partner_id: UUID,
                              principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
-        note(request).resource_id = str(partner_id)
-
-        async def work(conn: AsyncConnection) -> dict[str, Any]:
-            await visible(conn, partner_id)
-            return {"partner_id": partner_id,
-                    "fhir_key": await FHIR_KEY.issue(conn, principal.tenant_id, partner_id)}
-
-        return await run_command(db, work, tenant_id=principal.tenant_id)
+        return await issue_key(request, partner_id, principal, FHIR_KEY,
+                               lambda key: {"fhir_key": key})
 
     @api.post("/partners/{partner_id}/nats-key", response_model=NatsKeyOut,
               summary="A new key for the partner's NATS connection (shown only now), with "
@@ -216,17 +224,12 @@ def router(runtime: Runtime) -> APIRouter:
               openapi_extra=audited("issue-key", "partner"))
     async def issue_nats_key(request: Request, partner_id: UUID,
                              principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
-        note(request).resource_id = str(partner_id)
-
-        async def work(conn: AsyncConnection) -> dict[str, Any]:
-            await visible(conn, partner_id)
-            key = await NATS_KEY.issue(conn, principal.tenant_id, partner_id)
+        def answer(key: str) -> dict[str, Any]:
             feed = FeedAccess.from_key(key)
-            return {"partner_id": partner_id, "nats_key": key, "stream": feed.stream,
-                    "durable": feed.durable, "subjects": feed.subjects,
-                    "inbox_prefix": feed.inbox_prefix}
+            return {"nats_key": key, "stream": feed.stream, "durable": feed.durable,
+                    "subjects": feed.subjects, "inbox_prefix": feed.inbox_prefix}
 
-        return await run_command(db, work, tenant_id=principal.tenant_id)
+        return await issue_key(request, partner_id, principal, NATS_KEY, answer)
 
     @api.post("/partners/{partner_id}/replay", summary="Send again every delivery of events "
               "from a time on (dead letters included), in their original order",
