@@ -124,6 +124,12 @@ def _judge(stats: LatencyStats, requested: float) -> str:
     return verdict
 
 
+def _latency_table(rows: list[list[str]]) -> list[str]:
+    """The table of every latency path (built by ``_latency_row``)."""
+    return _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
+                   "Result"], rows, right={1, 2, 3, 4, 5, 6})
+
+
 def latency_rows(results: Results) -> list[list[str]]:
     rows = []
     rate, low = results.latency_rate, results.low_rate
@@ -392,8 +398,7 @@ def render(results: Results, elapsed: float) -> str:
             f"{results.latency_seconds:.0f} s (milliseconds; rate: events/s the sender "
             "achieved of those requested)",
         ]
-        lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
-                         "Result"], rows, right={1, 2, 3, 4, 5, 6})
+        lines += _latency_table(rows)
     if rows := partners_rows(results):
         p = results.partners
         assert p is not None
@@ -403,8 +408,7 @@ def render(results: Results, elapsed: float) -> str:
             "(milliseconds; "
             "rate: events/s the writer achieved of those requested)",
         ]
-        lines += _table(["Path", "Rate/s", "Received", "p50", "p95", "p99", "max", "Target",
-                         "Result"], rows, right={1, 2, 3, 4, 5, 6})
+        lines += _latency_table(rows)
     if rows := booking_rows(results):
         b = results.booking[0]
         lines += [

@@ -40,6 +40,15 @@ def inbox_prefix(partner_id: UUID) -> str:
     return f"_INBOX_{partner_id.hex}"
 
 
+def partner_key_ids(key: str, prefix: str) -> tuple[UUID, UUID]:
+    """(organization, partner) a partner key names: ``<prefix><org>_<partner>_<secret>``
+    (FHIR keys have ``kfk_``, NATS keys ``knk_``); ValueError for anything else."""
+    parts = key.removeprefix(prefix).split("_", 2)
+    if not key.startswith(prefix) or len(parts) != 3:
+        raise ValueError(f"a partner key looks like {prefix}<organization>_<partner>_<secret>")
+    return UUID(parts[0]), UUID(parts[1])
+
+
 @dataclass(frozen=True)
 class FeedAccess:
     """What a partner's NATS client needs, all of it named by the key."""
@@ -49,10 +58,7 @@ class FeedAccess:
 
     @classmethod
     def from_key(cls, key: str) -> FeedAccess:
-        parts = key.removeprefix(NATS_KEY_PREFIX).split("_", 2)
-        if not key.startswith(NATS_KEY_PREFIX) or len(parts) != 3:
-            raise ValueError("a NATS key looks like knk_<organization>_<partner>_<secret>")
-        return cls(UUID(parts[0]), UUID(parts[1]))
+        return cls(*partner_key_ids(key, NATS_KEY_PREFIX))
 
     @property
     def stream(self) -> str:

@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy import Column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kinetic_contracts.partner_feed import NATS_KEY_PREFIX
+from kinetic_contracts.partner_feed import NATS_KEY_PREFIX, partner_key_ids
 from kinetic_infra.db.database import Database
 from partners.adapters.feed import partners
 
@@ -28,11 +28,8 @@ class KeyKind:
 
     def ids(self, key: str) -> tuple[UUID, UUID] | None:
         """(organization, partner) the key names, if it has a key's shape."""
-        if not key.startswith(self.prefix):
-            return None
-        parts = key.removeprefix(self.prefix).split("_", 2)
         try:
-            return (UUID(parts[0]), UUID(parts[1])) if len(parts) == 3 else None
+            return partner_key_ids(key, self.prefix)
         except ValueError:
             return None
 
