@@ -23,8 +23,11 @@ $(UV):
 
 install: .venv/.installed
 
+# make run NATS_NODES=3: a three-node JetStream cluster on loopback, streams replicated.
+NATS_NODES ?= 1
+
 run: install
-	$(RUN) kinetic-stack run --data-dir .kinetic
+	$(RUN) kinetic-stack run --data-dir .kinetic --nats-nodes $(NATS_NODES)
 
 token: install
 	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic

@@ -29,7 +29,7 @@ def item_event_class(service: str) -> type[EventData]:
     return model
 
 
-async def read_stream(nats_url: str, stream: str, expected: int,
+async def read_stream(nats_url: str | list[str], stream: str, expected: int,
                       timeout: float = 60.0) -> list[nats.aio.msg.Msg]:
     """Every message of a stream in stream order (an ordered consumer: no acks, no gaps)."""
     import asyncio

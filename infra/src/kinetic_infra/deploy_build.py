@@ -252,6 +252,7 @@ def k8s_base() -> list[dict[str, Any]]:
          "data": {
              # The services of the official charts (deploy/k8s/helm), in their namespaces.
              "KINETIC_NATS_URL": "nats://nats.nats.svc.cluster.local:4222",
+             "KINETIC_STREAM_REPLICAS": "3",  # the chart's three-node JetStream cluster
              "KINETIC_TEMPORAL_ADDRESS": "temporal-frontend.temporal.svc.cluster.local:7233",
              "KINETIC_TEMPORAL_NAMESPACE": "kinetic",
              "KINETIC_OIDC_ISSUER": "https://login.example.org/realms/kinetic",

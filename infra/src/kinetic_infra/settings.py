@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222",
                           description="NATS server URLs, comma-separated (a cluster); "
                                       "nats://user:password@host:port for credentials")
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="Replicas of each JetStream stream Kinetic creates "
+                                           "(3 on a three-node cluster)")
     nats_auth_callout_seed: str = Field(
         default="", description="The nkey seed (S…) that signs the NATS server's auth callout "
                                 "answers; only the service that answers it is given one")
@@ -63,6 +66,11 @@ class Settings(BaseSettings):
     def admin_nav(self) -> list[tuple[str, str]]:
         pairs = [p.split("=", 1) for p in self.admin_links.split(",") if "=" in p]
         return [(name.strip(), url.strip()) for name, url in pairs]
+
+
+def nats_servers(url: str) -> list[str]:
+    """The server URLs of ``KINETIC_NATS_URL``: one, or a cluster's, comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 def settings_or_exit(cls: type[S], what: str = "") -> S:

@@ -49,6 +49,7 @@ from kinetic_infra.inbox.consumer import (
     Subscription,
     retry_delay,
 )
+from kinetic_infra.settings import nats_servers
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,13 @@ _ACKED = {Outcome.APPLIED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.REJECTED,
           Outcome.DEAD_LETTERED}
 
 
-async def declare_streams(nats_url: str, services: Sequence[str]) -> None:
-    nc = await nats.connect(nats_url)
+async def declare_streams(nats_url: str, services: Sequence[str], replicas: int = 1) -> None:
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         js = nc.jetstream()
         for service in sorted(set(services)):
-            await ensure_stream(js, service_stream(service))
-        await ensure_stream(js, dead_letter_stream())
+            await ensure_stream(js, service_stream(service, replicas))
+        await ensure_stream(js, dead_letter_stream(replicas))
     finally:
         await nc.drain()
 
@@ -123,8 +124,9 @@ class PullLoop:
 
 
 def build_consumer_app(nats_url: str, db: Database, subscriptions: Sequence[Subscription],
-                       *, ack_wait: float = 60.0) -> tuple[FastStream, NatsBroker]:
-    broker = NatsBroker(nats_url, max_reconnect_attempts=-1)
+                       *, ack_wait: float = 60.0, stream_replicas: int = 1
+                       ) -> tuple[FastStream, NatsBroker]:
+    broker = NatsBroker(nats_servers(nats_url), max_reconnect_attempts=-1)
     app = FastStream(broker)
     tasks: list[asyncio.Task[None]] = []
 
@@ -134,7 +136,8 @@ def build_consumer_app(nats_url: str, db: Database, subscriptions: Sequence[Subs
 
     @app.on_startup
     async def _declare() -> None:
-        await declare_streams(nats_url, [s.source_service for s in subscriptions])
+        await declare_streams(nats_url, [s.source_service for s in subscriptions],
+                              stream_replicas)
 
     @app.after_startup
     async def _start_loops() -> None:

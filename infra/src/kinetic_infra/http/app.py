@@ -27,6 +27,7 @@ from kinetic_infra.db.schema import dead_letters
 from kinetic_infra.http.admin_pages import AdminKit
 from kinetic_infra.inbox.consumer import InboxConsumer
 from kinetic_infra.service.definition import Runtime
+from kinetic_infra.settings import nats_servers
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -55,7 +56,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state["nats"] = await nats.connect(settings.nats_url, max_reconnect_attempts=-1,
+        state["nats"] = await nats.connect(nats_servers(settings.nats_url), max_reconnect_attempts=-1,
                                            allow_reconnect=True)
         try:
             yield

@@ -43,6 +43,7 @@ from nats.js import JetStreamContext
 
 from kinetic_infra.broker.streams import ensure_stream, service_stream
 from kinetic_infra.db.database import asyncpg_dsn
+from kinetic_infra.settings import nats_servers
 from kinetic_infra.telemetry import context_from, relay_lag, relay_published, tracer
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ class RelaySettings:
     min_poll: float = 0.002
     max_poll: float = 0.25
     publish_timeout: float = 10.0
+    stream_replicas: int = 1
+
+
+RETRY_AFTER_NATS_ERROR = 0.5  # seconds
 
 
 def leader_lock_key(service: str) -> int:
@@ -90,9 +95,11 @@ class OutboxRelay:
 
     async def connect(self) -> None:
         dsn = asyncpg_dsn(self.settings.database_url)
-        self._nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
+        self._nc = await nats.connect(nats_servers(self.settings.nats_url),
+                                      max_reconnect_attempts=-1)
         self._js = self._nc.jetstream(publish_async_max_pending=self.settings.batch_size * 2)
-        await ensure_stream(self._js, service_stream(self.settings.service))
+        await ensure_stream(self._js, service_stream(self.settings.service,
+                                                     self.settings.stream_replicas))
         self._lock_conn = await asyncpg.connect(dsn)
         self._conn = await asyncpg.connect(dsn)
 
@@ -145,7 +152,17 @@ class OutboxRelay:
             log.info("outbox relay for %s is the leader", self.settings.service)
             poll = self.settings.min_poll
             while not stop.is_set():
-                if await self.relay_once():
+                try:
+                    published = await self.relay_once()
+                except (nats.errors.Error, TimeoutError) as exc:
+                    # NATS went away mid-batch (a cluster node died, the leader moved): the
+                    # rows are still in the outbox, so the same batch goes out again, under
+                    # the same ids, once the client is connected to another node.
+                    log.warning("outbox relay for %s: publish failed (%r); retrying",
+                                self.settings.service, exc)
+                    await _sleep_or_stop(stop, RETRY_AFTER_NATS_ERROR)
+                    continue
+                if published:
                     poll = self.settings.min_poll
                     continue
                 # Rows held behind an open transaction: look again soon. Idle: back off.

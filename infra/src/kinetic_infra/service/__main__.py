@@ -38,7 +38,8 @@ async def _relay(settings: Settings) -> None:
     from kinetic_infra.outbox.relay import OutboxRelay, RelaySettings
 
     relay = OutboxRelay(RelaySettings(settings.service, settings.database_url, settings.nats_url,
-                                      batch_size=settings.relay_batch_size))
+                                      batch_size=settings.relay_batch_size,
+                                      stream_replicas=settings.stream_replicas))
     await relay.run(_stop_event())
 
 
@@ -50,7 +51,8 @@ async def _consumer(definition: ServiceDefinition, settings: Settings) -> None:
     for s in subscriptions:
         s.max_attempts = settings.consumer_max_attempts
     app, _broker = build_consumer_app(settings.nats_url, runtime.db, subscriptions,
-                                      ack_wait=settings.consumer_ack_wait_seconds)
+                                      ack_wait=settings.consumer_ack_wait_seconds,
+                                      stream_replicas=settings.stream_replicas)
     await app.run()
     await runtime.db.dispose()
 

@@ -27,7 +27,7 @@ def _already_running(data_dir: Path) -> str:
             " before starting another.")
 
 
-def run(data_dir: Path) -> int:
+def run(data_dir: Path, nats_nodes: int = 1) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = open(data_dir / "run.lock", "w")
     try:
@@ -37,7 +37,9 @@ def run(data_dir: Path) -> int:
         return 1
 
     services = discover_services()
-    platform = Platform(data_dir=data_dir, ports=Ports.fixed(services), services=services)
+    platform = Platform(data_dir=data_dir, ports=Ports.fixed(services), services=services,
+                        nats_nodes=nats_nodes)
+
     def on_signal(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -83,13 +85,15 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="start the platform on its embedded stack")
     run_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
+    run_parser.add_argument("--nats-nodes", type=int, choices=(1, 3, 5), default=1,
+                            help="NATS nodes: 3 is a JetStream cluster with replicated streams")
     token_parser = sub.add_parser("token", help="print a token for a demo staff member, for API use")
     token_parser.add_argument("staff_id", nargs="?", default="olivia.operator")
     token_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
     token_parser.add_argument("--hours", type=int, default=8)
     args = parser.parse_args()
     if args.command == "run":
-        raise SystemExit(run(args.data_dir.resolve()))
+        raise SystemExit(run(args.data_dir.resolve(), args.nats_nodes))
     if args.command == "token":
         raise SystemExit(print_token(args.data_dir.resolve(), args.staff_id, args.hours))
 

@@ -23,7 +23,7 @@ from kinetic_infra.auth.dev_issuer import AUDIENCE, key_path, save_staff
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.auth.tokens import SigningKey
 from kinetic_infra.service.definition import SeedContext, ServiceDefinition
-from kinetic_infra.stack.nats import EmbeddedNats, NatsSettings
+from kinetic_infra.stack.nats import EmbeddedNats, NatsCluster, NatsSettings
 from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
 from kinetic_infra.stack.processes import ChildProcess, free_port, port_open, wait_until
 from kinetic_infra.stack.temporal import NAMESPACE, EmbeddedTemporal, TemporalSettings
@@ -81,7 +81,9 @@ class Platform:
     roles: tuple[str, ...] = ROLES
     extra_env: dict[str, str] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
-    nats: EmbeddedNats | None = None
+    nats: EmbeddedNats | NatsCluster | None = None
+    # 3: a JetStream cluster of three nodes on loopback, streams with three replicas.
+    nats_nodes: int = 1
     temporal: EmbeddedTemporal | None = None
     processes: list[ChildProcess] = field(default_factory=list)
     database_urls: dict[str, str] = field(default_factory=dict)
@@ -98,9 +100,16 @@ class Platform:
         self.postgres = EmbeddedPostgres(
             PostgresSettings(self.data_dir / "postgres", p.postgres, self.durable)
         ).start(self.log_dir)
-        self.nats = EmbeddedNats(
-            NatsSettings(self.data_dir / "nats", p.nats, p.nats_monitor)
-        ).start(self.log_dir)
+        if self.nats_nodes > 1:
+            extra = self.nats_nodes - 1
+            self.nats = NatsCluster(
+                self.data_dir / "nats", [p.nats, *(free_port() for _ in range(extra))],
+                [p.nats_monitor, *(free_port() for _ in range(extra))],
+                [free_port() for _ in range(self.nats_nodes)]).start(self.log_dir)
+        else:
+            self.nats = EmbeddedNats(
+                NatsSettings(self.data_dir / "nats", p.nats, p.nats_monitor)
+            ).start(self.log_dir)
         self.temporal = EmbeddedTemporal(
             TemporalSettings(self.data_dir / "temporal", p.temporal, p.temporal_ui,
                              p.temporal_http, p.temporal_metrics)
@@ -165,6 +174,7 @@ class Platform:
             "KINETIC_SERVICE": d.name,
             "KINETIC_DATABASE_URL": self.database_urls.get(d.name, ""),
             "KINETIC_NATS_URL": self.nats.url,
+            "KINETIC_STREAM_REPLICAS": str(self.nats.replicas),
             "KINETIC_TEMPORAL_ADDRESS": self.temporal.address,
             "KINETIC_TEMPORAL_NAMESPACE": NAMESPACE,
             "KINETIC_MIGRATION_DATABASE_URL": self.owner_urls.get(d.name, ""),

@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kinetic_contracts.partner_feed import FEED_STREAM, durable_name, feed_subjects
 from kinetic_infra.service.definition import Runtime
+from kinetic_infra.settings import nats_servers
 from partners.adapters.keys import NATS_KEY
 from partners.domain.nats_access import permissions
 from partners.settings import partners_settings
@@ -105,7 +106,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
         return
     issuer = nkeys.from_seed(seed.encode())
     account = partners_settings().nats_account
-    nc = await nats.connect(runtime.settings.nats_url, max_reconnect_attempts=-1)
+    nc = await nats.connect(nats_servers(runtime.settings.nats_url), max_reconnect_attempts=-1)
     js = nc.jetstream()
 
     async def authorize(msg: Msg) -> None:
