@@ -23,11 +23,13 @@ $(UV):
 
 install: .venv/.installed
 
-# make run NATS_NODES=3: a three-node JetStream cluster on loopback, streams replicated.
+# make run NATS_NODES=3: a three-node JetStream cluster on loopback, streams replicated;
+# make run REPLICAS=3: three processes of every role of every service.
 NATS_NODES ?= 1
+REPLICAS ?= 1
 
 run: install
-	$(RUN) kinetic-stack run --data-dir .kinetic --nats-nodes $(NATS_NODES)
+	$(RUN) kinetic-stack run --data-dir .kinetic --nats-nodes $(NATS_NODES) --replicas $(REPLICAS)
 
 token: install
 	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic

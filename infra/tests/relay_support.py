@@ -3,6 +3,7 @@ never feed the platform's own consumers."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from uuid import UUID
 
@@ -58,3 +59,21 @@ async def read_stream(nats_url: str | list[str], stream: str, expected: int,
         await nc.close()
     return messages
 
+
+async def stored(servers: str | list[str], stream: str, count: int,
+                 timeout: float = 120.0) -> None:
+    """Wait until the stream exists and holds ``count`` messages (just after a cluster node
+    died, JetStream's API answers nothing until new leaders are elected)."""
+    nc = await nats.connect(servers)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                if (await nc.jetstream().stream_info(stream)).state.messages >= count:
+                    return
+            except (nats.errors.Error, TimeoutError):
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "the stream never filled"
+            await asyncio.sleep(0.5)
+    finally:
+        await nc.close()

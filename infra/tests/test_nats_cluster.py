@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from relay_support import item_event_class, read_stream, unique_service_name
+from relay_support import item_event_class, read_stream, stored, unique_service_name
 
 from kinetic_contracts import stream_name_for_service
 from kinetic_infra.db.database import Database
@@ -34,24 +34,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
         yield nodes
     finally:
         nodes.stop()
-
-
-async def stored(servers: list[str], stream: str, count: int, timeout: float = 120.0) -> None:
-    """Wait until the stream holds ``count`` messages. Just after a node died the cluster
-    elects new leaders, and JetStream's API answers nothing until it has."""
-    nc = await nats.connect(servers)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            try:
-                if (await nc.jetstream().stream_info(stream)).state.messages >= count:
-                    return
-            except (nats.errors.Error, TimeoutError):
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the stream never filled"
-            await asyncio.sleep(0.5)
-    finally:
-        await nc.close()
 
 
 async def test_a_node_killed_under_the_relay_loses_and_duplicates_no_event_of_an_r3_stream(

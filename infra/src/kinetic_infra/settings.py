@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Where the API listens "
                            "(0.0.0.0 in a container)")
     http_port: int = Field(default=8000, ge=1, le=65535, description="The API's port")
+    http_reuse_port: bool = Field(
+        default=False, description="Share the port with the service's other API processes "
+                                   "(SO_REUSEPORT: the kernel spreads connections over them)")
     consumer_max_attempts: int = Field(default=5, ge=1, description="Deliveries of a "
                                        "message before it becomes a dead letter")
     consumer_ack_wait_seconds: float = Field(default=60.0, gt=0, description="How long "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+import socket
 import sys
 
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
@@ -85,8 +86,18 @@ def _api(definition: ServiceDefinition, settings: Settings) -> None:
 
     settings.require_oidc()
     app = create_app(build_runtime(definition, settings))
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                            log_level=settings.log_level.lower(), access_log=False)
+    if not settings.http_reuse_port:
+        uvicorn.Server(config).run()
+        return
+    # Replicas on one machine: each process binds the same port and the kernel hands each
+    # new connection to one of them, so no proxy stands in between.
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.http_host, settings.http_port))
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def main(argv: list[str] | None = None) -> None:

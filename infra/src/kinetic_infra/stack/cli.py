@@ -27,7 +27,7 @@ def _already_running(data_dir: Path) -> str:
             " before starting another.")
 
 
-def run(data_dir: Path, nats_nodes: int = 1) -> int:
+def run(data_dir: Path, nats_nodes: int = 1, replicas: int = 1) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = open(data_dir / "run.lock", "w")
     try:
@@ -38,7 +38,7 @@ def run(data_dir: Path, nats_nodes: int = 1) -> int:
 
     services = discover_services()
     platform = Platform(data_dir=data_dir, ports=Ports.fixed(services), services=services,
-                        nats_nodes=nats_nodes)
+                        nats_nodes=nats_nodes, replicas=replicas)
 
     def on_signal(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -87,13 +87,15 @@ def main() -> None:
     run_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
     run_parser.add_argument("--nats-nodes", type=int, choices=(1, 3, 5), default=1,
                             help="NATS nodes: 3 is a JetStream cluster with replicated streams")
+    run_parser.add_argument("--replicas", type=int, choices=range(1, 6), default=1,
+                            help="processes of every role of every service")
     token_parser = sub.add_parser("token", help="print a token for a demo staff member, for API use")
     token_parser.add_argument("staff_id", nargs="?", default="olivia.operator")
     token_parser.add_argument("--data-dir", type=Path, default=Path(".kinetic"))
     token_parser.add_argument("--hours", type=int, default=8)
     args = parser.parse_args()
     if args.command == "run":
-        raise SystemExit(run(args.data_dir.resolve(), args.nats_nodes))
+        raise SystemExit(run(args.data_dir.resolve(), args.nats_nodes, args.replicas))
     if args.command == "token":
         raise SystemExit(print_token(args.data_dir.resolve(), args.staff_id, args.hours))
 

@@ -84,6 +84,8 @@ class Platform:
     nats: EmbeddedNats | NatsCluster | None = None
     # 3: a JetStream cluster of three nodes on loopback, streams with three replicas.
     nats_nodes: int = 1
+    # Processes of every role of every service (APIs share their port: SO_REUSEPORT).
+    replicas: int = 1
     temporal: EmbeddedTemporal | None = None
     processes: list[ChildProcess] = field(default_factory=list)
     database_urls: dict[str, str] = field(default_factory=dict)
@@ -175,6 +177,7 @@ class Platform:
             "KINETIC_DATABASE_URL": self.database_urls.get(d.name, ""),
             "KINETIC_NATS_URL": self.nats.url,
             "KINETIC_STREAM_REPLICAS": str(self.nats.replicas),
+            "KINETIC_HTTP_REUSE_PORT": "true" if self.replicas > 1 else "false",
             "KINETIC_TEMPORAL_ADDRESS": self.temporal.address,
             "KINETIC_TEMPORAL_NAMESPACE": NAMESPACE,
             "KINETIC_MIGRATION_DATABASE_URL": self.owner_urls.get(d.name, ""),
@@ -207,11 +210,15 @@ class Platform:
         for d in self.services:
             for role in d.roles():
                 if role in self.roles:
-                    self.start_process(d, role)
+                    for i in range(self.replicas):
+                        self.start_process(d, role, f"-{i + 1}" if self.replicas > 1 else "")
         for d in self.services:
-            api = next((p for p in self.processes if p.name == f"{d.name}-api"), None)
+            api = next((p for p in self.processes if p.name.startswith(f"{d.name}-api")),
+                       None)
             if api is not None:
-                wait_until(lambda d=d: self._ready(d), timeout=90, what=f"{d.name} API",
+                # Every process imports its service at once: more of them take longer.
+                wait_until(lambda d=d: self._ready(d), timeout=90 * self.replicas,
+                           what=f"{d.name} API",
                            alive=api.alive)
 
     def _ready(self, d: ServiceDefinition) -> bool:
