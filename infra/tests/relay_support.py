@@ -4,13 +4,19 @@ never feed the platform's own consumers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import nats
 from pydantic import create_model
 
 from kinetic_contracts import EventData
+from kinetic_infra.db.database import Database
+from kinetic_infra.event_store.model import EventContext, Exactly, NewEvent, StreamName
+from kinetic_infra.event_store.store import EventStore
 
 
 def unique_service_name() -> str:
@@ -77,3 +83,31 @@ async def stored(servers: str | list[str], stream: str, count: int,
             await asyncio.sleep(0.5)
     finally:
         await nc.close()
+
+
+async def append_round_robin(db: Database, store: EventStore, event_class: type[EventData],
+                             items: list[UUID], total: int, tenant: UUID,
+                             after_each: Callable[[int], Awaitable[None]] | None = None) -> None:
+    """Append ``total`` events, the n-th to ``items[n % len(items)]``, one per transaction;
+    ``after_each(n)`` runs after each commit (to pace the writer or break something)."""
+    for n in range(total):
+        item = items[n % len(items)]
+        async with db.transaction() as conn:
+            await store.append(conn, StreamName("item", item),
+                               [NewEvent.of(event_class(item_id=item, n=n))],
+                               expected=Exactly(n // len(items)),
+                               context=EventContext(tenant_id=tenant))
+        if after_each is not None:
+            await after_each(n)
+
+
+def assert_in_stream_order(messages: list[nats.aio.msg.Msg],
+                           expected_per_item: dict[str, int]) -> None:
+    """Every stream's events arrive once each, as versions 1..n in order."""
+    seen: dict[str, list[int]] = defaultdict(list)
+    for m in messages:
+        envelope = json.loads(m.data)
+        seen[envelope["subject"]].append(envelope["sequence"])
+    assert set(seen) == set(expected_per_item)
+    for item, versions in seen.items():
+        assert versions == list(range(1, expected_per_item[item] + 1)), item

@@ -6,19 +6,23 @@ stream's order, read back through the nodes that remain."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import nats
 import pytest
-from relay_support import item_event_class, read_stream, stored, unique_service_name
+from relay_support import (
+    append_round_robin,
+    assert_in_stream_order,
+    item_event_class,
+    read_stream,
+    stored,
+    unique_service_name,
+)
 
 from kinetic_contracts import stream_name_for_service
 from kinetic_infra.db.database import Database
-from kinetic_infra.event_store.model import EventContext, Exactly, NewEvent, StreamName
 from kinetic_infra.event_store.store import EventStore
 from kinetic_infra.outbox.relay import OutboxRelay, RelaySettings
 from kinetic_infra.stack.nats import NatsCluster
@@ -48,19 +52,18 @@ async def test_a_node_killed_under_the_relay_loses_and_duplicates_no_event_of_an
     total, items = 1500, [uuid.uuid4() for _ in range(30)]  # 50 events per stream
     killed = None
     try:
-        for n in range(total):
-            item = items[n % len(items)]
-            async with db.transaction() as conn:
-                await store.append(conn, StreamName("item", item),
-                                   [NewEvent.of(Item(item_id=item, n=n))],
-                                   expected=Exactly(n // len(items)),
-                                   context=EventContext(tenant_id=tenant))
-            if n == total // 3:  # kill the node the relay publishes through
-                assert relay._nc is not None and relay._nc.connected_url is not None
-                port = relay._nc.connected_url.port
-                killed = next(node for node in cluster.nodes if node.settings.port == port)
-                assert killed.process is not None and killed.process.popen is not None
-                killed.process.popen.kill()
+
+        async def kill_the_relays_node(n: int) -> None:
+            nonlocal killed
+            if n != total // 3:
+                return
+            assert relay._nc is not None and relay._nc.connected_url is not None
+            port = relay._nc.connected_url.port
+            killed = next(node for node in cluster.nodes if node.settings.port == port)
+            assert killed.process is not None and killed.process.popen is not None
+            killed.process.popen.kill()
+
+        await append_round_robin(db, store, Item, items, total, tenant, kill_the_relays_node)
         assert killed is not None
         survivors = [node.url for node in cluster.nodes if node is not killed]
         await stored(survivors, stream_name_for_service(service), total)
@@ -80,12 +83,7 @@ async def test_a_node_killed_under_the_relay_loses_and_duplicates_no_event_of_an
 
     assert len(messages) == total
     assert len({m.headers["Nats-Msg-Id"] for m in messages}) == total
-    per_item: dict[str, list[int]] = defaultdict(list)
-    for m in messages:
-        envelope = json.loads(m.data)
-        per_item[envelope["subject"]].append(envelope["sequence"])
-    assert all(seq == list(range(1, 51)) for seq in per_item.values())
-    assert len(per_item) == len(items)
+    assert_in_stream_order(messages, {str(i): total // len(items) for i in items})
 
     nc = await nats.connect(survivors)
     try:

@@ -15,7 +15,13 @@ from collections import defaultdict
 
 import asyncpg
 import pytest
-from relay_support import item_event_class, read_stream, unique_service_name
+from relay_support import (
+    append_round_robin,
+    assert_in_stream_order,
+    item_event_class,
+    read_stream,
+    unique_service_name,
+)
 
 from kinetic_contracts import stream_name_for_service
 from kinetic_infra.db.database import Database
@@ -40,17 +46,6 @@ async def _loop(relay: OutboxRelay, stop: asyncio.Event) -> None:
     while not stop.is_set():
         if not await relay.relay_once():
             await asyncio.sleep(0.005)
-
-
-def assert_in_stream_order(messages, expected_per_item: dict[str, int]) -> None:
-    """Every stream's events arrive once each, as versions 1..n in order."""
-    seen: dict[str, list[int]] = defaultdict(list)
-    for m in messages:
-        envelope = json.loads(m.data)
-        seen[envelope["subject"]].append(envelope["sequence"])
-    assert set(seen) == set(expected_per_item)
-    for item, versions in seen.items():
-        assert versions == list(range(1, expected_per_item[item] + 1)), item
 
 
 async def test_relay_delivers_every_event_in_stream_order_under_16_concurrent_writers(
@@ -175,16 +170,12 @@ async def test_kill_9_of_the_relay_process_loses_and_duplicates_no_effect(scratc
     total, store = 3000, EventStore(service)
     items = [uuid.uuid4() for _ in range(100)]  # 30 events per stream
 
+    async def pace(n: int) -> None:
+        if n % 100 == 0:
+            await asyncio.sleep(0.01)
+
     async def write() -> None:
-        for n in range(total):
-            item = items[n % len(items)]
-            async with db.transaction() as conn:
-                await store.append(conn, StreamName("item", item),
-                                   [NewEvent.of(Item(item_id=item, n=n))],
-                                   expected=Exactly(n // len(items)),
-                                   context=EventContext(tenant_id=tenant))
-            if n % 100 == 0:
-                await asyncio.sleep(0.01)
+        await append_round_robin(db, store, Item, items, total, tenant, pace)
 
     import nats
 

@@ -5,19 +5,23 @@ is published under two ids, none is lost, each stream keeps its order, and nothi
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections import defaultdict
 
-from relay_support import item_event_class, read_stream, stored, unique_service_name
+from relay_support import (
+    append_round_robin,
+    assert_in_stream_order,
+    item_event_class,
+    read_stream,
+    stored,
+    unique_service_name,
+)
 
 from kinetic_contracts import stream_name_for_service
 from kinetic_infra.db.database import Database
-from kinetic_infra.event_store.model import EventContext, Exactly, NewEvent, StreamName
 from kinetic_infra.event_store.store import EventStore
 
 
@@ -38,13 +42,9 @@ async def test_two_relays_hand_over_when_the_leader_is_killed_and_publish_each_e
     replacement: subprocess.Popen | None = None
     total, items = 1500, [uuid.uuid4() for _ in range(30)]  # 50 events per stream
     try:
-        for n in range(total):
-            item = items[n % len(items)]
-            async with db.transaction() as conn:
-                await store.append(conn, StreamName("item", item),
-                                   [NewEvent.of(Item(item_id=item, n=n))],
-                                   expected=Exactly(n // len(items)),
-                                   context=EventContext(tenant_id=tenant))
+
+        async def break_relays(n: int) -> None:
+            nonlocal replacement
             if n == 100:  # the relays are up and one of them publishes
                 await stored(nats_url, stream, 100)
             if n == total // 3:
@@ -57,6 +57,8 @@ async def test_two_relays_hand_over_when_the_leader_is_killed_and_publish_each_e
                 second.send_signal(signal.SIGKILL)
             elif n % 50 == 0:
                 await asyncio.sleep(0.05)
+
+        await append_round_robin(db, store, Item, items, total, tenant, break_relays)
         await stored(nats_url, stream, total)  # the replacement took over in turn
         messages = await read_stream(nats_url, stream, total, timeout=120)
         async with db.transaction() as conn:
@@ -72,10 +74,5 @@ async def test_two_relays_hand_over_when_the_leader_is_killed_and_publish_each_e
 
     assert len(messages) == total
     assert len({m.headers["Nats-Msg-Id"] for m in messages}) == total
-    per_item: dict[str, list[int]] = defaultdict(list)
-    for m in messages:
-        envelope = json.loads(m.data)
-        per_item[envelope["subject"]].append(envelope["sequence"])
-    assert len(per_item) == len(items)
-    assert all(seq == list(range(1, 51)) for seq in per_item.values())
+    assert_in_stream_order(messages, {str(i): total // len(items) for i in items})
     assert left == 0
