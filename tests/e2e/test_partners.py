@@ -111,10 +111,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     await r.stop()
 
 
-async def register(api, receiver: Receiver, *patterns: str, name: str = "acme-crm") -> dict:
+async def register(api, receiver: Receiver, *patterns: str, name: str = "acme-crm",
+                   data_classes: tuple[str, ...] = ("identifiers",)) -> dict:
     response = await api("partners", "POST", "/partners", json={
         "name": name, "webhook_url": receiver.url,
-        "grant": {"event_types": list(patterns)}})
+        "grant": {"event_types": list(patterns), "data_classes": list(data_classes)}})
     assert response.status_code == 201, response.text
     receiver.secret = response.json()["secret"]
     assert receiver.secret.startswith("whsec_")
@@ -357,6 +358,95 @@ async def test_the_contracts_are_served_as_pages_identical_to_the_committed_file
 
 
 # --- the FHIR read API --------------------------------------------------------------------
+
+CONTACT = "kinetic.partners.patient.contact_details_disclosed.v1"
+NOTES = "kinetic.partners.evaluation.clinical_notes_disclosed.v1"
+ERASE = "kinetic.partners.patient.disclosure_withdrawn.v1"
+
+
+async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_consented_to(
+        api, urls, episode, wait_for):
+    """Three partners see the same patient: one granted contact details and clinical free text
+    and named in the patient's consent, one consented to but granted identifiers only, one
+    granted both classes but never consented to. Only the first receives the name, the
+    therapist's rationale and the explanation (webhook and FHIR); a withdrawal then tells it
+    to erase them and its EHR reads nothing more of the patient."""
+    from tests.e2e.test_evaluations import REASONING, evaluate_the_runner
+
+    richer = ("identifiers", "contact_details", "clinical_free_text")
+    granted, plain, unasked = Receiver(), Receiver(), Receiver()
+    partners = {}
+    for receiver, name, classes in ((granted, "granted-ehr", richer),
+                                    (plain, "plain-ehr", ("identifiers",)),
+                                    (unasked, "unasked-ehr", richer)):
+        await receiver.start()
+        partners[name] = await register(
+            api, receiver, "kinetic.booking.patient.*", "kinetic.assessment.evaluation.*",
+            name=name, data_classes=classes)
+    try:
+        patient = episode["patient_id"]  # registered before any partner existed
+        for name in ("granted-ehr", "plain-ehr"):
+            consent = await api("booking", "POST", f"/patients/{patient}/consents", json={
+                "consent": "data_sharing", "partner": name, "granted": True, "version": "2"})
+            assert consent.status_code == 204, consent.text
+        # The details recorded at registration are disclosed once the consent names it.
+        [details] = await wait_for(lambda: _some(granted.of_type(CONTACT)))
+        assert (details["data"]["patient_id"], details["data"]["family_name"]) == (
+            patient, "Canarysson")
+        assert details["source"] == "/kinetic/partners"
+
+        evaluation = await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})
+        evaluation_id = evaluation.json()["id"]
+        done = await evaluate_the_runner(api, evaluation_id)
+        assert done["status"] == "completed", done
+        [notes] = await wait_for(lambda: _some(granted.of_type(NOTES)))
+        rationale = REASONING["drivers"][0]["rationale"]
+        assert notes["data"]["drivers"][0]["rationale"] == rationale
+        assert notes["data"]["explanation"] and notes["data"]["evaluation_id"] == evaluation_id
+        assert notes["data"]["working_diagnosis"] == "Patellofemoral pain"
+
+        # The others took the same events' identifiers, and nothing more.
+        completed = "kinetic.assessment.evaluation.completed.v1"
+        for other in (plain, unasked):
+            await wait_for(lambda other=other: _some(other.of_type(completed)))
+            seen = json.dumps(other.received)
+            assert "Canarysson" not in seen and rationale not in seen
+            assert notes["data"]["explanation"] not in seen
+            assert not other.of_type(CONTACT) + other.of_type(NOTES)
+        # Nor did any partner receive the restricted events as they are.
+        for receiver in (granted, plain, unasked):
+            assert not {e["type"] for e in receiver.received} & {
+                "kinetic.booking.patient.contact_details_recorded.v1",
+                "kinetic.assessment.evaluation.clinical_notes_recorded.v1"}
+
+        # The granted partner's EHR reads the name and the notes; the plain one's does not.
+        key = await fhir_key(api, partners["granted-ehr"]["partner_id"])
+        status, person = await fhir(urls, key, f"/Patient/{patient}")
+        assert status == 200 and person["name"][0]["family"] == "Canarysson", person
+        status, impression = await fhir(urls, key, f"/ClinicalImpression/{evaluation_id}")
+        assert status == 200 and rationale in json.dumps(impression["note"]), impression
+        plain_key = await fhir_key(api, partners["plain-ehr"]["partner_id"])
+        # (Registered before the partner existed: its EHR has no Patient, and no name.)
+        assert (await fhir(urls, plain_key, f"/Patient/{patient}"))[0] == 404
+        status, impression = await fhir(urls, plain_key, f"/ClinicalImpression/{evaluation_id}")
+        assert status == 200 and "note" not in impression
+
+        # Withdrawn: the partner is told to erase what it holds, and its EHR forgets.
+        withdrawn = await api("booking", "POST", f"/patients/{patient}/consents", json={
+            "consent": "data_sharing", "partner": "granted-ehr", "granted": False,
+            "version": "2"})
+        assert withdrawn.status_code == 204, withdrawn.text
+        [erase] = await wait_for(lambda: _some(granted.of_type(ERASE)))
+        assert erase["data"] == {"patient_id": patient, "erase": list(richer[1:]),
+                                 "withdrawn_at": erase["data"]["withdrawn_at"]}
+        assert (await fhir(urls, key, f"/Patient/{patient}"))[0] == 404
+        assert len(granted.of_type(CONTACT)) == len(granted.of_type(NOTES)) == 1
+        assert not plain.of_type(ERASE)  # it was never granted more than identifiers
+    finally:
+        for receiver in (granted, plain, unasked):
+            await receiver.stop()
+
 
 async def fhir(urls, key: str | None, path: str) -> tuple[int, dict]:
     import httpx

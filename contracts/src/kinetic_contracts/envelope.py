@@ -14,6 +14,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DataClass = Literal["identifiers", "contact_details", "clinical_free_text"]
+DATA_CLASSES: tuple[DataClass, ...] = ("identifiers", "contact_details", "clinical_free_text")
+
 
 class EventData(BaseModel):
     """Base of every event payload. ``event_type`` is the CloudEvents ``type``; within one
@@ -26,6 +29,11 @@ class EventData(BaseModel):
 
     event_type: ClassVar[str]
     aggregate_id_field: ClassVar[str]
+    #: What the payload may hold. "identifiers" (ids, codes, dates): a partner gets the event
+    #: when its grant names the type. A richer class (names and contact details, clinical free
+    #: text) reaches a partner only through the partners service's disclosure, when the
+    #: partner is granted that class and the patient consented to that partner.
+    data_class: ClassVar[DataClass] = "identifiers"
 
     def aggregate_id(self) -> UUID:
         return getattr(self, self.aggregate_id_field)

@@ -17,6 +17,11 @@ EVENT_MODELS: dict[str, type[EventData]] = {
     for model in module.EVENTS
 }
 
+# What a partner's grant can name: events of identifiers and codes. The richer ones are
+# restricted source events or the partners service's own disclosures (EventData.data_class).
+GRANTABLE_EVENT_TYPES: frozenset[str] = frozenset(
+    event_type for event_type, model in EVENT_MODELS.items() if model.data_class == "identifiers")
+
 
 class UnknownEventTypeError(LookupError):
     pass

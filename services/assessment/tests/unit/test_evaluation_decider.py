@@ -19,6 +19,7 @@ from assessment.domain.history import RED_FLAGS, RedFlagScreen
 from assessment.domain.measures import AnswerOutOfRangeError
 from assessment.domain.reasoning import DriverReasoning, Reasoning, draft_explanation
 from kinetic_contracts.assessment.v1.events import (
+    ClinicalNotesRecorded,
     EvaluationCompleted,
     Goal,
     MeasureScore,
@@ -81,12 +82,19 @@ def test_the_runners_evaluation_completes_with_site_driver_and_baseline():
                if (i.finding_id, i.index) == ("strength:hip_abduction", "lsi_pct"))
     assert round(hip.value) == 79 and hip.passed is False
     assert state.measures["lefs"].scores == {"lefs": 52.0}
-    completed, measured = ev.decide(ev.CompleteEvaluation(evaluation_id=E, now=NOW), state)
+    completed, measured, notes = ev.decide(ev.CompleteEvaluation(evaluation_id=E, now=NOW),
+                                           state)
     assert isinstance(completed, EvaluationCompleted) and isinstance(measured, OutcomeMeasured)
     assert completed.symptom_sites == ["knee_anterior_right"]
     assert [d.code for d in completed.drivers] == ["hip_abductor_weakness"]
     assert completed.baseline_measures == [MeasureScore(measure="lefs", version="1",
                                                         scores={"lefs": 52.0})]
+    # The free text leaves once, restricted, and no public event carries it.
+    assert isinstance(notes, ClinicalNotesRecorded) and notes.data_class == "clinical_free_text"
+    assert notes.explanation == "Your knee hurts; the hip drives it."
+    assert [d.code for d in notes.drivers] == ["hip_abductor_weakness"]
+    assert notes.drivers[0].rationale and notes.drivers[0].rationale not in (
+        completed.model_dump_json() + measured.model_dump_json())
 
 
 def test_an_incomplete_evaluation_says_what_is_missing():

@@ -16,6 +16,7 @@ from booking.domain.errors import (
     LocationNotFoundError,
     PatientNotFoundError,
 )
+from kinetic_contracts.registry import GRANTABLE_EVENT_TYPES
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -35,11 +36,15 @@ def open_episode(**overrides) -> episode.OpenEpisode:
 
 
 def test_given_no_patient_when_registered_then_patient_registered_without_phi_in_public_copy():
-    [event] = patient.decide(register_patient(), patient.INITIAL)
+    event, details = patient.decide(register_patient(), patient.INITIAL)
     assert event.given_name == "Ada"
     public = event.to_public().model_dump()
     assert "given_name" not in public and "family_name" not in public
     assert public["birth_year"] == 1996
+    # The name goes out once more, restricted: marked as contact details for the partners
+    # service's disclosure, and never a type a partner's grant can name.
+    assert (details.given_name, details.data_class) == ("Ada", "contact_details")
+    assert details.event_type not in GRANTABLE_EVENT_TYPES
 
 
 def test_given_registered_patient_when_registered_again_then_already_exists():

@@ -26,11 +26,11 @@ def fold(module, events, state=None):
 
 
 def registered_patient() -> patient.PatientState:
-    [event] = patient.decide(patient.RegisterPatient(
+    events = patient.decide(patient.RegisterPatient(
         patient_id=uuid.uuid4(), home_location_id=uuid.uuid4(), given_name="Ada",
         family_name="L", date_of_birth="1990-01-01", now=NOW, home_location_exists=True),
         patient.INITIAL)
-    return fold(patient, [event])
+    return fold(patient, events)
 
 
 def consent(state, **values):

@@ -379,6 +379,39 @@ def test_patient_carries_identifiers_only(story: Clinic) -> None:
     assert not {"name", "telecom", "address", "photo", "contact"} & patient.keys()
 
 
+def test_disclosed_contact_details_give_that_partners_patient_a_name_and_telecom() -> None:
+    c = worked_example()
+    [patient] = c.emit("kinetic.partners.patient.contact_details_disclosed.v1", at(1),
+                       patient_id=PATIENT, given_name="Ada", family_name="Runner",
+                       date_of_birth="1997-05-04", phone="+49 30 5550100",
+                       email="ada@example.org", preferred_language="de", disclosed_at=at(1))
+    body = patient.body
+    assert body["identifier"] == [{"system": "urn:kinetic:patient", "value": PATIENT}]
+    assert body["name"] == [{"use": "official", "family": "Runner", "given": ["Ada"]}]
+    assert [(t["system"], t["value"]) for t in body["telecom"]] == [
+        ("phone", "+49 30 5550100"), ("email", "ada@example.org")]
+    assert body["birthDate"] == "1997-05-04"
+    assert body["communication"][0]["language"]["coding"][0]["code"] == "de"
+
+
+def test_disclosed_clinical_notes_annotate_the_evaluations_impression() -> None:
+    c = worked_example()
+    [impression] = c.emit(
+        "kinetic.partners.evaluation.clinical_notes_disclosed.v1", at(1), **CARE,
+        evaluation_id=EVALUATION, working_diagnosis="Patellofemoral pain",
+        drivers=[{"code": "hip_abductor_weakness", "rationale": "Knee drops in on the SLS"}],
+        explanation="Your knee hurts; your hip lets it.", disclosed_at=at(1))
+    body = impression.body
+    assert body["id"] == EVALUATION and body["status"] == "completed"  # the same impression
+    assert body["description"] == "Patellofemoral pain"
+    assert [n["text"] for n in body["note"]] == [
+        "hip_abductor_weakness: Knee drops in on the SLS", "Your knee hurts; your hip lets it."]
+    # Notes about an evaluation this partner never received annotate nothing.
+    assert c.emit("kinetic.partners.evaluation.clinical_notes_disclosed.v1", at(1), **CARE,
+                  evaluation_id=kid("unknown evaluation"), explanation="x",
+                  disclosed_at=at(1)) == []
+
+
 def test_location_has_its_timezone_and_opening_hours(story: Clinic) -> None:
     location = story.get("Location", LOCATION)
     assert location["name"] == "Kinetic Mitte"

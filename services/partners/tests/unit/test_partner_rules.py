@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kinetic_contracts.registry import EVENT_MODELS
+from kinetic_contracts import CloudEvent
+from kinetic_contracts.registry import EVENT_MODELS, GRANTABLE_EVENT_TYPES
 from partners.adapters.delivery import MAX_RETRY, backoff, signed_headers
-from partners.domain import partner
+from partners.domain import disclosure, partner
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -99,3 +100,51 @@ def test_during_a_rotation_either_secret_verifies_and_after_it_only_the_new() ->
     assert Webhook(old).verify("{}", headers) == {} and Webhook(new).verify("{}", headers) == {}
     later = now + timedelta(hours=2)
     assert secrets_in_force(row, later) == [new]
+
+
+def test_more_than_identifiers_needs_both_the_grant_and_the_patients_consent() -> None:
+    grant = partner.Grant(event_types=["kinetic.booking.*"],
+                          data_classes=["identifiers", "contact_details"])
+    assert partner.may_disclose(grant, {"acme-crm": True}, "acme-crm", "contact_details")
+    assert not partner.may_disclose(grant, {}, "acme-crm", "contact_details")  # never asked
+    assert not partner.may_disclose(grant, {"acme-crm": False}, "acme-crm", "contact_details")
+    assert not partner.may_disclose(grant, {"other-crm": True}, "acme-crm", "contact_details")
+    assert not partner.may_disclose(grant, {"acme-crm": True}, "acme-crm", "clinical_free_text")
+    assert grant.richer == ["contact_details"]
+
+
+def test_a_grant_cannot_name_a_restricted_or_disclosed_event_type() -> None:
+    for restricted in ("kinetic.booking.patient.contact_details_recorded.v1",
+                       "kinetic.assessment.evaluation.clinical_notes_recorded.v1",
+                       "kinetic.partners.patient.contact_details_disclosed.v1"):
+        with pytest.raises(partner.UnknownEventTypeError):
+            partner.check_grant(partner.Grant(event_types=[restricted]), GRANTABLE_EVENT_TYPES)
+    partner.check_grant(partner.Grant(event_types=["kinetic.booking.patient.*"]),
+                        GRANTABLE_EVENT_TYPES)
+
+
+def restricted_details(patient_id: uuid.UUID) -> CloudEvent:
+    return CloudEvent(
+        id=uuid.uuid4(), source="/kinetic/booking", subject=str(patient_id), time=NOW,
+        type="kinetic.booking.patient.contact_details_recorded.v1", tenantid=uuid.uuid4(),
+        sequence=2, data={"patient_id": str(patient_id), "given_name": "Ada",
+                          "family_name": "Canarysson", "date_of_birth": "1996-04-02",
+                          "phone": "+49 30 5550100", "recorded_at": NOW.isoformat()})
+
+
+def test_a_disclosure_is_the_same_event_when_handled_again_and_its_own_per_partner() -> None:
+    patient_id, one, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    details = restricted_details(patient_id)
+    first = disclosure.disclosure(one, details, details)
+    assert first == disclosure.disclosure(one, details, details)
+    assert first.id != disclosure.disclosure(other, details, details).id
+    assert first.type == "kinetic.partners.patient.contact_details_disclosed.v1"
+    assert first.source == "/kinetic/partners" and first.causationid == details.id
+    assert (first.data["family_name"], first.data["phone"]) == ("Canarysson", "+49 30 5550100")
+    assert first.tenantid == details.tenantid
+    # A consent given later discloses the same details again, as an event of its own.
+    consent = details.model_copy(update={"id": uuid.uuid4(), "sequence": 3})
+    assert disclosure.disclosure(one, details, consent).id != first.id
+    erase = disclosure.withdrawal(one, consent, patient_id, ["contact_details"])
+    assert erase.data == {"patient_id": str(patient_id), "erase": ["contact_details"],
+                          "withdrawn_at": NOW.isoformat().replace("+00:00", "Z")}

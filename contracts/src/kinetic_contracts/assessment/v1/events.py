@@ -1,6 +1,9 @@
 """Assessment's public events, version 1: what plan and partners learn from an evaluation.
-Codes, numbers and the patient's goals; the history, the therapist's rationale and the
-plain-language explanation stay in assessment's own events."""
+Codes, numbers and the patient's goals. The therapist's rationale and the plain-language
+explanation of a completed evaluation travel once, restricted, in
+``evaluation.clinical_notes_recorded`` for the partners service alone, which discloses them
+only to a partner granted ``clinical_free_text`` and named in the patient's data-sharing
+consent. The history and drafts stay in assessment's own events."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kinetic_contracts.envelope import EventData
+from kinetic_contracts.envelope import DataClass, EventData
 
 EpisodeType = Literal["acute_clear_driver", "chronic_multifactor"]
 
@@ -118,6 +121,25 @@ class AddendumAdded(_Evaluation):
     added_at: datetime
 
 
+class DriverRationale(_Part):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$", examples=["hip_abductor_weakness"])
+    rationale: str = Field(max_length=2000, description="Why this drives the symptom")
+
+
+class ClinicalNotesRecorded(_Evaluation):
+    """Restricted: the free text of a completed evaluation, as the therapist signed it off.
+    No partner receives this event as it is (see the module's note)."""
+
+    event_type: ClassVar[str] = "kinetic.assessment.evaluation.clinical_notes_recorded.v1"
+    data_class: ClassVar[DataClass] = "clinical_free_text"
+
+    working_diagnosis: str = Field(default="", max_length=200)
+    drivers: list[DriverRationale] = Field(default_factory=list)
+    explanation: str = Field(default="", max_length=5000,
+                             description="The plain-language explanation the patient took home")
+    recorded_at: datetime
+
+
 class ReferredOut(_Evaluation):
     """Red-flag screening was positive: the patient is referred to a physician."""
 
@@ -128,4 +150,4 @@ class ReferredOut(_Evaluation):
 
 
 EVENTS: list[type[EventData]] = [EvaluationCompleted, OutcomeMeasured, ReassessmentCompleted,
-                                 AddendumAdded, ReferredOut]
+                                 AddendumAdded, ClinicalNotesRecorded, ReferredOut]

@@ -1,7 +1,9 @@
 """Booking's public events, version 1.
 
-Payloads carry identifiers and codes. Patient names and contact details live only in
-booking's own database: partners learn them through a granted, consent-checked channel.
+Payloads carry identifiers and codes, except one: ``patient.contact_details_recorded``
+carries the patient's name and contact details for the partners service alone, which
+discloses them only to a partner granted ``contact_details`` and named in the patient's
+data-sharing consent (``kinetic.partners.patient.contact_details_disclosed.v1``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kinetic_contracts.envelope import EventData
+from kinetic_contracts.envelope import DataClass, EventData
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -133,6 +135,26 @@ class TherapistTimeOffAdded(EventData):
     starts_at: datetime
     ends_at: datetime
     added_at: datetime
+
+
+class PatientContactDetailsRecorded(EventData):
+    """Restricted: the patient's name and contact details as registered. No partner receives
+    this event as it is; the partners service keeps it and discloses it per grant and
+    consent. Deployments limit its subject to the partners service."""
+
+    event_type: ClassVar[str] = "kinetic.booking.patient.contact_details_recorded.v1"
+    aggregate_id_field: ClassVar[str] = "patient_id"
+    data_class: ClassVar[DataClass] = "contact_details"
+
+    patient_id: UUID
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    preferred_language: str | None = Field(default=None, max_length=35,
+                                           description="BCP 47 tag, e.g. de or en-GB")
+    recorded_at: datetime
 
 
 class PatientConsentRecorded(EventData):
@@ -321,7 +343,7 @@ class WaitlistLeft(EventData):
 
 EVENTS: list[type[EventData]] = [
     LocationRegistered, LocationHoursSet, LocationClosureAdded, PatientRegistered,
-    PatientConsentRecorded, EpisodeOpened, EpisodeClosed, TherapistRegistered,
+    PatientContactDetailsRecorded, PatientConsentRecorded, EpisodeOpened, EpisodeClosed, TherapistRegistered,
     TherapistHoursSet, TherapistTimeOffAdded, AppointmentTypeConfigured, AppointmentBooked,
     AppointmentRescheduled, AppointmentCancelled, AppointmentCheckedIn, AppointmentCompleted,
     AppointmentNoShow, AppointmentReversed, AppointmentReminderDue, WaitlistJoined,

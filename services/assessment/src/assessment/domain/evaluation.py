@@ -226,12 +226,14 @@ EvaluationState = NoEvaluation | Evaluation
 EvaluationEvent = (EvaluationOpened | HistoryRecorded | RedFlagsScreened | GoalsRecorded
                    | MeasureRecorded | FindingsRecorded | ReasoningRecorded | ExplanationWritten
                    | public.EvaluationCompleted | public.ReassessmentCompleted
-                   | public.OutcomeMeasured | AddendumRecorded | public.ReferredOut)
+                   | public.OutcomeMeasured | public.ClinicalNotesRecorded | AddendumRecorded
+                   | public.ReferredOut)
 INITIAL: EvaluationState = NoEvaluation()
 EVENT_TYPES: dict[str, type[EvaluationEvent]] = {e.event_type: e for e in (  # type: ignore[misc]
     EvaluationOpened, HistoryRecorded, RedFlagsScreened, GoalsRecorded, MeasureRecorded,
     FindingsRecorded, ReasoningRecorded, ExplanationWritten, public.EvaluationCompleted,
-    public.ReassessmentCompleted, public.OutcomeMeasured, AddendumRecorded, public.ReferredOut)}
+    public.ReassessmentCompleted, public.OutcomeMeasured, public.ClinicalNotesRecorded,
+    AddendumRecorded, public.ReferredOut)}
 
 
 def evolve(state: EvaluationState, event: EvaluationEvent) -> EvaluationState:
@@ -257,7 +259,7 @@ def evolve(state: EvaluationState, event: EvaluationEvent) -> EvaluationState:
         case public.EvaluationCompleted() | public.ReassessmentCompleted():
             return state.model_copy(update={"status": "completed",
                                             "completed_at": event.completed_at})
-        case public.OutcomeMeasured():
+        case public.OutcomeMeasured() | public.ClinicalNotesRecorded():
             return state
         case AddendumRecorded():
             return state.model_copy(update={"addenda": [*state.addenda, event]})
@@ -365,7 +367,8 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
         return [public.ReassessmentCompleted(
             **ids, baseline_evaluation_id=o.baseline_evaluation_id,
             changes=_changes(c.baseline_measures, state, c.rules), findings=indices,
-            ruleset_version=c.rules.version, completed_at=c.now), *measured]
+            ruleset_version=c.rules.version, completed_at=c.now), *measured,
+            *_clinical_notes(ids, state, c.now)]
     if not state.goals:
         missing.append("goals")
     if state.reasoning is None:
@@ -382,7 +385,21 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
         working_diagnosis_icd10=r.working_diagnosis_icd10, episode_type=r.episode_type,
         goals=state.goals, baseline_measures=state.baseline(), findings=indices,
         ruleset_version=state.findings.ruleset_version if state.findings else c.rules.version,
-        completed_at=c.now), *measured]
+        completed_at=c.now), *measured, *_clinical_notes(ids, state, c.now)]
+
+
+def _clinical_notes(ids: dict[str, UUID], state: Evaluation, now: datetime
+                    ) -> list[public.ClinicalNotesRecorded]:
+    """The free text as signed off, once, restricted: the partners service discloses it to a
+    partner granted clinical free text whom the patient's consent names."""
+    r = state.reasoning
+    if r is None and not state.explanation:
+        return []
+    return [public.ClinicalNotesRecorded(
+        **ids, working_diagnosis=r.working_diagnosis if r else "",
+        drivers=[public.DriverRationale(code=d.code, rationale=d.rationale)
+                 for d in (r.drivers if r else [])],
+        explanation=state.explanation or "", recorded_at=now)]
 
 
 def _changes(baseline: list[MeasureScore], state: Evaluation, rules: RuleSet

@@ -1,6 +1,8 @@
 """Patient registration. The stored event keeps the patient's identity and contact details;
 the public contract (kinetic.booking.patient.registered.v1) carries ids and the birth year
-only, so partners never receive a name they were not granted."""
+only. The name and contact details go out once more, restricted
+(kinetic.booking.patient.contact_details_recorded.v1), for the partners service alone, which
+discloses them per grant and consent: no partner receives a name it was not granted."""
 
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ from booking.domain.errors import (
 )
 
 from kinetic_contracts.booking.v1 import events as public
-from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+from kinetic_contracts.booking.v1.events import (
+    PatientConsentRecorded,
+    PatientContactDetailsRecorded,
+)
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
@@ -83,10 +88,11 @@ class Patient(BaseModel):
 
 
 PatientState = NoPatient | Patient
-PatientEvent = PatientRegistered | PatientConsentRecorded
+PatientEvent = PatientRegistered | PatientContactDetailsRecorded | PatientConsentRecorded
 INITIAL: PatientState = NoPatient()
 EVENT_TYPES: dict[str, type[PatientEvent]] = {
     PatientRegistered.event_type: PatientRegistered,
+    PatientContactDetailsRecorded.event_type: PatientContactDetailsRecorded,
     PatientConsentRecorded.event_type: PatientConsentRecorded}
 
 
@@ -94,6 +100,8 @@ def evolve(state: PatientState, event: PatientEvent) -> PatientState:
     match event:
         case PatientRegistered():
             return Patient(patient_id=event.patient_id, home_location_id=event.home_location_id)
+        case PatientContactDetailsRecorded():
+            return state
         case PatientConsentRecorded():
             assert isinstance(state, Patient)
             return state.model_copy(update={"consents": {
@@ -114,8 +122,11 @@ def decide(command: RegisterPatient | RecordConsent, state: PatientState) -> lis
     if command.date_of_birth < EARLIEST_BIRTH_DATE:
         # The public contract carries the birth year from 1900 on; an earlier date is a typo.
         raise ImplausibleDateOfBirthError("the date of birth is before 1900")
-    return [PatientRegistered(**command.model_dump(exclude={"now", "home_location_exists"}),
-                              registered_at=command.now)]
+    registered = PatientRegistered(
+        **command.model_dump(exclude={"now", "home_location_exists"}), registered_at=command.now)
+    return [registered, PatientContactDetailsRecorded(
+        **registered.model_dump(exclude={"home_location_id", "registered_at"}),
+        recorded_at=command.now)]
 
 
 def _consent(command: RecordConsent, state: PatientState) -> list[PatientEvent]:

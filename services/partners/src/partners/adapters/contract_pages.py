@@ -45,6 +45,12 @@ def summary(event_type: str) -> str:
     return f"— {' '.join(doc.split(chr(10) * 2)[0].split())}" if doc else ""
 
 
+def data_class_note(event_type: str) -> str:
+    """Events beyond identifiers and codes say so: a grant cannot name them."""
+    data_class = EVENT_MODELS[event_type].data_class
+    return "" if data_class == "identifiers" else f" [{data_class}]"
+
+
 def index_page() -> str:
     by_service: dict[str, list[str]] = defaultdict(list)
     for event_type in sorted(EVENT_MODELS):
@@ -52,7 +58,7 @@ def index_page() -> str:
     sections = "".join(
         f"<h2>{escape(service)}</h2><ul>" + "".join(
             f'<li><a href="/contracts/schemas/{escape(build.schema_file_name(t))}">'
-            f"<code>{escape(t)}</code></a> {escape(summary(t))}</li>"
+            f"<code>{escape(t)}</code></a>{escape(data_class_note(t))} {escape(summary(t))}</li>"
             for t in types) + "</ul>"
         for service, types in by_service.items())
     return f"""<!doctype html>
@@ -66,7 +72,10 @@ schema</a>) whose <code>data</code> follows the event type's JSON Schema. The wh
 <a href="/contracts/schemas/{build.INDEX_FILE}">schema index</a>. Within a version changes are
 additive only; a change of meaning is a new version. Webhooks are signed per Standard
 Webhooks; <code>pip install kinetic-contracts</code> and
-<code>kinetic_contracts.webhooks.verify</code> check them.</p>
+<code>kinetic_contracts.webhooks.verify</code> check them. A grant names event types of
+identifiers and codes; types marked with a richer data class are restricted (the partners
+service's alone) or are one partner's own disclosures, sent only when the partner is granted
+that class and the patient's data-sharing consent names it.</p>
 {sections}
 </body></html>"""
 

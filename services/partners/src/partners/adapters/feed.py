@@ -10,18 +10,25 @@ Each delivery is also republished on the partner's own NATS subjects
 the NATS feed and the webhooks carry the same events; the message id is derived from the
 partner and the event, and the payload keeps the event's own id.
 
-What a delivery carries is the published CloudEvent: identifiers and codes only (the
-contracts keep names, contact details and clinical free text out of every public event), so
-the ``identifiers`` data class is what any partner receives today.
+What a delivery carries is the published CloudEvent, for event types of identifiers and
+codes that the grant names. Contact details and clinical free text come from restricted
+events no partner receives as they are: the feed keeps the latest of each (``disclosable``)
+and delivers the partner's own disclosure (domain/disclosure.py) to a partner granted the
+class whom the patient's data-sharing consent names, when the restricted event arrives and
+when the consent is given later; a withdrawal delivers the instruction to erase. A patient's
+restricted events and consents are handled one at a time (a transaction lock on the patient),
+so a consent and the notes it covers, arriving at once from two streams, never miss each
+other.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from sqlalchemy import (
     ARRAY,
+    func,
     BigInteger,
     Boolean,
     Column,
@@ -32,7 +39,8 @@ from sqlalchemy import (
     Text,
     select,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
@@ -42,7 +50,8 @@ from kinetic_contracts.registry import EVENT_MODELS
 from kinetic_infra.db.schema import outbox
 from kinetic_infra.inbox.consumer import Subscription
 from partners.adapters import fhir_store
-from partners.domain.partner import Grant, withdrawn
+from partners.domain.disclosure import disclosure, withdrawal
+from partners.domain.partner import Grant, may_disclose, withdrawn
 
 SOURCES = ("booking", "assessment", "plan", "billing")
 
@@ -50,8 +59,8 @@ metadata = MetaData()
 
 partners = Table(
     "partners", metadata,
-    Column("partner_id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("partner_id", PgUUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", PgUUID(as_uuid=True), nullable=False),
     Column("name", Text, nullable=False),
     Column("webhook_url", Text, nullable=False),
     Column("event_types", ARRAY(Text), nullable=False),
@@ -67,19 +76,29 @@ partners = Table(
 
 consents = Table(
     "partner_consents", metadata,
-    Column("patient_id", UUID(as_uuid=True), primary_key=True),
+    Column("patient_id", PgUUID(as_uuid=True), primary_key=True),
     Column("partner", Text, primary_key=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", PgUUID(as_uuid=True), nullable=False),
     Column("granted", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+disclosable = Table(
+    "disclosable", metadata,
+    Column("data_class", Text, primary_key=True),
+    Column("subject_id", PgUUID(as_uuid=True), primary_key=True),  # the patient or evaluation
+    Column("tenant_id", PgUUID(as_uuid=True), nullable=False),
+    Column("patient_id", PgUUID(as_uuid=True), nullable=False),
+    Column("envelope", JSONB, nullable=False),  # the restricted event
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
 deliveries = Table(
     "deliveries", metadata,
     Column("delivery_id", BigInteger, primary_key=True, autoincrement=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("partner_id", UUID(as_uuid=True), nullable=False),
-    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", PgUUID(as_uuid=True), nullable=False),
+    Column("partner_id", PgUUID(as_uuid=True), nullable=False),
+    Column("event_id", PgUUID(as_uuid=True), nullable=False),
     Column("event_type", Text, nullable=False),
     Column("envelope", JSONB, nullable=False),
     Column("status", Text, nullable=False),
@@ -97,8 +116,8 @@ deliveries = Table(
 queue = Table(
     "dispatch_queue", metadata,
     Column("delivery_id", BigInteger, primary_key=True),
-    Column("org", UUID(as_uuid=True), nullable=False),
-    Column("partner_id", UUID(as_uuid=True), nullable=False),
+    Column("org", PgUUID(as_uuid=True), nullable=False),
+    Column("partner_id", PgUUID(as_uuid=True), nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("lane", Text, nullable=False),
 )
@@ -124,29 +143,88 @@ async def _consents_of(conn: AsyncConnection, patient_id: Any) -> dict[str, bool
     return {partner: granted for partner, granted in rows}
 
 
+def _grant(partner: Any) -> Grant:
+    return Grant(event_types=partner["event_types"], data_classes=partner["data_classes"])
+
+
+async def _partners(conn: AsyncConnection) -> list[Any]:
+    return list((await conn.execute(select(partners))).mappings().all())
+
+
 async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
     """One delivery per partner the event may go to; returns how many."""
-    rows = (await conn.execute(select(partners))).mappings().all()
     given = await _consents_of(conn, event.data.get("patient_id"))
     lane = delivery_lane(event)
     made = 0
-    for p in rows:
-        grant = Grant(event_types=p["event_types"], data_classes=p["data_classes"])
-        if not grant.allows(event.type) or withdrawn(given, p["name"]):
-            continue
-        delivery_id = await conn.scalar(insert(deliveries).values(
-            tenant_id=event.tenantid, partner_id=p["partner_id"], event_id=event.id,
-            event_type=event.type, envelope=event.model_dump(mode="json"), status="pending",
-            attempts=0, next_attempt_at=event.time, created_at=event.time, lane=lane,
-        ).on_conflict_do_nothing(index_elements=["partner_id", "event_id"])
-            .returning(deliveries.c.delivery_id))
-        if delivery_id is not None:  # the first time: what follows happens once per event
-            await enqueue(conn, delivery_id, event.tenantid, p["partner_id"], event.time, lane)
-            await publish_to_feed(conn, p["partner_id"], event, lane)
-            await fhir_store.apply(conn, p["partner_id"], event.tenantid,
-                                   event.model_dump(mode="json"))
-            made += 1
+    for p in await _partners(conn):
+        if _grant(p).allows(event.type) and not withdrawn(given, p["name"]):
+            made += await deliver(conn, p["partner_id"], event, lane)
     return made
+
+
+async def deliver(conn: AsyncConnection, partner_id: Any, event: CloudEvent, lane: str) -> int:
+    """The event as one delivery to one partner: 1 the first time, 0 when it exists."""
+    delivery_id = await conn.scalar(insert(deliveries).values(
+        tenant_id=event.tenantid, partner_id=partner_id, event_id=event.id,
+        event_type=event.type, envelope=event.model_dump(mode="json"), status="pending",
+        attempts=0, next_attempt_at=event.time, created_at=event.time, lane=lane,
+    ).on_conflict_do_nothing(index_elements=["partner_id", "event_id"])
+        .returning(deliveries.c.delivery_id))
+    if delivery_id is None:
+        return 0
+    # The first time: what follows happens once per event.
+    await enqueue(conn, delivery_id, event.tenantid, partner_id, event.time, lane)
+    await publish_to_feed(conn, partner_id, event, lane)
+    await fhir_store.apply(conn, partner_id, event.tenantid, event.model_dump(mode="json"))
+    return 1
+
+
+async def _hold_patient(conn: AsyncConnection, patient_id: Any) -> None:
+    await conn.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"partners:patient:{patient_id}", 0))))
+
+
+async def _keep_and_disclose(conn: AsyncConnection, event: CloudEvent) -> None:
+    """A restricted event: kept as the latest of its kind, and disclosed to every partner
+    that may have it now."""
+    data_class = EVENT_MODELS[event.type].data_class
+    patient_id = UUID(event.data["patient_id"])
+    await _hold_patient(conn, patient_id)
+    statement = insert(disclosable).values(
+        data_class=data_class, subject_id=UUID(event.subject), tenant_id=event.tenantid,
+        patient_id=patient_id, envelope=event.model_dump(mode="json"), recorded_at=event.time)
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=["data_class", "subject_id"],
+        set_={"envelope": statement.excluded.envelope,
+              "recorded_at": statement.excluded.recorded_at},
+        where=disclosable.c.recorded_at <= statement.excluded.recorded_at))
+    given = await _consents_of(conn, patient_id)
+    for p in await _partners(conn):
+        if may_disclose(_grant(p), given, p["name"], data_class):
+            await deliver(conn, p["partner_id"], disclosure(p["partner_id"], event, event),
+                          f"patient:{patient_id}")
+
+
+async def _disclose_on_consent(conn: AsyncConnection, consent: PatientConsentRecorded,
+                               event: CloudEvent) -> None:
+    """The consent now in force for its partner: what it may have now is disclosed, or, on
+    withdrawal, a partner granted more than identifiers is told to erase it."""
+    named = [p for p in await _partners(conn) if p["name"] == consent.partner]
+    kept = (await conn.execute(select(disclosable.c.data_class, disclosable.c.envelope)
+                               .where(disclosable.c.patient_id == consent.patient_id)
+                               .order_by(disclosable.c.recorded_at))).all()
+    lane = f"patient:{consent.patient_id}"
+    for p in named:
+        grant = _grant(p)
+        if not consent.granted:
+            if grant.richer:
+                await deliver(conn, p["partner_id"], withdrawal(
+                    p["partner_id"], event, consent.patient_id, grant.richer), lane)
+            continue
+        for data_class, envelope in kept:
+            if may_disclose(grant, {p["name"]: True}, p["name"], data_class):
+                await deliver(conn, p["partner_id"], disclosure(
+                    p["partner_id"], CloudEvent.model_validate(envelope), event), lane)
 
 
 async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partner_id: Any,
@@ -179,6 +257,9 @@ def subscriptions() -> list[Subscription]:
 
 
 async def _handle(conn: AsyncConnection, event: CloudEvent) -> None:
+    if EVENT_MODELS[event.type].data_class != "identifiers":
+        await _keep_and_disclose(conn, event)  # never delivered as it is
+        return
     if event.type == PatientConsentRecorded.event_type:
         await _record_consent(conn, event)
     await fan_out(conn, event)
@@ -188,6 +269,7 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
     consent = PatientConsentRecorded.model_validate(event.data)
     if consent.consent != "data_sharing" or consent.partner is None:
         return
+    await _hold_patient(conn, consent.patient_id)
     if not consent.granted:
         named = (await conn.execute(select(partners.c.partner_id)
                                     .where(partners.c.name == consent.partner))).scalars().all()
@@ -195,8 +277,11 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
     statement = insert(consents).values(
         patient_id=consent.patient_id, partner=consent.partner, tenant_id=event.tenantid,
         granted=consent.granted, recorded_at=consent.recorded_at)
-    await conn.execute(statement.on_conflict_do_update(
+    in_force = await conn.scalar(statement.on_conflict_do_update(
         index_elements=["patient_id", "partner"],
         set_={"granted": statement.excluded.granted,
               "recorded_at": statement.excluded.recorded_at},
-        where=consents.c.recorded_at <= statement.excluded.recorded_at))
+        where=consents.c.recorded_at <= statement.excluded.recorded_at
+    ).returning(consents.c.granted))
+    if in_force is not None:  # not overtaken by a later record
+        await _disclose_on_consent(conn, consent, event)

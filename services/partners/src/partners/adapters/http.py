@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts.partner_feed import FeedAccess
-from kinetic_contracts.registry import EVENT_MODELS
+from kinetic_contracts.registry import GRANTABLE_EVENT_TYPES
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
 from kinetic_infra.event_store.decider import handle
@@ -136,7 +136,7 @@ def router(runtime: Runtime) -> APIRouter:
                          partner.RegisterPartner(
                              partner_id=partner_id, name=body.name,
                              webhook_url=body.webhook_url, grant=body.grant,
-                             known_event_types=frozenset(EVENT_MODELS),
+                             known_event_types=GRANTABLE_EVENT_TYPES,
                              allow_loopback_http=settings.allow_loopback_http, now=now),
                          tenant_id=principal.tenant_id,
                          context=EventContext(tenant_id=principal.tenant_id,

@@ -3,7 +3,9 @@ at /fhir/R4. Pure: one event and the bodies already stored in, the full new body
 resource the event creates or changes out. Storing, versioning and serving are the caller's.
 
 Public events carry identifiers and codes only, so the resources do too: a Patient is an
-identifier and a birth year, never a name or an address. Each body is validated by its
+identifier and a birth year. A partner's own disclosures add more, and only for it: a name,
+telecom and the full birth date (contact details), a ClinicalImpression's note and
+description (clinical free text). Each body is validated by its
 ``fhir.resources`` R4B model before it leaves, so a mapping mistake fails here, not in a
 partner's parser. The library checks structure, not value sets: the codes below are chosen
 from the FHIR value sets by hand, and the tests pin them.
@@ -43,6 +45,7 @@ from fhir.resources.R4B.practitioner import Practitioner
 from kinetic_contracts.assessment.v1 import events as assessment
 from kinetic_contracts.billing.v1 import events as billing
 from kinetic_contracts.booking.v1 import events as booking
+from kinetic_contracts.partners.v1 import events as disclosed
 from kinetic_contracts.plan.v1 import events as plan
 from kinetic_contracts.registry import UnknownEventTypeError, model_for
 
@@ -189,6 +192,22 @@ def _patient(ctx: _Ctx, p: booking.PatientRegistered) -> list[FhirResource]:
         "identifier": [_identifier("patient", pid)], "active": True,
         "birthDate": str(p.birth_year),  # a year is a valid FHIR date; the event has no more
         "managingOrganization": ctx.org()})]
+
+
+def _contact_details(ctx: _Ctx, p: disclosed.ContactDetailsDisclosed) -> list[FhirResource]:
+    pid = str(p.patient_id)
+    body = ctx.stored("Patient", pid) or {
+        "identifier": [_identifier("patient", pid)], "active": True,
+        "managingOrganization": ctx.org()}
+    telecom = [{"system": system, "value": value, "use": "home"}
+               for system, value in (("phone", p.phone), ("email", p.email)) if value]
+    body.update({
+        "name": [{"use": "official", "family": p.family_name, "given": [p.given_name]}],
+        "telecom": telecom or None, "birthDate": _iso(p.date_of_birth),
+        "communication": [{"language": {"coding": [
+            {"system": "urn:ietf:bcp:47", "code": p.preferred_language}]},
+            "preferred": True}] if p.preferred_language else None})
+    return [ctx.build("Patient", pid, pid, body)]
 
 
 def _therapist(ctx: _Ctx, p: booking.TherapistRegistered) -> list[FhirResource]:
@@ -429,6 +448,20 @@ def _evaluation(ctx: _Ctx, p: assessment.EvaluationCompleted) -> list[FhirResour
     return out
 
 
+def _clinical_notes(ctx: _Ctx, p: disclosed.ClinicalNotesDisclosed) -> list[FhirResource]:
+    """The evaluation's impression gains its free text; without the impression (the partner
+    is not granted the evaluation) there is nothing to annotate."""
+    ev = str(p.evaluation_id)
+    body = ctx.stored("ClinicalImpression", ev)
+    if body is None:
+        return []
+    notes = [{"text": f"{d.code}: {d.rationale}"} for d in p.drivers if d.rationale]
+    if p.explanation:
+        notes.append({"text": p.explanation})
+    body.update({"description": p.working_diagnosis or None, "note": notes or None})
+    return [ctx.build("ClinicalImpression", ev, str(p.patient_id), body)]
+
+
 def _outcome(ctx: _Ctx, p: assessment.OutcomeMeasured) -> list[FhirResource]:
     return [_measure(ctx, p.evaluation_id, p.episode_id, p.patient_id, p.measure, p.version,
                      p.scores, p.measured_at)]
@@ -646,4 +679,6 @@ _HANDLERS: dict[type, Callable[[_Ctx, Any], list[FhirResource]]] = {
     plan.EpisodeDischarged: _discharged,
     billing.InvoiceIssued: _invoice, billing.PaymentRecorded: _settled,
     billing.InvoiceCredited: _settled, billing.RefundIssued: _settled,
+    disclosed.ContactDetailsDisclosed: _contact_details,
+    disclosed.ClinicalNotesDisclosed: _clinical_notes,
 }

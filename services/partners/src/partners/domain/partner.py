@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import ClassVar, Literal
+from typing import ClassVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kinetic_contracts.envelope import DataClass
 from kinetic_contracts.partners.v1 import events as public
 from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
 from kinetic_infra.event_store.model import StoredEvent
 
-DataClass = Literal["identifiers", "contact_details", "clinical_free_text"]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -60,6 +60,11 @@ class Grant(BaseModel):
 
     def allows(self, event_type: str) -> bool:
         return any(fnmatchcase(event_type, pattern) for pattern in self.event_types)
+
+    @property
+    def richer(self) -> list[DataClass]:
+        """The data classes beyond identifiers it grants."""
+        return [c for c in self.data_classes if c != "identifiers"]
 
 
 class PartnerRegistered(StoredEvent):
@@ -136,3 +141,10 @@ def decide(command: RegisterPartner, state: PartnerState) -> Sequence[PartnerReg
 def withdrawn(consents: dict[str, bool], partner_name: str) -> bool:
     """The patient withdrew data sharing with this partner (the latest record wins)."""
     return consents.get(partner_name) is False
+
+
+def may_disclose(grant: Grant, consents: dict[str, bool], partner_name: str,
+                 data_class: DataClass) -> bool:
+    """More than identifiers goes to a partner only when both say yes: the organization granted
+    it the class, and the patient's data-sharing consent names it (its latest record)."""
+    return data_class in grant.data_classes and consents.get(partner_name) is True
