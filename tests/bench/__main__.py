@@ -1,12 +1,13 @@
 """``python -m tests.bench [GROUP ...]``: run the scenarios on one embedded stack and print
-the table. Groups: ``appends``, ``relay``, ``booking``, ``plan``, ``latency``; without one,
-all of them.
+the table. Groups: ``appends``, ``relay``, ``booking``, ``plan``, ``latency``, ``partners``,
+``replicas``; without one, all of them.
 
 Order: event-store appends (appends.py), outbox relay throughput (relay.py), booking over
 HTTP beside a bare endpoint and the availability search (booking.py), care episodes through
 plan's workflow beside a bare Temporal workflow and the operator load (plan.py; it starts
 the Temporal dev server), then commit-to-effect latency with its two raw baselines
-(latency.py; it restarts PostgreSQL with commit timestamps on, so it comes last). Each
+(latency.py; it restarts PostgreSQL with commit timestamps on, so it comes late), partners,
+and 1 beside 3 replicas (replicas.py: booking before the restart, latency after). Each
 append, relay and latency measurement runs on emptied tables and a re-created stream; plan
 empties booking's stream before its consumers start. A scenario that fails is reported and
 the others still run; the exit status is non-zero only then, never because a target was
@@ -30,6 +31,11 @@ from tests.bench.latency import measure_kinetic_latency, measure_raw_latency
 from tests.bench.partners import measure_partners
 from tests.bench.plan import PlanBench, measure_bare, measure_episodes, measure_load
 from tests.bench.relay import measure_relay
+from tests.bench.replicas import (
+    ReplicaResults,
+    measure_replica_booking,
+    measure_replica_latency,
+)
 from tests.bench.report import Results, render
 from tests.bench.stack import BenchStack
 
@@ -49,7 +55,9 @@ BARE_SECONDS = 8.0  # per run; runs: bare, Kinetic episodes, bare
 LOAD_LOGS = 10 * 8 * 8  # 10 locations x 8 therapists x 8 sessions a day
 LOAD_SECONDS = 60.0  # the issue's 10 minutes compressed 10x (10.7 logs/s)
 PARTNERS_RATE, PARTNERS_SECONDS = 200.0, 10.0  # the issue's p99 is at 200 events/s
-GROUPS = ("appends", "relay", "booking", "plan", "latency", "partners")
+REPLICA_COUNTS, REPLICA_CLIENTS = (1, 3), 32
+REPLICA_LATENCY_SECONDS = 10.0  # at LATENCY_RATE
+GROUPS = ("appends", "relay", "booking", "plan", "latency", "partners", "replicas")
 
 
 def say(message: str) -> None:
@@ -82,7 +90,12 @@ async def run_all(stack: BenchStack, groups: tuple[str, ...] = GROUPS) -> Result
         await run_booking(stack, results)
     if "plan" in groups:
         await run_plan(stack, results)
-    if "latency" in groups or "partners" in groups:
+    if "replicas" in groups:
+        results.replicas = ReplicaResults({}, {}, REPLICA_CLIENTS, LATENCY_RATE)
+        await measure_replica_booking(stack, REPLICA_COUNTS, REPLICA_CLIENTS, BOOKING_SECONDS,
+                                      BOOKING_ROUNDS, results.replicas,
+                                      lambda name, run: _scenario(results, name, run))
+    if {"latency", "partners", "replicas"} & set(groups):
         say("- restarting PostgreSQL with commit timestamps on (read by the latency scenarios)")
         stack.enable_commit_timestamps()
     if "latency" in groups:
@@ -93,6 +106,10 @@ async def run_all(stack: BenchStack, groups: tuple[str, ...] = GROUPS) -> Result
 
         await _scenario(results, f"partners: commit -> verified webhook at "
                                  f"{PARTNERS_RATE:.0f} events/s, and raw JetStream", partners)
+    if results.replicas is not None:
+        await measure_replica_latency(stack, REPLICA_COUNTS, REPLICA_LATENCY_SECONDS,
+                                      results.replicas,
+                                      lambda name, run: _scenario(results, name, run))
     return results
 
 

@@ -7,7 +7,8 @@ token check, no reading of the patient, location or therapist, no events, no out
 audit record, no telemetry. One ``INSERT`` into an ``appointments`` table of booking's
 shape (the same columns, exclusion constraints and indexes, see ``DDL``), on an asyncpg pool
 as large as the service's (10, growing to 30). An overlapping booking answers 409. Served by
-uvicorn exactly as the service's API is: one process, ``access_log`` off, log level info.
+uvicorn exactly as the service's API is (``kinetic_infra.http.serving``): ``access_log`` off,
+log level info, one process, or with ``--reuse-port`` one of several sharing the port.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from uuid import UUID, uuid4
 import asyncpg
 from fastapi import FastAPI, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from kinetic_infra.http.serving import serve
 
 # Booking's appointments read model (migrations 0003-0005), without row-level security.
 DDL = """
@@ -117,14 +120,13 @@ def create_app(dsn: str) -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dsn", required=True)
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share the port with other processes (replicas)")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.dsn), host="127.0.0.1", port=args.port, log_level="info",
-                access_log=False)
+    serve(create_app(args.dsn), "127.0.0.1", args.port, reuse_port=args.reuse_port)
 
 
 if __name__ == "__main__":

@@ -135,11 +135,11 @@ class CpuMeter:
     """CPU seconds spent by the server under test, PostgreSQL, this process and the whole
     machine (what the others do not account for is everything else running meanwhile)."""
 
-    server_pid: int | None
+    server_pids: tuple[int, ...]  # the server under test: one process, or its replicas
     postmaster_pid: int
 
     def read(self) -> Cpu:
-        server = _proc_cpu(self.server_pid)[0] if self.server_pid else 0.0
+        server = sum(_proc_cpu(pid)[0] for pid in self.server_pids)
         return Cpu(server, _postgres_cpu(self.postmaster_pid), time.process_time(),
                    _machine_cpu())
 
@@ -348,8 +348,10 @@ class BookingBench:
 
     stack: BenchStack
     api_env: dict[str, str] = field(default_factory=dict)  # extra environment for the API
+    replicas: int = 1  # API processes, and bare servers, each sharing its side's port
+    label: str = ""  # keeps the databases and logs of several benches on one stack apart
     platform: Platform | None = None
-    bare: ChildProcess | None = None
+    bares: list[ChildProcess] = field(default_factory=list)
     bare_port: int = 0
     token: str = ""
     load_plan: tuple[UUID, list[UUID], list[UUID]] | None = None  # location, therapists, patients
@@ -372,20 +374,21 @@ class BookingBench:
     def bare_url(self) -> str:
         return f"http://127.0.0.1:{self.bare_port}"
 
+    def _meter(self, pids: Sequence[int]) -> CpuMeter:
+        assert self.stack.postgres is not None and self.stack.postgres.process is not None
+        return CpuMeter(tuple(pids), self.stack.postgres.process.pid)
+
     def kinetic_cpu(self) -> CpuMeter:
-        assert self.platform is not None and self.stack.postgres is not None
-        api = next(p for p in self.platform.processes if p.name == "booking-api")
-        assert self.stack.postgres.process is not None
-        return CpuMeter(api.pid, self.stack.postgres.process.pid)
+        assert self.platform is not None
+        return self._meter([p.pid for p in self.platform.processes
+                            if p.name.startswith("booking-api")])
 
     def bare_cpu(self) -> CpuMeter:
-        assert self.bare is not None and self.stack.postgres is not None
-        assert self.stack.postgres.process is not None
-        return CpuMeter(self.bare.pid, self.stack.postgres.process.pid)
+        assert self.bares
+        return self._meter([b.pid for b in self.bares])
 
     def postgres_only_cpu(self) -> CpuMeter:
-        assert self.stack.postgres is not None and self.stack.postgres.process is not None
-        return CpuMeter(None, self.stack.postgres.process.pid)
+        return self._meter([])
 
     def slot_plan(self, side: str) -> SlotPlan:
         """The side's booking sequence, continued from where its previous run stopped."""
@@ -401,10 +404,10 @@ class BookingBench:
         stack = self.stack
         assert stack.postgres is not None and stack.nats is not None
         definition = booking_definition()
-        root = stack.root / "booking"
+        root = stack.root / f"booking{self.label}"
         platform = Platform(data_dir=root, ports=Ports.free([definition]),
                             services=[definition], durable=True, roles=("api",),
-                            extra_env=self.api_env)
+                            extra_env=self.api_env, replicas=self.replicas)
         self.platform = platform
         platform.log_dir.mkdir(parents=True, exist_ok=True)
         # Borrowed: stopped by BenchStack. Temporal is never started (the API does not call
@@ -414,26 +417,33 @@ class BookingBench:
             root / "temporal", free_port(), free_port(), free_port(), free_port()))
         platform.start_issuer()
         platform.prepare_databases()
-        api = platform.start_process(definition, "api")
-        # /healthz, not /readyz: readiness would also ask for the Temporal server.
-        wait_until(lambda: _answers(f"{self.kinetic_url}/healthz"), timeout=90,
-                   what="booking API", alive=api.alive)
+        several = self.replicas > 1
+        apis = [platform.start_process(definition, "api", f"-{i + 1}" if several else "")
+                for i in range(self.replicas)]
+        for api in apis:
+            # /healthz, not /readyz: readiness would also ask for the Temporal server.
+            wait_until(lambda: _answers(f"{self.kinetic_url}/healthz"), timeout=90,
+                       what="booking API", alive=api.alive)
         self.token = platform.mint(OPERATOR, ttl_seconds=3 * 3600)
 
-        stack.postgres.psql(f'CREATE DATABASE "{BARE_DB}"')
-        stack.postgres.psql(BARE_DDL, database=BARE_DB)
+        bare_db = f"{BARE_DB}{self.label}"
+        stack.postgres.psql(f'CREATE DATABASE "{bare_db}"')
+        stack.postgres.psql(BARE_DDL, database=bare_db)
         self.bare_port = free_port()
-        self.bare = ChildProcess(
-            "bare-booking", [sys.executable, "-m", "tests.bench.bare_booking",
-                             "--port", str(self.bare_port), "--dsn", stack.postgres.dsn(BARE_DB)],
-            platform.log_dir / "bare-booking.log", cwd=REPO_ROOT).start()
-        wait_until(lambda: port_open(self.bare_port) and _answers(f"{self.bare_url}/healthz"),
-                   timeout=60, what="bare booking server", alive=self.bare.alive)
+        for i in range(self.replicas):
+            bare = ChildProcess(
+                f"bare-booking-{i + 1}",
+                [sys.executable, "-m", "tests.bench.bare_booking", "--port", str(self.bare_port),
+                 "--dsn", stack.postgres.dsn(bare_db), *(["--reuse-port"] if several else [])],
+                platform.log_dir / f"bare-booking-{i + 1}.log", cwd=REPO_ROOT).start()
+            self.bares.append(bare)
+            wait_until(lambda: port_open(self.bare_port) and _answers(f"{self.bare_url}/healthz"),
+                       timeout=60, what="bare booking server", alive=bare.alive)
 
     def stop(self) -> None:
-        if self.bare is not None:
-            self.bare.stop()
-            self.bare = None
+        for bare in self.bares:
+            bare.stop()
+        self.bares = []
         if self.platform is not None:
             platform, self.platform = self.platform, None
             platform.postgres = platform.nats = platform.temporal = None  # not ours to stop

@@ -374,31 +374,38 @@ async def stored_times(stack: BenchStack) -> dict[str, float]:
         await nc.close()
 
 
-async def measure_kinetic_latency(stack: BenchStack, rate: float, seconds: float
-                                  ) -> KineticLatency:
+async def measure_kinetic_latency(stack: BenchStack, rate: float, seconds: float,
+                                  replicas: int = 1) -> KineticLatency:
+    """With ``replicas`` > 1, that many relays (one holds the lease and publishes, the others
+    wait to take over) and consumers (sharing the one durable consumer's messages)."""
     await stack.reset_tables()
     await stack.reset_stream()
     count = int(rate * seconds)
-    work = stack.root / "latency-kinetic"
+    work = stack.root / f"latency-kinetic-{replicas}"
     work.mkdir(exist_ok=True)
     stop = _SPAWN.Event()
     with processes(stop) as started:
-        ready = [_SPAWN.Event() for _ in range(3)]  # consumer warm, relay up, writer warm
+        # each consumer warm, each relay up, the writer warm
+        ready = [_SPAWN.Event() for _ in range(2 * replicas + 1)]
         go = _SPAWN.Event()
-        consumer = _start(started, work / "consumer.log", consumer_main, stack.consumer_url,
-                          stack.nats_url, WARMUP_EVENTS + ramp_events(rate) + count,
-                          ready[0], stop)
-        relay = _start(started, work / "relay.log", relay_main, stack.producer_url,
-                       stack.nats_url, ready[1], stop)
+        consumers = [_start(started, work / f"consumer-{i}.log", consumer_main,
+                            stack.consumer_url, stack.nats_url,
+                            WARMUP_EVENTS + ramp_events(rate) + count, ready[i], stop)
+                     for i in range(replicas)]
+        relays = [_start(started, work / f"relay-{i}.log", relay_main, stack.producer_url,
+                         stack.nats_url, ready[replicas + i], stop) for i in range(replicas)]
         writer = _start(started, work / "writer.log", writer_main, stack.producer_url, rate,
-                        count, work / "writer.json", ready[2], go)
+                        count, work / "writer.json", ready[-1], go)
         for flag in ready:
             await _wait_for(flag, 120)
         go.set()
         await _join(writer, RAMP_SECONDS + seconds + 60, "the writer", work / "writer.log")
-        await _join(consumer, DRAIN_SECONDS, "the consumer", work / "consumer.log", stop)
+        for i, consumer in enumerate(consumers):
+            await _join(consumer, DRAIN_SECONDS, "a consumer", work / f"consumer-{i}.log",
+                        stop)
         stop.set()
-        await _join(relay, 30, "the relay", work / "relay.log")
+        for i, relay in enumerate(relays):
+            await _join(relay, 30, "a relay", work / f"relay-{i}.log")
     written = json.loads((work / "writer.json").read_text())
     measured: list[str] = written["measured"]
     achieved: float = written["rate"]

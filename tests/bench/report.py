@@ -23,6 +23,7 @@ from tests.bench.latency import KineticLatency, LatencyStats
 from tests.bench.partners import PartnersResult
 from tests.bench.plan import NO_BACKLOG_SECONDS, PlanResult, Timed
 from tests.bench.relay import RelayResult
+from tests.bench.replicas import ReplicaResults
 
 APPEND_TARGET = 0.70
 RELAY_TARGET = 0.80
@@ -51,6 +52,7 @@ class Results:
     availability: AvailabilityResult | None = None
     plan: PlanResult | None = None
     partners: PartnersResult | None = None
+    replicas: ReplicaResults | None = None
     errors: list[str] = field(default_factory=list)
     busy_before: float | None = None  # how busy the cores were just before the run (0-1)
 
@@ -180,6 +182,51 @@ def booking_rows(results: Results) -> list[list[str]]:
                      _errors(b.kinetic), f"{b.bare.per_second:,.0f}", _ms(r.p50), _ms(r.p99),
                      _errors(b.bare), f"{ratio:.0%}", target, verdict])
     return rows
+
+
+def replica_rows(results: Results) -> list[list[str]]:
+    """Per replica count: booking req/s and p99 beside the bare endpoint's at as many
+    processes, the machine's CPU per booking, and commit -> effect latency."""
+    r = results.replicas
+    if r is None:
+        return []
+    rows = []
+    for n in sorted(set(r.booking) | set(r.latency)):
+        row = [f"{n}"]
+        if (b := r.booking.get(n)) is not None:
+            k = b.kinetic.stats()
+            ratio = b.kinetic.per_second / b.bare.per_second if b.bare.per_second else 0.0
+            row += [f"{b.kinetic.per_second:,.0f}", _ms(k.p99),
+                    f"{b.kinetic.cpu_ms_per_request().machine:.2f}",
+                    f"{b.bare.per_second:,.0f}", f"{ratio:.0%}"]
+        else:
+            row += [""] * 5
+        if (lat := r.latency.get(n)) is not None:
+            row += [f"{lat.total.rate:,.0f} of {r.rate:,.0f}", _ms(lat.total.p50),
+                    _ms(lat.total.p99), f"{lat.total.received:,}/{lat.total.expected:,}"]
+        else:
+            row += [""] * 4
+        rows.append(row)
+    return rows
+
+
+def replica_verdict(results: Results) -> list[str]:
+    """Where the limit is: more processes on the same cores either bought throughput or only
+    shared the cores (then the machine, not the design, is the limit)."""
+    r = results.replicas
+    if r is None or not {1, 3} <= set(r.booking):
+        return []
+    one, three = r.booking[1].kinetic, r.booking[3].kinetic
+    gain = three.per_second / one.per_second if one.per_second else 0.0
+    busy = [run.cpu.machine / (run.seconds * (os.cpu_count() or 1)) if run.seconds else 0.0
+            for run in (one, three)]
+    line = (f"3 replicas booked {gain:.2f}x the requests of 1; the machine's cores were "
+            f"{busy[0]:.0%} and {busy[1]:.0%} busy during the runs.")
+    if busy[1] >= 0.85:
+        line += (" With 3 replicas the cores were saturated, so more processes on this machine "
+                 "only share them: the machine, not the design, is the limit (the replicas "
+                 "share nothing but PostgreSQL and the port; on more cores each adds its own).")
+    return [line]
 
 
 def _cpu_row(label: str, run: Run) -> list[str]:
@@ -433,6 +480,20 @@ def render(results: Results, elapsed: float) -> str:
         lines += _table(["Path", "Requests", "Errors", "req/s", "p50", "p95", "p99", "max",
                          "Target", "Result"], rows, right={1, 2, 3, 4, 5, 6, 7})
     lines += plan_lines(results)
+    if rows := replica_rows(results):
+        r = results.replicas
+        assert r is not None
+        lines += [
+            "",
+            f"Replicas on this machine: booking at {r.clients} clients (n API processes "
+            "sharing the port beside n bare endpoints sharing theirs), and commit -> effect "
+            f"at {r.rate:.0f} events/s (n relays, one publishing under the lease, and n "
+            "consumers sharing one durable consumer; milliseconds)",
+        ]
+        lines += _table(["Replicas", "Kinetic req/s", "p99", "CPU ms/req", "Bare req/s",
+                         "Kinetic/bare", "Effect rate/s", "p50", "p99", "Received"], rows,
+                        right={0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+        lines += replica_verdict(results)
     if rows := cpu_rows(results):
         lines += [
             "",

@@ -125,6 +125,28 @@ async def test_booking_read_models_rebuild_from_the_event_log(platform, api, fro
         await db.dispose()
 
 
+def test_the_rebuild_command_replays_the_log_and_refuses_without_a_maintenance_role(
+        platform, front_desk):
+    """``python -m kinetic_infra.service rebuild``, as an operator runs it beside a
+    deployment: it needs a role past row-level security and names what it rebuilt."""
+    booking = next(d for d in platform.services if d.name == "booking")
+    command = [sys.executable, "-m", "kinetic_infra.service", "rebuild"]
+    refused = subprocess.run(command, env=platform.env_for(booking), capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "KINETIC_MAINTENANCE_DATABASE_URL" in refused.stderr
+    env = platform.env_for(booking,
+                           KINETIC_MAINTENANCE_DATABASE_URL=platform.maintenance_url("booking"))
+    unknown = subprocess.run([*command, "no_such_projection"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert unknown.returncode != 0 and "no projection no_such_projection" in unknown.stderr
+    rebuilt = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    lines = rebuilt.stdout.strip().splitlines()
+    assert lines and all(line.startswith("booking: ") and " rebuilt from " in line
+                         for line in lines), rebuilt.stdout
+    assert not any(line.endswith(" from 0 events") for line in lines)
+
+
 def test_a_second_run_on_the_same_data_directory_says_it_is_already_running(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"pid": 4242, "urls": [["booking admin",
                                                                           "http://x/admin"]]}))

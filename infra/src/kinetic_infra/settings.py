@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     oidc_login_url: str = Field(default="", description="Sign-in page for the admin pages")
     migration_database_url: str = Field(
         default="", description="Owner role's URL for migrations (default: database_url)")
+    maintenance_database_url: str = Field(
+        default="", description="A role that bypasses row-level security, for `rebuild` "
+                                "only (it replays every organization's events)")
     database_app_role: str = Field(
         default="", description="Role the services connect as; migrations grant it access")
     http_host: str = Field(default="127.0.0.1", description="Where the API listens "

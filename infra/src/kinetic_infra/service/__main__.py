@@ -6,6 +6,10 @@ The service comes from ``KINETIC_SERVICE`` (its package must expose
 ``dispatcher`` (a loop of the service's own, e.g. webhook delivery),
 ``migrate`` (Alembic upgrade, then exit). Each role is its own process so that each can be
 scaled, restarted or killed on its own.
+
+Maintenance: ``python -m kinetic_infra.service rebuild [PROJECTION ...]`` empties the
+service's projections (all, or those named) and replays its event log into them, on
+``KINETIC_MAINTENANCE_DATABASE_URL`` (a role that bypasses row-level security), then exits.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
-import socket
 import sys
 
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
 from kinetic_infra.settings import Settings, load_settings
 
 ROLES = ("api", "relay", "consumer", "worker", "dispatcher", "migrate")
+REBUILD = "rebuild"
 
 
 def load_definition(service: str) -> ServiceDefinition:
@@ -79,31 +83,47 @@ async def _dispatcher(definition: ServiceDefinition, settings: Settings) -> None
     await runtime.db.dispose()
 
 
-def _api(definition: ServiceDefinition, settings: Settings) -> None:
-    import uvicorn
+async def _rebuild(definition: ServiceDefinition, settings: Settings,
+                   names: list[str]) -> None:
+    from kinetic_infra.db.database import Database
+    from kinetic_infra.projections import rebuild
 
+    if not settings.maintenance_database_url:
+        raise SystemExit("rebuild replays every organization's events: set "
+                         "KINETIC_MAINTENANCE_DATABASE_URL to a role that bypasses row-level "
+                         "security")
+    known = {p.name: p for p in definition.projections}
+    if unknown := [n for n in names if n not in known]:
+        raise SystemExit(f"{definition.name} has no projection {', '.join(unknown)} "
+                         f"(it has {', '.join(sorted(known)) or 'none'})")
+    db = Database(settings.maintenance_database_url)
+    try:
+        for name in names or sorted(known):
+            replayed = await rebuild(db, known[name])
+            print(f"{definition.name}: {name} rebuilt from {replayed} events", flush=True)
+    finally:
+        await db.dispose()
+
+
+def _api(definition: ServiceDefinition, settings: Settings) -> None:
     from kinetic_infra.http.app import create_app
+    from kinetic_infra.http.serving import serve
 
     settings.require_oidc()
-    app = create_app(build_runtime(definition, settings))
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                            log_level=settings.log_level.lower(), access_log=False)
-    if not settings.http_reuse_port:
-        uvicorn.Server(config).run()
-        return
-    # Replicas on one machine: each process binds the same port and the kernel hands each
-    # new connection to one of them, so no proxy stands in between.
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((settings.http_host, settings.http_port))
-    uvicorn.Server(config).run(sockets=[sock])
+    serve(create_app(build_runtime(definition, settings)), settings.http_host,
+          settings.http_port, reuse_port=settings.http_reuse_port,
+          log_level=settings.log_level.lower())
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == [REBUILD]:
+        settings = load_settings()
+        asyncio.run(_rebuild(load_definition(settings.service), settings, args[1:]))
+        return
     if len(args) != 1 or args[0] not in ROLES:
-        raise SystemExit(f"usage: python -m kinetic_infra.service {{{'|'.join(ROLES)}}}")
+        raise SystemExit(f"usage: python -m kinetic_infra.service {{{'|'.join(ROLES)}}}, "
+                         f"or {REBUILD} [PROJECTION ...]")
     role = args[0]
     settings = load_settings()
     from kinetic_infra.telemetry import setup_logging, setup_telemetry

@@ -137,14 +137,11 @@ class TherapistTimeOffAdded(EventData):
     added_at: datetime
 
 
-class PatientContactDetailsRecorded(EventData):
-    """Restricted: the patient's name and contact details as registered. No partner receives
-    this event as it is; the partners service keeps it and discloses it per grant and
-    consent. Deployments limit its subject to the partners service."""
+class ContactDetails(BaseModel):
+    """Who the patient is and how to reach them: what the ``contact_details`` data class
+    covers, wherever it travels."""
 
-    event_type: ClassVar[str] = "kinetic.booking.patient.contact_details_recorded.v1"
-    aggregate_id_field: ClassVar[str] = "patient_id"
-    data_class: ClassVar[DataClass] = "contact_details"
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     patient_id: UUID
     given_name: str = Field(min_length=1, max_length=100)
@@ -154,6 +151,17 @@ class PatientContactDetailsRecorded(EventData):
     phone: str | None = Field(default=None, max_length=40)
     preferred_language: str | None = Field(default=None, max_length=35,
                                            description="BCP 47 tag, e.g. de or en-GB")
+
+
+class PatientContactDetailsRecorded(ContactDetails, EventData):
+    """Restricted: the patient's name and contact details as registered. No partner receives
+    this event as it is; the partners service keeps it and discloses it per grant and
+    consent. Deployments limit its subject to the partners service."""
+
+    event_type: ClassVar[str] = "kinetic.booking.patient.contact_details_recorded.v1"
+    aggregate_id_field: ClassVar[str] = "patient_id"
+    data_class: ClassVar[DataClass] = "contact_details"
+
     recorded_at: datetime
 
 

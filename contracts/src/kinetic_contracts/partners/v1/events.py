@@ -7,13 +7,14 @@ travel on the partner's own feed only, never on the organization's stream."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
 from pydantic import Field
 
 from kinetic_contracts.assessment.v1.events import DriverRationale
+from kinetic_contracts.booking.v1.events import ContactDetails
 from kinetic_contracts.envelope import DataClass, EventData
 
 
@@ -31,7 +32,7 @@ class PartnerRegistered(EventData):
     registered_at: datetime
 
 
-class ContactDetailsDisclosed(EventData):
+class ContactDetailsDisclosed(ContactDetails, EventData):
     """The patient's name and contact details, for this partner only: sent when they are
     recorded and when the patient consents to this partner; the latest one is current."""
 
@@ -39,13 +40,6 @@ class ContactDetailsDisclosed(EventData):
     aggregate_id_field: ClassVar[str] = "patient_id"
     data_class: ClassVar[DataClass] = "contact_details"
 
-    patient_id: UUID
-    given_name: str
-    family_name: str
-    date_of_birth: date
-    email: str | None = None
-    phone: str | None = None
-    preferred_language: str | None = None
     disclosed_at: datetime
 
 

@@ -23,6 +23,7 @@ from booking.domain.errors import (
 
 from kinetic_contracts.booking.v1 import events as public
 from kinetic_contracts.booking.v1.events import (
+    ContactDetails,
     PatientConsentRecorded,
     PatientContactDetailsRecorded,
 )
@@ -30,18 +31,11 @@ from kinetic_contracts.booking.v1.events import (
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
-class PatientRegistered(BaseModel):
+class PatientRegistered(ContactDetails):
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_type: ClassVar[str] = "kinetic.booking.patient.registered.v1"
 
-    patient_id: UUID
     home_location_id: UUID
-    given_name: str
-    family_name: str
-    date_of_birth: date
-    email: str | None = None
-    phone: str | None = None
-    preferred_language: str | None = None
     registered_at: datetime
 
     def to_public(self) -> public.PatientRegistered:
@@ -125,7 +119,7 @@ def decide(command: RegisterPatient | RecordConsent, state: PatientState) -> lis
     registered = PatientRegistered(
         **command.model_dump(exclude={"now", "home_location_exists"}), registered_at=command.now)
     return [registered, PatientContactDetailsRecorded(
-        **registered.model_dump(exclude={"home_location_id", "registered_at"}),
+        **registered.model_dump(include=set(ContactDetails.model_fields)),
         recorded_at=command.now)]
 
 

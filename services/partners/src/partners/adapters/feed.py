@@ -201,8 +201,8 @@ async def _keep_and_disclose(conn: AsyncConnection, event: CloudEvent) -> None:
     given = await _consents_of(conn, patient_id)
     for p in await _partners(conn):
         if may_disclose(_grant(p), given, p["name"], data_class):
-            await deliver(conn, p["partner_id"], disclosure(p["partner_id"], event, event),
-                          f"patient:{patient_id}")
+            disclosed = disclosure(p["partner_id"], event, event)
+            await deliver(conn, p["partner_id"], disclosed, delivery_lane(disclosed))
 
 
 async def _disclose_on_consent(conn: AsyncConnection, consent: PatientConsentRecorded,
@@ -213,18 +213,18 @@ async def _disclose_on_consent(conn: AsyncConnection, consent: PatientConsentRec
     kept = (await conn.execute(select(disclosable.c.data_class, disclosable.c.envelope)
                                .where(disclosable.c.patient_id == consent.patient_id)
                                .order_by(disclosable.c.recorded_at))).all()
-    lane = f"patient:{consent.patient_id}"
     for p in named:
         grant = _grant(p)
         if not consent.granted:
             if grant.richer:
-                await deliver(conn, p["partner_id"], withdrawal(
-                    p["partner_id"], event, consent.patient_id, grant.richer), lane)
+                erase = withdrawal(p["partner_id"], event, consent.patient_id, grant.richer)
+                await deliver(conn, p["partner_id"], erase, delivery_lane(erase))
             continue
         for data_class, envelope in kept:
-            if may_disclose(grant, {p["name"]: True}, p["name"], data_class):
-                await deliver(conn, p["partner_id"], disclosure(
-                    p["partner_id"], CloudEvent.model_validate(envelope), event), lane)
+            if data_class in grant.data_classes:  # and the consent in force says yes
+                disclosed = disclosure(p["partner_id"], CloudEvent.model_validate(envelope),
+                                       event)
+                await deliver(conn, p["partner_id"], disclosed, delivery_lane(disclosed))
 
 
 async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partner_id: Any,
