@@ -263,3 +263,45 @@ async def test_a_live_flow_is_applied_completely_once_and_in_order(db, nats_url)
     async with db.read() as conn:
         order = (await conn.execute(text("SELECT n FROM applied ORDER BY seq"))).scalars().all()
     assert order == list(range(2000))
+
+
+async def test_an_event_that_overtook_the_one_it_builds_on_is_applied_once_that_one_is(
+        db, nats_url):
+    """Replicas read one stream side by side, so a dependent event can arrive first. Its
+    handler says ``RetryLater``: it is redelivered, not rejected, and applied once the
+    event it builds on is (here that one is published only after the first attempt)."""
+    from kinetic_infra.inbox.consumer import RetryLater
+
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    sub = Subscription(name=f"{service}-ordered", source_service=service, max_attempts=5)
+    attempts: list[int] = []
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        if event.data["n"] == 2:  # builds on n == 1
+            attempts.append(2)
+            if not await conn.scalar(text("SELECT count(*) FROM effects WHERE n = 1")):
+                raise RetryLater("n = 1 is not applied yet")
+        await conn.execute(text("INSERT INTO effects VALUES (:i, :n)"),
+                           {"i": event.data["item_id"], "n": event.data["n"]})
+
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    app, _broker = build_consumer_app(nats_url, db, [sub])
+    await app.start()
+    try:
+        second = envelope(service, Item, tenant, 2)
+        await js.publish(second[1], second[2], headers={"Nats-Msg-Id": second[0]})
+        await _until(lambda: asyncio.sleep(0, len(attempts)), 1)
+        first = envelope(service, Item, tenant, 1)
+        await js.publish(first[1], first[2], headers={"Nats-Msg-Id": first[0]})
+        await _until(lambda: effect_count(db), 2)
+    finally:
+        await app.stop()
+        await nc.close()
+    assert len(attempts) >= 2 and await _dead_letter_count(db) == 0
+    async with db.read() as conn:
+        assert [r[0] for r in await conn.execute(
+            text("SELECT n FROM effects ORDER BY n"))] == [1, 2]

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
                                        "message before it becomes a dead letter")
     consumer_ack_wait_seconds: float = Field(default=60.0, gt=0, description="How long "
                                              "JetStream waits for an ack before redelivering")
+    worker_max_concurrent_activities: int = Field(
+        default=10, ge=1, le=1000, description="Activities one Temporal worker process runs at "
+        "once; the rest wait in the task queue, where their start-to-close time does not run "
+        "(about the database pool's size, so none times out waiting for a connection)")
     relay_batch_size: int = Field(default=500, ge=1, description="Outbox rows the relay "
                                   "publishes per round")
     admin_links: str = Field(default="",

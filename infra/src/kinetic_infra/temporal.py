@@ -50,4 +50,5 @@ async def build_worker(runtime: ServiceRuntime, sdk_runtime: Runtime | None = No
         task_queue=definition.task_queue,
         workflows=list(definition.workflows),
         activities=list(definition.activities(runtime)),
+        max_concurrent_activities=runtime.settings.worker_max_concurrent_activities,
     )

@@ -9,6 +9,9 @@ the ack, a relay re-publish, or a replay) finds the inbox row and changes nothin
 Failures:
 - a ``DomainError`` from the handler is a business rejection: retrying cannot help. The
   rejection is recorded in the inbox (``result.rejected``) and the message is acked.
+- ``RetryLater`` says the event needs one that has not been applied yet: replicas of a
+  consumer read one stream side by side, so an event can overtake the one it builds on.
+  Like any other exception it is transient:
 - anything else is treated as transient: the message is nacked with a growing delay and
   redelivered, up to ``max_attempts`` deliveries. Then it is recorded in ``dead_letters``,
   published to ``deadletter.<consumer>`` and acked, so one poison message never blocks the
@@ -44,6 +47,11 @@ from kinetic_infra.telemetry import dead_letters as dead_letters_counter
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, CloudEvent], Awaitable[None]]
+
+
+class RetryLater(Exception):
+    """The event builds on another that this consumer has not applied yet (it is being
+    applied by another replica, or is still on its way): redeliver it later."""
 
 
 class Outcome(enum.Enum):

@@ -1,7 +1,10 @@
 """Drafts opened by events, through the inbox (each applied once in effect):
 
-- booking's ``appointment.booked`` (read by the intake consumer, after ``episode.opened``) of an initial assessment or a reassessment (in an
-  episode) opens that evaluation's draft for the session's therapist;
+- booking's ``appointment.booked`` of an initial assessment or a reassessment (in an
+  episode) opens that evaluation's draft for the session's therapist. The intake consumer
+  reads it after the episode's ``episode.opened``, but replicas of the consumer read
+  booking's stream side by side: a booking that overtook its episode is redelivered later
+  (``RetryLater``), never rejected;
 - plan's ``reassessment.due`` opens a reassessment draft.
 The draft's id comes from the event's subject, and an episode keeps one open draft of each
 kind, so a redelivery or both events together still make one draft.
@@ -13,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.adapters import intake
 from assessment.application import evaluations
+from assessment.domain.errors import EpisodeNotFoundError
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import AppointmentBooked
 from kinetic_contracts.plan.v1.events import ReassessmentDue
 from kinetic_infra.event_store.model import EventContext
-from kinetic_infra.inbox.consumer import Subscription
+from kinetic_infra.inbox.consumer import RetryLater, Subscription
 from kinetic_infra.service.definition import Runtime
 
 KINDS = {"initial_assessment": "initial", "reassessment": "reassessment"}
@@ -30,8 +34,7 @@ def _context(event: CloudEvent) -> EventContext:
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
-    # Booked sessions are read by the intake consumer itself: one ordered reader of
-    # booking's stream, so an episode is always known before its first session is.
+    # Booked sessions are read by the intake consumer itself, which learns the episodes.
     booked = intake.subscription()
     due = Subscription(name="assessment-reassessments", source_service="plan")
 
@@ -41,10 +44,15 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         kind = KINDS.get(session.appointment_type)
         if kind is None or session.episode_id is None:
             return  # treatment sessions are plan's (session log), not evaluations
-        await evaluations.open_draft(
-            conn, runtime.store, evaluation_id=evaluations.draft_id_for(session.appointment_id),
-            kind=kind, episode_id=session.episode_id, appointment_id=session.appointment_id,
-            therapist_id=session.therapist_id, context=_context(event))  # type: ignore[arg-type]
+        try:
+            await evaluations.open_draft(
+                conn, runtime.store,
+                evaluation_id=evaluations.draft_id_for(session.appointment_id), kind=kind,
+                episode_id=session.episode_id, appointment_id=session.appointment_id,
+                therapist_id=session.therapist_id, context=_context(event))  # type: ignore[arg-type]
+        except EpisodeNotFoundError as exc:
+            raise RetryLater(f"appointment {session.appointment_id} is booked in episode "
+                             f"{session.episode_id}, not applied here yet") from exc
 
     @due.on(ReassessmentDue.event_type)
     async def on_due(conn: AsyncConnection, event: CloudEvent) -> None:

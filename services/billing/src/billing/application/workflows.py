@@ -28,6 +28,7 @@ from billing.domain.charge import Occurrence
 
 CHARGE_SESSION = "charge_session"
 FOLLOW_UP = "follow_up_invoice"
+CHARGE_TIMEOUT = timedelta(minutes=2)
 
 
 class ChargeInput(BaseModel):
@@ -94,7 +95,10 @@ class SessionChargeWorkflow:
     async def run(self, inp: ChargeInput) -> ChargeStatus:
         self._outcome = outcome = await workflow.execute_activity(
             CHARGE_SESSION, ChargeRequest(tenant_id=inp.tenant_id, occurrence=inp.occurrence),
-            result_type=ChargeOutcome, start_to_close_timeout=timedelta(seconds=30),
+            # A charge waits its turn for the organization's next gapless invoice number (a row
+            # lock held until the invoice commits): at a burst of hundreds of charges on a busy
+            # machine that takes tens of seconds, which must not count as a hung worker.
+            result_type=ChargeOutcome, start_to_close_timeout=CHARGE_TIMEOUT,
             # No price list yet at the location: keep trying, ever less often, until one is
             # set (billing staff see the waiting charge in the Temporal UI).
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)))
