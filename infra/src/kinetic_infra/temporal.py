@@ -8,6 +8,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from kinetic_infra.service.definition import Runtime as ServiceRuntime
 
@@ -40,6 +41,23 @@ def sdk_metrics() -> tuple[Runtime, MetricBuffer]:
     return Runtime(telemetry=TelemetryConfig(metrics=buffer)), buffer
 
 
+# Imported once per process, not once per workflow run: the sandbox otherwise re-imports
+# every non-standard module a workflow module uses for each run it starts, and pydantic with
+# the contracts costs enough CPU that 400 charges starting at once made each workflow task
+# take a minute (past its 10 s timeout, so none finished). They are deterministic on import
+# and hold no state a workflow could leak into another; the workflow modules themselves
+# stay sandboxed.
+PASSED_THROUGH = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection",
+                  "kinetic_contracts")
+
+
+def workflow_runner(service: str) -> SandboxedWorkflowRunner:
+    """The sandbox, with the libraries and the service's pure domain passed through."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default
+                                   .with_passthrough_modules(*PASSED_THROUGH,
+                                                             f"{service}.domain"))
+
+
 async def build_worker(runtime: ServiceRuntime, sdk_runtime: Runtime | None = None) -> Worker:
     definition = runtime.definition
     if sdk_runtime is not None:
@@ -51,4 +69,5 @@ async def build_worker(runtime: ServiceRuntime, sdk_runtime: Runtime | None = No
         workflows=list(definition.workflows),
         activities=list(definition.activities(runtime)),
         max_concurrent_activities=runtime.settings.worker_max_concurrent_activities,
+        workflow_runner=workflow_runner(definition.name),
     )
