@@ -13,7 +13,8 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -76,8 +77,11 @@ async def short_terms(api, priced) -> dict[str, str]:  # noqa: F811
     location_id = priced["location_id"]
     today = (await api("billing", "GET", f"/locations/{location_id}/prices")).json()
     assert today["in_force"] is not None
+    # Today where the clinic is (Berlin): billing refuses a tariff starting before it, and
+    # around midnight UTC the two dates differ.
+    clinic_today = datetime.now(ZoneInfo("Europe/Berlin")).date()
     raised = await api("billing", "POST", f"/locations/{location_id}/prices",
-                       json=tariff(date.today(), payment_terms_days=3))
+                       json=tariff(clinic_today, payment_terms_days=3))
     assert raised.status_code == 200, raised.text
     return priced
 
