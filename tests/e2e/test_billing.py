@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import nats
@@ -255,20 +256,22 @@ async def _all_charged(platform, sessions: list[Any]) -> list[asyncpg.Record] | 
 async def test_a_price_change_tomorrow_leaves_todays_sessions_at_todays_price(
         platform, api, priced, tenant, wait_for):
     location_id = priced["location_id"]
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    # The clinic's days (Berlin), not the machine's: around midnight UTC they differ.
+    berlin = ZoneInfo("Europe/Berlin")
+    today_there = datetime.now(berlin).date()
+    tomorrow = today_there + timedelta(days=1)
     raised = await api("billing", "POST", f"/locations/{location_id}/prices",
                        json=tariff(tomorrow, fees={**FEES, "treatment_session": 10500}))
     assert raised.status_code == 200, raised.text
     assert raised.json()["in_force"]["fees"]["treatment_session"] == 9500
     back_dated = await api("billing", "POST", f"/locations/{location_id}/prices",
-                           json=tariff(datetime.now(UTC).date() - timedelta(days=2)))
+                           json=tariff(today_there - timedelta(days=2)))
     assert back_dated.status_code == 422
     assert back_dated.json()["type"] == "/problems/tariff-in-the-past"
 
     # Noon today (Berlin) and noon tomorrow: the session's own date picks the price, even
     # when the completion is recorded after the change took effect.
-    noon = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC) + \
-        timedelta(hours=11)
+    noon = datetime.combine(today_there, datetime.min.time(), berlin) + timedelta(hours=12)
     today = completed(priced, starts_at=noon, at=noon + timedelta(days=1, hours=2))
     later = completed(priced, starts_at=noon + timedelta(days=1))
     await deliver(platform, tenant, today)
