@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,11 +47,20 @@ from kinetic_contracts.naming import stream_name_for_service
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.stack.nats import NatsCluster
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
-from tests.chaos.flow import Clinic, Episode, FlowError, Staff, open_clinic, whole_episode
+from tests.chaos.flow import (
+    Clinic,
+    Episode,
+    FlowError,
+    Staff,
+    open_clinic,
+    until,
+    whole_episode,
+)
 from tests.e2e.test_billing import tariff
 
 KILL_AFTER = (0.15, 0.35, 0.55)  # share of episodes past their evaluation before each fault
 DRAIN_SECONDS = 300.0
+WORKFLOW_SECONDS = 180.0  # for the last charges to see their payments
 SOURCES = ("booking", "assessment", "plan", "billing")
 
 
@@ -162,30 +171,19 @@ async def report_progress(episodes: list[Episode], finished: asyncio.Event) -> N
                                    for stage, n in sorted(stages.items())))
 
 
-async def until(probe: Callable[[], Awaitable[Any]], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last is True or (last and not isinstance(last, list)):
-            return last
-        await asyncio.sleep(2)
-    return last
-
-
 async def check(platform: Platform, staff: Staff, clinic: Clinic, tenant: UUID,
                 episodes: list[Episode]) -> list[str]:
     failures: list[str] = []
     done = [e for e in episodes if e.stage == "done"]
     say(f"checks: {len(done)}/{len(episodes)} episodes done")
 
-    async def drained() -> list[str] | bool:
-        pending = await outbox_and_consumer_backlog(platform)
-        return True if not pending else pending
+    async def drained() -> bool:
+        return not await outbox_and_consumer_backlog(platform)
 
-    backlog = await until(drained, DRAIN_SECONDS)
-    if backlog is not True:
-        failures.append(f"not drained within {DRAIN_SECONDS:.0f} s: {backlog}")
+    try:
+        await until(drained, "outboxes and consumers drained", DRAIN_SECONDS)
+    except FlowError as exc:
+        failures.append(f"{exc}: {await outbox_and_consumer_backlog(platform)}")
 
     expected = expected_events(len(done)) if len(done) == len(episodes) else None
     counted = await stream_counts(platform, tenant)
@@ -292,14 +290,16 @@ async def workflows_ended(platform: Platform, done: list[Episode]) -> list[str]:
             found[status.name if status else "UNKNOWN"] += 1
         return found
 
+    async def all_completed() -> bool:
+        return (await statuses())[WorkflowExecutionStatus.COMPLETED.name] == len(ids)
+
+    try:
+        await until(all_completed, "every workflow completed", WORKFLOW_SECONDS)
+    except FlowError:
+        pass  # reported below, with what the workflows are doing instead
     found = await statuses()
-    deadline = time.monotonic() + 180
-    while found.get(WorkflowExecutionStatus.COMPLETED.name, 0) != len(ids) \
-            and time.monotonic() < deadline:
-        await asyncio.sleep(5)
-        found = await statuses()
     say(f"workflows: {dict(found)} of {len(ids)}")
-    if found.get(WorkflowExecutionStatus.COMPLETED.name, 0) != len(ids):
+    if found[WorkflowExecutionStatus.COMPLETED.name] != len(ids):
         return [f"workflows not all completed: {dict(found)}"]
     return []
 
