@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from booking.domain.schedule import (
+    BusyTime,
     Closure,
     LocationCalendar,
     TherapistCalendar,
@@ -109,20 +110,27 @@ def test_subtract_splits_free_time_around_busy_time():
     assert subtract([(a, b)], busy) == [(a, busy[0][0]), (busy[0][1], busy[1][0])]
 
 
-def test_subtract_over_presorted_busy_time_agrees_with_the_plain_walk():
+def test_subtract_through_the_busy_time_index_agrees_with_minute_by_minute_counting():
     import random
 
     rng = random.Random(7)
     base = datetime(2027, 3, 1, tzinfo=UTC)
+    minute = timedelta(minutes=1)
 
     def span(lo: int, hi: int) -> tuple[datetime, datetime]:
         a = rng.randrange(lo, hi)
-        return base + timedelta(minutes=a), base + timedelta(minutes=a + rng.randrange(15, 600))
+        return base + a * minute, base + (a + rng.randrange(15, 600)) * minute
 
-    for _ in range(300):
-        free = [span(0, 40_000) for _ in range(rng.randrange(1, 4))]
-        busy = sorted(span(0, 40_000) for _ in range(rng.randrange(0, 30)))
-        assert subtract(free, busy, presorted=True) == subtract(free, list(reversed(busy)))
+    def minutes(intervals: list[tuple[datetime, datetime]]) -> set[datetime]:
+        return {s + n * minute for s, e in intervals for n in range((e - s) // minute)}
+
+    for _ in range(200):
+        free = [span(0, 20_000) for _ in range(rng.randrange(1, 4))]
+        busy = [span(0, 20_000) for _ in range(rng.randrange(0, 30))]
+        indexed = BusyTime(busy)
+        got = subtract(free, indexed)
+        assert got == subtract(free, list(reversed(busy)))
+        assert minutes(got) == minutes(free) - minutes(busy)
 
 
 def test_a_session_may_run_past_local_midnight_when_both_days_are_open():

@@ -89,19 +89,32 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     return sorted((s, e) for s, e in out if s < e)
 
 
-def subtract(free: Iterable[Interval], busy: Iterable[Interval], *,
-             presorted: bool = False) -> list[Interval]:
-    """``free`` minus ``busy``. With ``presorted`` busy time (sorted by start), only the
-    busy intervals that can reach into each free one are looked at: a day of a four-week
-    calendar does not walk the other twenty-seven."""
-    busy_sorted = busy if presorted and isinstance(busy, list) else sorted(busy)
-    starts = [b[0] for b in busy_sorted]
-    longest = max((e - s for s, e in busy_sorted), default=timedelta(0))
+class BusyTime:
+    """Busy intervals sorted by start once, so that the ones reaching into a stretch of
+    time are found by bisection: a day of a four-week calendar does not walk the other
+    twenty-seven, and a search does not sort a therapist's calendar once per day."""
+
+    __slots__ = ("_intervals", "_starts", "_longest")
+
+    def __init__(self, intervals: Iterable[Interval]) -> None:
+        self._intervals = sorted(intervals)
+        self._starts = [start for start, _ in self._intervals]
+        self._longest = max((e - s for s, e in self._intervals), default=timedelta(0))
+
+    def reaching(self, start: datetime, end: datetime) -> list[Interval]:
+        """Every interval that may overlap ``[start, end)``, in order (a superset: the
+        ones that start early enough to reach ``start`` if they were the longest)."""
+        return self._intervals[bisect_left(self._starts, start - self._longest):
+                               bisect_left(self._starts, end)]
+
+
+def subtract(free: Iterable[Interval], busy: Iterable[Interval] | BusyTime) -> list[Interval]:
+    """``free`` minus ``busy``."""
+    index = busy if isinstance(busy, BusyTime) else BusyTime(busy)
     out: list[Interval] = []
     for start, end in sorted(free):
         cursor = start
-        first = bisect_left(starts, start - longest)
-        for b_start, b_end in busy_sorted[first:bisect_left(starts, end)]:
+        for b_start, b_end in index.reaching(start, end):
             if b_end <= cursor or b_start >= end:
                 continue
             if b_start > cursor:
@@ -166,17 +179,17 @@ def free_slots(location: LocationCalendar, therapists: Sequence[TherapistCalenda
     packed from the start of each free stretch, starting after ``now``; sorted by time."""
     length = timedelta(minutes=minutes)
     slots: list[Slot] = []
-    busy = {t.therapist_id: sorted(t.busy) for t in therapists}  # sorted once, not per day
+    busy = {t.therapist_id: BusyTime(t.busy) for t in therapists}  # indexed once, not per day
     day = first_day
     while day <= last_day:
         for therapist in therapists:
             for start, end in subtract(working_time(day, location, therapist),
-                                       busy[therapist.therapist_id], presorted=True):
+                                       busy[therapist.therapist_id]):
                 cursor = start
                 while cursor + length <= end:
                     if cursor >= now:
                         slots.append(Slot(therapist.therapist_id, cursor, cursor + length))
                     cursor += length
         day += timedelta(days=1)
-    slots.sort(key=lambda s: (s.starts_at, str(s.therapist_id)))
+    slots.sort(key=lambda s: (s.starts_at, s.therapist_id))  # UUIDs order as their text
     return slots
