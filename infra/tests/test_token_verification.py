@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -77,3 +78,34 @@ def test_tokens_for_another_issuer_or_past_expiry_are_refused(jwks, tmp_path: Pa
         verifier.verify(key.mint(operator(), issuer="https://elsewhere.test", audience=AUDIENCE))
     with pytest.raises(InvalidTokenError):
         verifier.verify(key.mint(operator(), issuer=ISSUER, audience=AUDIENCE, ttl_seconds=-120))
+
+
+def test_a_remembered_token_still_expires_on_time(jwks, tmp_path: Path):
+    key = SigningKey.load_or_create(tmp_path / "key.pem")
+    jwks.keys = [key]
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks.url)
+    # Expired 28 s ago: still inside the 30 s allowed for clock skew, for two more seconds.
+    token = key.mint(operator(), issuer=ISSUER, audience=AUDIENCE, ttl_seconds=-28)
+    assert verifier.verify(token) == verifier.verified(token) is not None
+    time.sleep(2.5)
+    assert verifier.verified(token) is None
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(token)
+
+
+def test_only_the_very_token_verified_is_remembered(jwks, tmp_path: Path):
+    key = SigningKey.load_or_create(tmp_path / "key.pem")
+    jwks.keys = [key]
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks.url, remember_tokens=2)
+    who = operator()
+    tokens = [key.mint(who, issuer=ISSUER, audience=AUDIENCE, ttl_seconds=600 + n)
+              for n in range(3)]
+    for token in tokens:
+        assert verifier.verify(token) == who
+    # Bounded: the oldest of three is forgotten (and would be verified again).
+    assert [verifier.verified(t) for t in tokens] == [None, who, who]
+    header, claims, signature = tokens[2].split(".")
+    forged = f"{header}.{claims}.{signature[:-4]}AAAA"
+    assert verifier.verified(forged) is None
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(forged)

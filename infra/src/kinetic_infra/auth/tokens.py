@@ -10,6 +10,7 @@ public key), and ``exp``, ``iat``, ``iss``, ``aud`` and ``sub`` are required.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kinetic_infra.auth.principal import Principal
 
 ALGORITHMS = ["RS256", "ES256"]
+LEEWAY_SECONDS = 30  # clock skew allowed between the issuer and us
 
 
 class InvalidTokenError(Exception):
@@ -35,22 +37,52 @@ class TokenVerifier:
     # cannot hammer the issuer). Issuers publish a new key before signing with it, so a
     # rotation is seen well within this window.
     refresh_cooldown: float = 30.0
+    # Tokens already verified, by their whole text (signature included, so no other token
+    # can match one): a client sends the same token with every request for hours, and
+    # checking its signature and claims again each time cost about a tenth of a booking's
+    # CPU. An entry lasts until the token expires, or ``remember_seconds`` at most, so a
+    # key the issuer withdraws stops working as soon as it would without the memory (the
+    # key set itself is kept for five minutes).
+    remember_seconds: float = 60.0
+    remember_tokens: int = 4096
 
     def __post_init__(self) -> None:
         self._jwks = jwt.PyJWKClient(self.jwks_url, cache_keys=True, lifespan=300, timeout=5,
                                      cooldown_duration=self.refresh_cooldown)
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def verified(self, token: str) -> Principal | None:
+        """The token's principal if it was verified recently and has not expired since;
+        None otherwise (then ``verify`` it, which may fetch the issuer's key set)."""
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        principal, until = entry
+        if time.time() >= until:
+            self._verified.pop(token, None)
+            return None
+        return principal
 
     def verify(self, token: str) -> Principal:
+        if (known := self.verified(token)) is not None:
+            return known
         try:
             key = self._jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(
                 token, key.key, algorithms=ALGORITHMS, audience=self.audience,
                 issuer=self.issuer, options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
-            return Principal.from_claims(claims)
+            principal = Principal.from_claims(claims)
         except (jwt.PyJWTError, KeyError, ValueError) as exc:
             raise InvalidTokenError(type(exc).__name__) from None
+        self._remember(token, principal, float(claims["exp"]) + LEEWAY_SECONDS)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, expires: float) -> None:
+        self._verified[token] = (principal, min(expires, time.time() + self.remember_seconds))
+        while len(self._verified) > self.remember_tokens:
+            self._verified.popitem(last=False)  # the oldest entry
 
 
 @dataclass

@@ -24,6 +24,16 @@ async def set_tenant(driver: asyncpg.Connection, tenant_id: UUID) -> None:
     await driver.execute(f"SELECT set_config('{TENANT_SETTING}', $1, true)", str(tenant_id))
 
 
+async def _roll_back(conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+    try:
+        await driver.execute("ROLLBACK")
+    except BaseException:
+        # The pool does not reset connections (it would cost a round trip on every return),
+        # so one that cannot roll back must never be handed out again.
+        await conn.invalidate()
+        raise
+
+
 def sqlalchemy_url(url: str) -> str:
     """Accept a plain libpq URL (``postgresql://…``) as every other tool does."""
     for prefix in ("postgresql://", "postgres://"):
@@ -66,11 +76,20 @@ class Database:
         """
         async with self.engine.connect() as conn:
             fairy = await conn.get_raw_connection()
-            driver = fairy.driver_connection
-            async with driver.transaction(readonly=readonly):  # type: ignore[union-attr]
-                if tenant_id is not None:
-                    await set_tenant(driver, tenant_id)  # type: ignore[arg-type]
+            driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
+            # BEGIN and the tenant in one round trip (a simple query of two statements): every
+            # request and every consumed message opens a transaction. The tenant is a UUID,
+            # so its text is safe to inline.
+            begin = "BEGIN READ ONLY" if readonly else "BEGIN"
+            if tenant_id is not None:
+                begin += f"; SELECT set_config('{TENANT_SETTING}', '{UUID(str(tenant_id))}', true)"
+            await driver.execute(begin)
+            try:
                 yield conn
+            except BaseException:
+                await _roll_back(conn, driver)
+                raise
+            await driver.execute("COMMIT")
 
     def read(self, tenant_id: UUID | None = None) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-only transaction for queries (tenant-scoped like ``transaction``)."""

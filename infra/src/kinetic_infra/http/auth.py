@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kinetic_contracts.problems import DomainError
@@ -33,18 +34,23 @@ class ForbiddenError(DomainError):
     title = "Your roles do not allow this"
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # Async, so that a request does not hop to a worker thread and back for it (FastAPI
+    # runs a plain function dependency in its thread pool); only a token not verified
+    # recently goes there, as verifying it may fetch the issuer's key set.
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
     if not token:
         raise UnauthenticatedError("send a bearer token (or sign in to the admin pages)")
     verifier: TokenVerifier = request.app.state.verifier
-    try:
-        principal = verifier.verify(token)
-    except InvalidTokenError:
-        raise UnauthenticatedError("the token is invalid or expired") from None
+    principal = verifier.verified(token)
+    if principal is None:
+        try:
+            principal = await run_in_threadpool(verifier.verify, token)
+        except InvalidTokenError:
+            raise UnauthenticatedError("the token is invalid or expired") from None
     request.state.principal = principal
     return principal
 
@@ -55,7 +61,7 @@ CurrentStaff = Annotated[Principal, Depends(current_principal)]
 def requires(*roles: Role) -> Callable[[Principal], Principal]:
     """A dependency: the caller must hold one of ``roles`` somewhere in the organization."""
 
-    def check(principal: CurrentStaff) -> Principal:
+    async def check(principal: CurrentStaff) -> Principal:
         if not principal.has_any(roles):
             raise ForbiddenError(f"needs one of: {', '.join(r.value for r in roles)}")
         return principal

@@ -1,0 +1,64 @@
+"""``Database.transaction`` on the real PostgreSQL: what a block writes commits only when it
+ends normally, the organization it is scoped to ends with it, and a pooled connection is
+never handed out inside a transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from kinetic_infra.db.database import TENANT_SETTING, Database
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.fixture
+async def db(scratch_dsn: str):
+    database = Database(scratch_dsn, pool_size=1, max_overflow=0)  # one connection, reused
+    async with database.transaction() as conn:
+        await conn.execute(text("CREATE TABLE notes (body text NOT NULL)"))
+    yield database
+    await database.dispose()
+
+
+async def notes(db: Database) -> list[str]:
+    async with db.read() as conn:
+        return list((await conn.execute(text("SELECT body FROM notes ORDER BY body"))).scalars())
+
+
+async def test_a_block_that_raises_writes_nothing_and_its_connection_comes_back_clean(db):
+    with pytest.raises(Refused):
+        async with db.transaction(uuid.uuid4()) as conn:
+            await conn.execute(text("INSERT INTO notes VALUES ('lost')"))
+            raise Refused
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO notes VALUES ('kept')"))
+    assert await notes(db) == ["kept"]
+
+
+async def test_a_failed_statement_rolls_the_block_back_and_the_next_block_works(db):
+    with pytest.raises(Exception, match="null value"):
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes VALUES ('first')"))
+            await conn.execute(text("INSERT INTO notes VALUES (NULL)"))
+    assert await notes(db) == []
+
+
+async def test_the_organization_is_set_for_the_block_only(db):
+    tenant = uuid.uuid4()
+    setting = text(f"SELECT current_setting('{TENANT_SETTING}', true)")
+    async with db.transaction(tenant) as conn:
+        assert await conn.scalar(setting) == str(tenant)
+    async with db.transaction() as conn:  # the same pooled connection
+        assert await conn.scalar(setting) in (None, "")
+
+
+async def test_a_read_only_block_refuses_to_write(db):
+    with pytest.raises(Exception, match="read-only transaction"):
+        async with db.read(uuid.uuid4()) as conn:
+            await conn.execute(text("INSERT INTO notes VALUES ('no')"))
+    assert await notes(db) == []
