@@ -4,6 +4,7 @@ never handed out inside a transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -62,3 +63,25 @@ async def test_a_read_only_block_refuses_to_write(db):
         async with db.read(uuid.uuid4()) as conn:
             await conn.execute(text("INSERT INTO notes VALUES ('no')"))
     assert await notes(db) == []
+
+
+async def test_blocks_naming_the_same_advisory_lock_run_one_after_another(scratch_dsn: str):
+    database = Database(scratch_dsn, pool_size=8)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(text("CREATE TABLE counter (n int NOT NULL)"))
+            await conn.execute(text("INSERT INTO counter VALUES (0)"))
+
+        async def increment() -> None:
+            # Read, then write what was read plus one: without the lock, two blocks would
+            # read the same value and one increment would be lost.
+            async with database.transaction(advisory_lock="counter's lock") as conn:
+                n = await conn.scalar(text("SELECT n FROM counter"))
+                await asyncio.sleep(0.01)
+                await conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+        await asyncio.gather(*(increment() for _ in range(20)))
+        async with database.read() as conn:
+            assert await conn.scalar(text("SELECT n FROM counter")) == 20
+    finally:
+        await database.dispose()

@@ -24,6 +24,11 @@ async def set_tenant(driver: asyncpg.Connection, tenant_id: UUID) -> None:
     await driver.execute(f"SELECT set_config('{TENANT_SETTING}', $1, true)", str(tenant_id))
 
 
+def _literal(text: str) -> str:
+    """A string literal (standard_conforming_strings is on in every supported PostgreSQL)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 async def _roll_back(conn: AsyncConnection, driver: asyncpg.Connection) -> None:
     try:
         await driver.execute("ROLLBACK")
@@ -66,25 +71,32 @@ class Database:
             SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine)
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: UUID | None = None, *, readonly: bool = False
-                          ) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, tenant_id: UUID | None = None, *, readonly: bool = False,
+                          advisory_lock: str | None = None) -> AsyncIterator[AsyncConnection]:
         """One READ COMMITTED transaction: commits when the block ends, rolls back if it raises.
 
         ``tenant_id`` is set for this transaction only (``set_config(…, true)``): row-level
         security shows and accepts that organization's rows and no others, and the setting
         ends with the transaction, so a pooled connection never carries it to the next one.
+        ``advisory_lock`` names a transaction-scoped advisory lock taken before the block
+        runs (it serialises the blocks that name the same lock).
         """
         async with self.engine.connect() as conn:
             fairy = await conn.get_raw_connection()
             driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
-            # BEGIN and the tenant in one round trip (a simple query of two statements): every
-            # request and every consumed message opens a transaction. The tenant is a UUID,
-            # so its text is safe to inline.
+            # BEGIN, the tenant and the lock in one round trip (a simple query of several
+            # statements): every request and every consumed message opens a transaction. The
+            # tenant is a UUID, so its text is safe to inline.
             begin = "BEGIN READ ONLY" if readonly else "BEGIN"
             if tenant_id is not None:
                 begin += f"; SELECT set_config('{TENANT_SETTING}', '{UUID(str(tenant_id))}', true)"
-            await driver.execute(begin)
+            if advisory_lock is not None:
+                key = _literal(advisory_lock)
+                begin += f"; SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
             try:
+                # Inside: if a later statement of the BEGIN fails (a lock wait cancelled), the
+                # transaction it opened is rolled back too.
+                await driver.execute(begin)
                 yield conn
             except BaseException:
                 await _roll_back(conn, driver)
