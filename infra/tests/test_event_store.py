@@ -83,6 +83,27 @@ async def test_append_with_stale_version_raises_wrong_expected_version(db, kind)
                                expected=Exactly(0), context=ctx)
 
 
+async def test_several_streams_read_at_once_match_their_reads_one_by_one(db, kind):
+    service, Item = kind
+    store, tenant, stranger = EventStore(service), uuid.uuid4(), uuid.uuid4()
+    items = [uuid.uuid4() for _ in range(3)]
+    async with db.transaction() as conn:
+        for count, item in zip((2, 3, 1), items, strict=True):
+            await store.append(conn, StreamName("item", item),
+                               [NewEvent.of(Item(item_id=item, n=i)) for i in range(count)],
+                               expected=NO_STREAM, context=EventContext(tenant_id=tenant))
+        theirs = StreamName("item", uuid.uuid4())  # another organization's stream
+        await store.append(conn, theirs, [NewEvent.of(Item(item_id=theirs.id, n=0))],
+                           expected=NO_STREAM, context=EventContext(tenant_id=stranger))
+    missing = StreamName("item", uuid.uuid4())
+    asked = [StreamName("item", i) for i in items] + [missing, theirs]
+    async with db.read() as conn:
+        together = await store.read_many(conn, asked, tenant_id=tenant)
+        one_by_one = {str(s): await store.read(conn, s, tenant_id=tenant) for s in asked}
+    assert together == one_by_one
+    assert [together[str(s)][1] for s in asked] == [2, 3, 1, 0, 0]
+
+
 async def test_another_tenants_stream_reads_as_empty(db, kind):
     service, Item = kind
     store, item = EventStore(service), uuid.uuid4()

@@ -77,6 +77,19 @@ class EventStore:
         recorded = [recorded_from_row(r) for r in rows]
         return recorded, (recorded[-1].version if recorded else 0)
 
+    async def read_many(self, conn: AsyncConnection, streams: Sequence[StreamName | str], *,
+                        tenant_id: UUID) -> dict[str, tuple[list[RecordedEvent], int]]:
+        """``read`` of several streams in one round trip, by stream name (every name asked
+        for is in the answer, a missing one as empty)."""
+        driver = await raw_driver(conn)
+        names = [str(s) for s in streams]
+        found: dict[str, tuple[list[RecordedEvent], int]] = {n: ([], 0) for n in names}
+        for row in await driver.fetch(_READ_MANY_SQL, names, tenant_id):
+            events, _ = found[row["stream_name"]]
+            events.append(recorded_from_row(row))
+            found[row["stream_name"]] = (events, row["version"])
+        return found
+
     async def current_version(self, conn: AsyncConnection, stream: StreamName | str) -> int:
         driver = await raw_driver(conn)
         return int(await driver.fetchval(_VERSION_SQL, str(stream)) or 0)
@@ -186,6 +199,9 @@ def _metadata(context: EventContext) -> dict[str, Any]:
 _READ_SQL = ("SELECT event_id, stream_name, version, global_position, type, data, metadata, "
              "tenant_id, recorded_at FROM events WHERE stream_name = $1 AND tenant_id = $2 "
              "ORDER BY version")
+_READ_MANY_SQL = ("SELECT event_id, stream_name, version, global_position, type, data, "
+                  "metadata, tenant_id, recorded_at FROM events WHERE stream_name = ANY($1) "
+                  "AND tenant_id = $2 ORDER BY stream_name, version")
 _VERSION_SQL = "SELECT coalesce(max(version), 0) FROM events WHERE stream_name = $1"
 
 

@@ -225,13 +225,12 @@ def router(runtime: Runtime) -> APIRouter:
 
         async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, str]:
             tenant, now, appointment_id = principal.tenant_id, datetime.now(UTC), new_id()
+            facts = await handlers.booking_facts(
+                conn, store, patient_id=body.patient_id, location_id=body.location_id,
+                therapist_id=body.therapist_id, episode_id=body.episode_id, tenant_id=tenant)
             command = appointment.BookAppointment(
-                appointment_id=appointment_id, now=now,
-                patient_exists=await handlers.stream_exists(
-                    conn, store, handlers.patient_stream(body.patient_id), tenant),
-                location=await handlers.load_location(conn, store, body.location_id, tenant),
-                therapist=await handlers.load_therapist(conn, store, body.therapist_id, tenant),
-                episode=await handlers.episode_facts(conn, store, body.episode_id, tenant),
+                appointment_id=appointment_id, now=now, patient_exists=facts.patient_exists,
+                location=facts.location, therapist=facts.therapist, episode=facts.episode,
                 minutes=body.minutes or await availability.minutes_for(
                     conn, body.appointment_type),
                 **body.model_dump(exclude={"starts_at", "minutes", "waitlist_entry_id"}),

@@ -7,6 +7,7 @@ Another organization's patient therefore reads as "does not exist".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from booking.adapters.projections import appointments, waitlist as waitlist_rows
 from booking.domain import appointment, episode, location, patient, therapist, waitlist
 from kinetic_contracts.booking.v1.events import AppointmentBooked
-from kinetic_infra.event_store.decider import as_new_event, handle, load
+from kinetic_infra.event_store.decider import Aggregate, as_new_event, handle, load, load_many
 from kinetic_infra.event_store.model import NO_STREAM, EventContext, StreamName
 from kinetic_infra.event_store.store import EventStore
 
@@ -89,12 +90,8 @@ async def load_location(conn: AsyncConnection, store: EventStore, location_id: U
     return state if isinstance(state, location.Location) else None
 
 
-async def episode_facts(conn: AsyncConnection, store: EventStore, episode_id: UUID | None,
-                        tenant_id: UUID) -> appointment.EpisodeFacts | None:
-    if episode_id is None:
-        return None
-    state, _version = await load(conn, store, episode_stream(episode_id), episode,
-                                 tenant_id=tenant_id)
+async def _episode_facts(conn: AsyncConnection, episode_id: UUID, state: object
+                         ) -> appointment.EpisodeFacts | None:
     if not isinstance(state, episode.OpenedEpisode):
         return None
     sessions = await conn.scalar(select(func.count()).select_from(appointments).where(
@@ -102,6 +99,37 @@ async def episode_facts(conn: AsyncConnection, store: EventStore, episode_id: UU
         appointments.c.status.in_(appointment.HOLDING_STATUSES)))
     return appointment.EpisodeFacts(patient_id=state.patient_id, closed=state.closed,
                                     has_sessions=bool(sessions))
+
+
+@dataclass(frozen=True)
+class BookingFacts:
+    """What booking an appointment is decided on, besides the request itself."""
+
+    patient_exists: bool
+    location: location.Location | None
+    therapist: therapist.Therapist | None
+    episode: appointment.EpisodeFacts | None
+
+
+async def booking_facts(conn: AsyncConnection, store: EventStore, *, patient_id: UUID,
+                        location_id: UUID, therapist_id: UUID, episode_id: UUID | None,
+                        tenant_id: UUID) -> BookingFacts:
+    """The patient's, location's, therapist's and episode's streams, read in one round
+    trip (the front desk books all day, and each read was a round trip of its own)."""
+    streams: dict[StreamName, Aggregate] = {
+        patient_stream(patient_id): patient, location_stream(location_id): location,
+        therapist_stream(therapist_id): therapist}
+    if episode_id is not None:
+        streams[episode_stream(episode_id)] = episode
+    loaded = await load_many(conn, store, streams, tenant_id=tenant_id)
+    place, person = (loaded[location_stream(location_id)][0],
+                     loaded[therapist_stream(therapist_id)][0])
+    return BookingFacts(
+        patient_exists=loaded[patient_stream(patient_id)][1] > 0,
+        location=place if isinstance(place, location.Location) else None,
+        therapist=person if isinstance(person, therapist.Therapist) else None,
+        episode=None if episode_id is None else await _episode_facts(
+            conn, episode_id, loaded[episode_stream(episode_id)][0]))
 
 
 async def offer_freed_hour(conn: AsyncConnection, store: EventStore, freed: AppointmentBooked,
