@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import (
     Boolean,
     Column,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +47,7 @@ from kinetic_contracts.booking.v1.events import (
     WaitlistLeft,
     WaitlistSlotOffered,
 )
+from kinetic_infra.db.upsert import upsert
 from kinetic_infra.event_store.model import RecordedEvent
 from kinetic_infra.projections import Projection
 
@@ -210,16 +212,10 @@ front_desk = Projection("front-desk", [
 ONE_AT_A_TIME = ("appointments_therapist_one_at_a_time", "appointments_patient_one_at_a_time")
 
 
-async def _upsert(conn: AsyncConnection, table: Table, key: str, row: dict) -> None:
-    # Upsert keeps a rebuild and a live apply identical.
-    await conn.execute(insert(table).values(**row)
-                       .on_conflict_do_update(index_elements=[key], set_=row))
-
-
 @front_desk.on(LocationRegistered.event_type)
 async def _location(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = LocationRegistered.model_validate(event.data)
-    await _upsert(conn, locations, "location_id", {
+    await upsert(conn, locations, "location_id", {
         "location_id": e.location_id, "tenant_id": event.tenant_id, "name": e.name,
         "timezone": e.timezone, "registered_at": e.registered_at,
         "late_cancel_hours": e.late_cancel_hours})
@@ -228,7 +224,7 @@ async def _location(conn: AsyncConnection, event: RecordedEvent) -> None:
 @front_desk.on(PatientRegistered.event_type)
 async def _patient(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = PatientRegistered.model_validate(event.data)
-    await _upsert(conn, patients, "patient_id", {
+    await upsert(conn, patients, "patient_id", {
         **e.model_dump(exclude={"registered_at"}), "tenant_id": event.tenant_id,
         "registered_at": e.registered_at})
 
@@ -236,14 +232,14 @@ async def _patient(conn: AsyncConnection, event: RecordedEvent) -> None:
 @front_desk.on(EpisodeOpened.event_type)
 async def _episode(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = EpisodeOpened.model_validate(event.data)
-    await _upsert(conn, episodes, "episode_id", {
+    await upsert(conn, episodes, "episode_id", {
         **e.model_dump(), "tenant_id": event.tenant_id, "status": "open"})
 
 
 @front_desk.on(TherapistRegistered.event_type)
 async def _therapist(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = TherapistRegistered.model_validate(event.data)
-    await _upsert(conn, therapists, "therapist_id", {
+    await upsert(conn, therapists, "therapist_id", {
         "therapist_id": e.therapist_id, "tenant_id": event.tenant_id,
         "location_ids": e.location_ids, "registered_at": e.registered_at,
         "display_name": e.display_name})
@@ -253,7 +249,7 @@ async def _therapist(conn: AsyncConnection, event: RecordedEvent) -> None:
 async def _booked(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = AppointmentBooked.model_validate(event.data)
     async with _one_at_a_time(e.starts_at):
-        await _upsert(conn, appointments, "appointment_id", {
+        await upsert(conn, appointments, "appointment_id", {
             **e.model_dump(), "tenant_id": event.tenant_id, "status": "booked"})
 
 
@@ -271,8 +267,9 @@ async def _one_at_a_time(starts_at: datetime) -> AsyncIterator[None]:
     outbox included) rolls back with it."""
     try:
         yield
-    except IntegrityError as exc:
-        if any(name in str(exc.orig) for name in ONE_AT_A_TIME):
+    except (IntegrityError, asyncpg.ExclusionViolationError) as exc:
+        # From SQLAlchemy's statements wrapped, from the driver's as they are.
+        if any(name in str(getattr(exc, "orig", exc)) for name in ONE_AT_A_TIME):
             raise SlotTakenError("the therapist or the patient is already booked then",
                                  starts_at=starts_at.isoformat()) from None
         raise
@@ -294,7 +291,7 @@ async def _opening_hours(conn: AsyncConnection, event: RecordedEvent) -> None:
 @front_desk.on(LocationClosureAdded.event_type)
 async def _closure(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = LocationClosureAdded.model_validate(event.data)
-    await _upsert(conn, location_closures, "closure_id", {
+    await upsert(conn, location_closures, "closure_id", {
         **e.model_dump(exclude={"added_at"}), "tenant_id": event.tenant_id})
 
 
@@ -302,14 +299,13 @@ async def _closure(conn: AsyncConnection, event: RecordedEvent) -> None:
 async def _working_hours(conn: AsyncConnection, event: RecordedEvent) -> None:
     row = {"therapist_id": event.data["therapist_id"], "location_id": event.data["location_id"],
            "tenant_id": event.tenant_id, "working_hours": event.data["working_hours"]}
-    await conn.execute(insert(therapist_hours).values(**row).on_conflict_do_update(
-        index_elements=["therapist_id", "location_id"], set_=row))
+    await upsert(conn, therapist_hours, ("therapist_id", "location_id"), row)
 
 
 @front_desk.on(TherapistTimeOffAdded.event_type)
 async def _time_off(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = TherapistTimeOffAdded.model_validate(event.data)
-    await _upsert(conn, therapist_time_off, "time_off_id", {
+    await upsert(conn, therapist_time_off, "time_off_id", {
         **e.model_dump(exclude={"added_at"}), "tenant_id": event.tenant_id})
 
 
@@ -318,16 +314,14 @@ async def _appointment_type(conn: AsyncConnection, event: RecordedEvent) -> None
     e = AppointmentTypeConfigured.model_validate(event.data)
     row = {"tenant_id": event.tenant_id, "appointment_type": e.appointment_type,
            "minutes": e.minutes}
-    await conn.execute(insert(appointment_types).values(**row).on_conflict_do_update(
-        index_elements=["tenant_id", "appointment_type"], set_=row))
+    await upsert(conn, appointment_types, ("tenant_id", "appointment_type"), row)
 
 
 @front_desk.on(PatientConsentRecorded.event_type)
 async def _consent(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = PatientConsentRecorded.model_validate(event.data)
     row = {**e.model_dump(), "partner": e.partner or "", "tenant_id": event.tenant_id}
-    await conn.execute(insert(patient_consents).values(**row).on_conflict_do_update(
-        index_elements=["patient_id", "consent", "partner"], set_=row))
+    await upsert(conn, patient_consents, ("patient_id", "consent", "partner"), row)
 
 
 @front_desk.on(EpisodeClosed.event_type)
@@ -340,7 +334,7 @@ async def _episode_closed(conn: AsyncConnection, event: RecordedEvent) -> None:
 @front_desk.on(WaitlistJoined.event_type)
 async def _waitlist_joined(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = WaitlistJoined.model_validate(event.data)
-    await _upsert(conn, waitlist, "entry_id", {**e.model_dump(), "tenant_id": event.tenant_id,
+    await upsert(conn, waitlist, "entry_id", {**e.model_dump(), "tenant_id": event.tenant_id,
                                                "status": "waiting"})
 
 

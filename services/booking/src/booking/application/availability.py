@@ -15,7 +15,6 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from booking.adapters.projections import (
-    appointment_types,
     location_closures,
     locations,
     therapist_hours,
@@ -40,10 +39,13 @@ def weekly_hours(value: object) -> WeeklyHours | None:
     return None if value is None else _HOURS.validate_python(value)
 
 
+_MINUTES_SQL = "SELECT minutes FROM appointment_types WHERE appointment_type = $1"
+
+
 async def minutes_for(conn: AsyncConnection, appointment_type: str) -> int:
-    """The organization's length for the type (60 minutes unless configured)."""
-    minutes = await conn.scalar(select(appointment_types.c.minutes).where(
-        appointment_types.c.appointment_type == appointment_type))
+    """The organization's length for the type (60 minutes unless configured). Through the
+    driver: every booking and every search asks."""
+    minutes = await (await raw_driver(conn)).fetchval(_MINUTES_SQL, appointment_type)
     return int(minutes) if minutes is not None else DEFAULT_MINUTES
 
 
