@@ -67,11 +67,20 @@ def local_range(calendar: LocationCalendar, first_day: date, last_day: date) -> 
             datetime.combine(last_day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC))
 
 
-_BUSY_APPOINTMENTS_SQL = (
-    "SELECT therapist_id, starts_at, ends_at FROM appointments WHERE therapist_id = ANY($1) "
-    "AND starts_at < $2 AND ends_at > $3 AND status = ANY($4)")
-_BUSY_TIME_OFF_SQL = ("SELECT therapist_id, starts_at, ends_at FROM therapist_time_off "
-                      "WHERE therapist_id = ANY($1) AND starts_at < $2 AND ends_at > $3")
+# Everything that keeps the therapists busy in the range, appointments (at any location) and
+# time off alike, merged per therapist into stretches by PostgreSQL (range_agg): a busy
+# location's four weeks are a thousand bookings but a few hundred stretches, and turning
+# rows into datetimes was a third of a search's CPU.
+_BUSY_SQL = """
+SELECT therapist_id, lower(busy), upper(busy) FROM (
+    SELECT therapist_id, unnest(range_agg(tstzrange(starts_at, ends_at))) AS busy FROM (
+        SELECT therapist_id, starts_at, ends_at FROM appointments
+        WHERE therapist_id = ANY($1) AND starts_at < $2 AND ends_at > $3 AND status = ANY($4)
+        UNION ALL
+        SELECT therapist_id, starts_at, ends_at FROM therapist_time_off
+        WHERE therapist_id = ANY($1) AND starts_at < $2 AND ends_at > $3
+    ) AS held GROUP BY therapist_id
+) AS stretches"""
 
 
 async def therapist_calendars(conn: AsyncConnection, location_id: UUID, span: Interval,
@@ -91,14 +100,11 @@ async def therapist_calendars(conn: AsyncConnection, location_id: UUID, span: In
     ids = [row.therapist_id for row in staff]
     busy: dict[UUID, list[Interval]] = defaultdict(list)
     if ids:
-        # A busy location's four weeks are a thousand rows: read through the driver, as
-        # SQLAlchemy's row handling cost more than the query.
+        # Through the driver: SQLAlchemy's row handling cost more than the query.
         driver = await raw_driver(conn)
-        for rows in (await driver.fetch(_BUSY_APPOINTMENTS_SQL, ids, end, start,
-                                        list(HOLDING_STATUSES)),
-                     await driver.fetch(_BUSY_TIME_OFF_SQL, ids, end, start)):
-            for therapist, starts_at, ends_at in rows:
-                busy[therapist].append((starts_at, ends_at))
+        for therapist, starts_at, ends_at in await driver.fetch(
+                _BUSY_SQL, ids, end, start, list(HOLDING_STATUSES)):
+            busy[therapist].append((starts_at, ends_at))
     return [TherapistCalendar(row.therapist_id, weekly_hours(row.working_hours),
                               tuple(busy[row.therapist_id])) for row in staff]
 

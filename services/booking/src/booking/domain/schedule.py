@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from functools import lru_cache
+from typing import NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -50,8 +51,9 @@ class TherapistCalendar:
     busy: Sequence[Interval] = field(default_factory=tuple)  # appointments and time off
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
+    # A tuple, not a dataclass: a four-week search makes hundreds, and a frozen
+    # dataclass's constructor cost more than computing where the slot goes.
     therapist_id: UUID
     starts_at: datetime
     ends_at: datetime
@@ -125,14 +127,19 @@ def subtract(free: Iterable[Interval], busy: Iterable[Interval] | BusyTime) -> l
     return out
 
 
-def working_time(day: date, location: LocationCalendar, therapist: TherapistCalendar
-                 ) -> list[Interval]:
-    """When the therapist can see patients at the location on a local day."""
-    if location.closed_on(day):
-        return []
+def open_hours(location: LocationCalendar, day: date, zone: ZoneInfo) -> list[Interval]:
+    """When the location is open on a local day (never on a closure)."""
+    return [] if location.closed_on(day) else day_hours(day, location.opening_hours, zone)
+
+
+def working_time(day: date, location: LocationCalendar, therapist: TherapistCalendar,
+                 opening: list[Interval] | None = None) -> list[Interval]:
+    """When the therapist can see patients at the location on a local day (``opening``:
+    the location's ``open_hours`` that day, if already known)."""
     zone = location.zone
-    return intersect(day_hours(day, location.opening_hours, zone),
-                     day_hours(day, therapist.working_hours, zone))
+    if opening is None:
+        opening = open_hours(location, day, zone)
+    return intersect(opening, day_hours(day, therapist.working_hours, zone)) if opening else []
 
 
 def coalesce(intervals: Iterable[Interval]) -> list[Interval]:
@@ -180,10 +187,12 @@ def free_slots(location: LocationCalendar, therapists: Sequence[TherapistCalenda
     length = timedelta(minutes=minutes)
     slots: list[Slot] = []
     busy = {t.therapist_id: BusyTime(t.busy) for t in therapists}  # indexed once, not per day
+    zone = location.zone
     day = first_day
     while day <= last_day:
-        for therapist in therapists:
-            for start, end in subtract(working_time(day, location, therapist),
+        opening = open_hours(location, day, zone)  # once a day, not once per therapist
+        for therapist in therapists if opening else ():
+            for start, end in subtract(working_time(day, location, therapist, opening),
                                        busy[therapist.therapist_id]):
                 cursor = start
                 while cursor + length <= end:
