@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from kinetic_infra.db.database import TENANT_SETTING, Database
+from kinetic_infra.db.database import TENANT_SETTING, Database, TransactionAbortedError
 
 
 class Refused(Exception):
@@ -85,3 +85,14 @@ async def test_blocks_naming_the_same_advisory_lock_run_one_after_another(scratc
             assert await conn.scalar(text("SELECT n FROM counter")) == 20
     finally:
         await database.dispose()
+
+
+async def test_a_block_that_swallows_a_failed_statement_is_told_nothing_committed(db):
+    with pytest.raises(TransactionAbortedError):
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes VALUES ('before')"))
+            try:
+                await conn.execute(text("INSERT INTO notes VALUES (NULL)"))
+            except Exception:  # noqa: BLE001 - the mistake this guards against
+                pass
+    assert await notes(db) == []

@@ -24,6 +24,10 @@ async def set_tenant(driver: asyncpg.Connection, tenant_id: UUID) -> None:
     await driver.execute(f"SELECT set_config('{TENANT_SETTING}', $1, true)", str(tenant_id))
 
 
+class TransactionAbortedError(RuntimeError):
+    """The block ended normally, but a statement in it had failed, so nothing committed."""
+
+
 def _literal(text: str) -> str:
     """A string literal (standard_conforming_strings is on in every supported PostgreSQL)."""
     return "'" + text.replace("'", "''") + "'"
@@ -101,7 +105,11 @@ class Database:
             except BaseException:
                 await _roll_back(conn, driver)
                 raise
-            await driver.execute("COMMIT")
+            if await driver.execute("COMMIT") == "ROLLBACK":
+                # PostgreSQL answers COMMIT of a transaction a failed statement aborted by
+                # rolling it back: the block caught that failure and carried on.
+                raise TransactionAbortedError("a statement failed inside the transaction; "
+                                              "nothing of it was committed")
 
     def read(self, tenant_id: UUID | None = None) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-only transaction for queries (tenant-scoped like ``transaction``)."""
