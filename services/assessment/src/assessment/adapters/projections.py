@@ -5,7 +5,7 @@ checks. The full draft is read from the evaluation's own stream."""
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.domain.evaluation import EvaluationOpened
@@ -14,6 +14,7 @@ from kinetic_contracts.assessment.v1.events import (
     ReassessmentCompleted,
     ReferredOut,
 )
+from kinetic_infra.db.upsert import upsert
 from kinetic_infra.event_store.model import RecordedEvent
 from kinetic_infra.projections import Projection
 
@@ -42,8 +43,7 @@ clinic = Projection("evaluations", [evaluations])
 async def _opened(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = EvaluationOpened.model_validate(event.data)
     row = {**e.model_dump(), "tenant_id": event.tenant_id, "status": "draft"}
-    await conn.execute(insert(evaluations).values(**row).on_conflict_do_update(
-        index_elements=["evaluation_id"], set_=row))
+    await upsert(conn, evaluations, "evaluation_id", row)
 
 
 async def _closed(conn: AsyncConnection, evaluation_id: object, status: str,
