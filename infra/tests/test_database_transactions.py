@@ -96,3 +96,24 @@ async def test_a_block_that_swallows_a_failed_statement_is_told_nothing_committe
             except Exception:  # noqa: BLE001 - the mistake this guards against
                 pass
     assert await notes(db) == []
+
+
+async def test_a_cancelled_block_is_rolled_back_and_its_connection_reused_clean(db):
+    started = asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO notes VALUES ('abandoned')"))
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(slow_writer())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The pool's only connection: had the abandoned transaction stayed open on it, this
+    # block's COMMIT would have committed the abandoned row with its own.
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO notes VALUES ('next')"))
+    assert await notes(db) == ["next"]
