@@ -36,10 +36,9 @@ def tariff(effective_from: date, **changes: Any) -> dict[str, Any]:
             "payment_terms_days": 14, **changes}
 
 
-@pytest.fixture
-async def priced(api, front_desk, wait_for) -> dict[str, str]:
-    """A location billing knows, with a price list in force since January, a therapist."""
-    location_id = front_desk["location_id"]
+async def priced_at(api, wait_for, location_id: str) -> str:
+    """Price the location (a price list in force since January) once billing knows it;
+    returns a therapist working there."""
     therapist = await api("booking", "POST", "/therapists", json={
         "location_ids": [location_id], "display_name": "Sam Strong"})
 
@@ -51,7 +50,14 @@ async def priced(api, front_desk, wait_for) -> dict[str, str]:
     scheduled = await api("billing", "POST", f"/locations/{location_id}/prices",
                           json=tariff(date(2026, 1, 1)))
     assert scheduled.status_code == 200, scheduled.text
-    return {**front_desk, "therapist_id": therapist.json()["id"]}
+    return str(therapist.json()["id"])
+
+
+@pytest.fixture
+async def priced(api, front_desk, wait_for) -> dict[str, str]:
+    """A location billing knows, with a price list in force since January, a therapist."""
+    return {**front_desk,
+            "therapist_id": await priced_at(api, wait_for, front_desk["location_id"])}
 
 
 async def deliver(platform, tenant: uuid.UUID, event: Any, copies: int = 1) -> None:
@@ -435,3 +441,58 @@ async def test_unused_pack_sessions_are_refunded_pro_rata(
     await deliver(platform, tenant, after)
     [invoice] = await wait_for(lambda: invoices_for(platform, after.appointment_id))
     assert invoice["total"] == 9500
+
+
+async def test_takings_count_each_locations_own_day_in_its_timezone(
+        platform, api, front_desk, tenant, wait_for):
+    # UTC+14 and UTC-11: at any instant at least one of them is on another date than UTC,
+    # so a payment there shows which calendar the takings count in.
+    zones = {"Pacific/Kiritimati": None, "Pacific/Pago_Pago": None}
+    for zone in zones:
+        location = await api("booking", "POST", "/locations",
+                             json={"name": f"Clinic {zone}", "timezone": zone})
+        assert location.status_code == 201, location.text
+        at = {**front_desk, "location_id": location.json()["id"]}
+        at["therapist_id"] = await priced_at(api, wait_for, at["location_id"])
+        session = completed(at)
+        await deliver(platform, tenant, session)
+        [bill] = await wait_for(lambda s=session: invoices_for(platform, s.appointment_id))
+        paid = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/payments",
+                         json={"amount": 9500, "currency": "EUR", "method": "card"})
+        assert paid.status_code == 201, paid.text
+        [entry] = await billing_rows(
+            platform, "SELECT at FROM ledger_entries WHERE kind = 'payment' AND location_id = $1",
+            uuid.UUID(at["location_id"]))
+        zones[zone] = (at["location_id"], entry["at"])
+
+    async def taken(day: date | None) -> dict[str, Any]:
+        found = await api("billing", "GET", "/takings" + (f"?day={day}" if day else ""))
+        assert found.status_code == 200, found.text
+        return found.json()
+
+    def row_at(takings: dict[str, Any], location_id: str) -> dict[str, Any] | None:
+        return next((r for r in takings["by_location"] if r["location_id"] == location_id),
+                    None)
+
+    elsewhere = 0
+    for zone, (location_id, paid_at) in zones.items():
+        local_day = paid_at.astimezone(ZoneInfo(zone)).date()
+        there = row_at(await taken(local_day), location_id)
+        assert there is not None and (there["day"], there["net"]) == (local_day.isoformat(),
+                                                                     9500)
+        utc_day = paid_at.astimezone(UTC).date()
+        if utc_day != local_day:
+            elsewhere += 1
+            assert row_at(await taken(utc_day), location_id) is None
+    assert elsewhere >= 1
+
+    # Without a day: today at each location. These two never share a date, so the answer
+    # names none and each row says its own.
+    before = {z: datetime.now(ZoneInfo(z)).date() for z in zones}
+    today = await taken(None)
+    after = {z: datetime.now(ZoneInfo(z)).date() for z in zones}
+    assert today["day"] is None
+    for zone, (location_id, paid_at) in zones.items():
+        if before[zone] == after[zone] == paid_at.astimezone(ZoneInfo(zone)).date():
+            row = row_at(today, location_id)
+            assert row is not None and row["day"] == before[zone].isoformat()

@@ -391,16 +391,19 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         principal = kit.signed_in(request)
         if principal is None:
             return kit.sign_in(request)
-        asked = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
+        asked = request.query_params.get("day") or None
         found = await call(request, "GET", _q("/takings", day=asked))
         taken, message = None, None
         if found.status_code == 200:
             taken = found.json()
         else:
             message = f"The takings could not be read: {problem_text(found)}"
-        day = _date(asked)
-        return render(request, "takings.html", principal, title="Takings", day=asked,
-                      taken=taken, message=message, warn=bool(message),
+        # Without a day asked for, the API counts today at each location; the page names
+        # that day when the locations share it.
+        shown = asked or (taken or {}).get("day")
+        day = _date(shown)
+        return render(request, "takings.html", principal, title="Takings",
+                      day=shown, taken=taken, message=message, warn=bool(message),
                       prev_url=day and _q(TAKINGS, day=(day - timedelta(days=1)).isoformat()),
                       next_url=day and _q(TAKINGS, day=(day + timedelta(days=1)).isoformat()))
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import Date, DateTime, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters import documents
@@ -171,6 +171,8 @@ class PackOut(BaseModel):
 
 
 class TakingsRow(BaseModel):
+    day: date = Field(description="The location's day these takings cover (its own calendar "
+                                  "day, midnight to midnight in its timezone)")
     location_id: UUID
     location: str | None
     therapist_id: UUID | None
@@ -182,7 +184,9 @@ class TakingsRow(BaseModel):
 
 
 class TakingsOut(BaseModel):
-    day: date
+    day: date | None = Field(description="The day asked for; without one, today at the "
+                                         "caller's locations, or none when their todays "
+                                         "differ (each row names its own)")
     by_location: list[TakingsRow]
     by_therapist: list[TakingsRow]
 
@@ -560,20 +564,36 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/takings", response_model=TakingsOut,
              summary="A day's takings (payments less refunds) per location and per "
-                     "therapist, in UTC days", openapi_extra=audited("read", "takings"))
+                     "therapist, each location's own day in its timezone (today if no day)",
+             openapi_extra=audited("read", "takings"))
     async def takings(principal: Staff(Role.BILLING, Role.OPERATOR),
                       day: date | None = None) -> dict[str, Any]:
-        day = day or datetime.now(UTC).date()
-        start = datetime.combine(day, time(), UTC)
         async with db.read(principal.tenant_id) as conn:
-            return {"day": day,
-                    "by_location": await takings_by(conn, principal, start, False),
-                    "by_therapist": await takings_by(conn, principal, start, True)}
+            if day is None:
+                today = select(cast(func.timezone(locations.c.timezone, func.now()),
+                                    Date)).distinct()
+                days = set(await conn.scalars(at_visible_locations(
+                    today, principal, locations.c.location_id, (Role.BILLING, Role.OPERATOR))))
+                day = days.pop() if len(days) == 1 else None
+            return {"day": day, "by_location": await takings_by(conn, principal, day, False),
+                    "by_therapist": await takings_by(conn, principal, day, True)}
 
-    async def takings_by(conn: AsyncConnection, principal: Principal, start: datetime,
+    async def takings_by(conn: AsyncConnection, principal: Principal, day: date | None,
                          per_therapist: bool) -> list[dict[str, Any]]:
         e = ledger_entries
-        keys = [e.c.location_id, locations.c.name, e.c.currency]
+        # A clinic's day runs from its own midnight to the next, across daylight-saving
+        # changes too; a location billing does not know yet is counted in UTC days.
+        zone = func.coalesce(locations.c.timezone, "UTC")
+        day_there = (cast(bindparam("day", day, Date), Date) if day is not None
+                     else cast(func.timezone(zone, func.now()), Date))
+
+        def midnight(of: Any) -> Any:  # the instant a local date begins there
+            return func.timezone(zone, cast(of, DateTime))
+
+        # Every timezone's day lies within a day of the UTC one: the outer window keeps the
+        # ledger's (tenant, location, at) index in play before the exact local one applies.
+        around = datetime.combine(day, time(), UTC) if day else datetime.now(UTC)
+        keys = [day_there, e.c.location_id, locations.c.name, e.c.currency]
         if per_therapist:
             keys += [e.c.therapist_id, therapists.c.display_name]
         payments = func.sum(-e.c.amount).filter(e.c.kind == "payment")
@@ -582,17 +602,19 @@ def router(runtime: Runtime) -> APIRouter:
                  .select_from(e.outerjoin(locations, locations.c.location_id == e.c.location_id)
                               .outerjoin(therapists,
                                          therapists.c.therapist_id == e.c.therapist_id))
-                 .where(e.c.kind.in_(("payment", "refund")), e.c.at >= start,
-                        e.c.at < start + timedelta(days=1))
+                 .where(e.c.kind.in_(("payment", "refund")),
+                        e.c.at >= around - timedelta(days=2), e.c.at < around + timedelta(days=2),
+                        e.c.at >= midnight(day_there), e.c.at < midnight(day_there + 1))
                  .group_by(*keys).order_by(locations.c.name))
         query = at_visible_locations(query, principal, e.c.location_id,
                                      (Role.BILLING, Role.OPERATOR))
         out = []
         for row in await conn.execute(query):
             paid, refunded = int(row[-2]), int(row[-1])
-            out.append({"location_id": row[0], "location": row[1], "currency": row[2],
-                        "therapist_id": row[3] if per_therapist else None,
-                        "therapist": row[4] if per_therapist else None,
+            out.append({"day": row[0], "location_id": row[1], "location": row[2],
+                        "currency": row[3],
+                        "therapist_id": row[4] if per_therapist else None,
+                        "therapist": row[5] if per_therapist else None,
                         "payments": paid, "refunds": refunded, "net": paid - refunded})
         return out
 
