@@ -190,6 +190,7 @@ async def test_the_worked_example_from_evaluation_through_a_stall_to_discharge(
     assert discharged.status_code == 200 and discharged.json()["status"] == "discharged"
     [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
     assert event["data"]["basis"] == "criteria_met"
+    assert event["data"]["plan_id"] == discharged.json()["plan_id"]  # which plan ended
 
     async def workflow_ended():
         got = await api("plan", "GET", f"{base}/workflow")

@@ -72,6 +72,9 @@ class EpisodeDischarged(EventData):
     episode_id: UUID
     patient_id: UUID
     location_id: UUID
+    # Optional only because it was added within v1: plan always sends it.
+    plan_id: UUID | None = Field(default=None, description="The plan the patient was "
+                                 "discharged from")
     discharged_at: datetime
     basis: Literal["criteria_met", "override"] | None = None
     override_reason: Literal["patient_goal_met_early", "patient_withdrew", "referred_out",

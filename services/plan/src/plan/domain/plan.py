@@ -375,7 +375,7 @@ class Discharged(_Event):
     def to_public(self) -> public.EpisodeDischarged:
         d = self.discharge
         return public.EpisodeDischarged(
-            **self.ids.as_dict(), discharged_at=d.at, basis=d.basis,
+            **self.ids.as_dict(), plan_id=self.plan_id, discharged_at=d.at, basis=d.basis,
             override_reason=d.override.reason_code if d.override else None, discharged_by=d.by)
 
 
