@@ -34,7 +34,7 @@ def stack() -> Iterator[Platform]:
                         extra_env={"KINETIC_CONSUMER_MAX_ATTEMPTS": "3", "KINETIC_LOG_LEVEL": "INFO",
                                    # Spans reach the log files quickly enough to assert on.
                                    "OTEL_BSP_SCHEDULE_DELAY": "200",
-                                   "KINETIC_METRICS_INTERVAL_MS": "2000",
+                                   "OTEL_METRIC_EXPORT_INTERVAL": "2000",
                                    # Reminders an hour ahead, so a test waits seconds for one.
                                    "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60",
                                    # The test receivers of partner webhooks listen on loopback.

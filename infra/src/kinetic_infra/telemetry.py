@@ -72,9 +72,9 @@ def setup_telemetry(service: str, role: str) -> None:
     else:
         provider.add_span_processor(BatchSpanProcessor(
             ConsoleSpanExporter(out=sys.stdout, formatter=_one_line)))
+        # The interval is OpenTelemetry's own OTEL_METRIC_EXPORT_INTERVAL (60 s by default).
         reader = PeriodicExportingMetricReader(
-            ConsoleMetricExporter(out=sys.stdout, formatter=lambda m: _one_line(m)),
-            export_interval_millis=int(os.environ.get("KINETIC_METRICS_INTERVAL_MS", "60000")))
+            ConsoleMetricExporter(out=sys.stdout, formatter=lambda m: _one_line(m)))
     trace.set_tracer_provider(provider)
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
 
