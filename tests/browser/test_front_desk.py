@@ -109,3 +109,38 @@ async def test_the_front_desk_moves_a_session_and_sees_it_in_the_week(
     await page.keyboard.press("w")  # the week view
     await expect(page.get_by_role("heading", level=1)).to_contain_text("week of")
     await expect(page.locator("table.week")).to_contain_text("Tara Nguyen: Otto Moved")
+
+
+async def test_the_front_desk_reverses_a_completion_recorded_in_error(
+        signed_in, api, tenant):
+    # Open every hour, so a session half an hour from now can be booked whenever this runs.
+    location = (await api("booking", "POST", "/locations", json={
+        "name": "Altona", "timezone": "Europe/Berlin"})).json()["id"]
+    therapist = (await api("booking", "POST", "/therapists", json={
+        "location_ids": [location], "display_name": "Rik Reyes"})).json()["id"]
+    patient = (await api("booking", "POST", "/patients", json={
+        "given_name": "Erin", "family_name": "Error", "date_of_birth": "1980-02-02",
+        "home_location_id": location})).json()["id"]
+    starts = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(minutes=30)).replace(
+        second=0, microsecond=0)
+    booked = await api("booking", "POST", "/appointments", json={
+        "patient_id": patient, "therapist_id": therapist, "location_id": location,
+        "appointment_type": "treatment_session", "starts_at": starts.isoformat()})
+    assert booked.status_code == 201, booked.text
+    appointment_id = booked.json()["id"]
+    for step in ("check-in", "complete"):
+        done = await api("booking", "POST", f"/appointments/{appointment_id}/{step}")
+        assert done.status_code == 200, done.text
+
+    page = await signed_in("booking", front_desk_of(tenant, location))
+    await page.goto(f"/admin/front-desk?location_id={location}&date={starts.date()}")
+    session = page.locator(f'td[data-hour="{starts:%H}:00"] .appt')
+    await expect(session.locator(".status")).to_have_text("completed")
+    await session.get_by_label("Why reverse").select_option("recorded_in_error")
+    await session.get_by_role("button", name="Reverse").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Reversed: billing credits what it charged for it.")
+    await expect(session.locator(".status")).to_have_text("reversed")
+    # The hour is free again, and the API agrees.
+    got = await api("booking", "GET", f"/appointments/{appointment_id}")
+    assert got.json()["status"] == "reversed"

@@ -1,7 +1,8 @@
 """The front desk's pages: the day and week view of a location (therapists × hours), patient
-search and registration, booking, rescheduling, cancelling, check-in and no-show, the
-waitlist and the "to book" list. Every action is a call of booking's own API (see
-kinetic_infra.http.admin_pages), so the pages follow its rules and its audit trail.
+search and registration, booking, rescheduling, cancelling, check-in and no-show (and
+reversing a completion, no-show or late cancellation), the waitlist and the "to book" list.
+Every action is a call of booking's own API (see kinetic_infra.http.admin_pages), so the
+pages follow its rules and its audit trail.
 """
 
 from __future__ import annotations
@@ -206,16 +207,18 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             return kit.sign_in(request)
         form = {k: str(v) for k, v in (await request.form()).items()}
         back = _local(form.get("back"))
-        if action not in ("cancel", "check-in", "no-show", "complete", "reschedule"):
+        if action not in ("cancel", "check-in", "no-show", "complete", "reschedule", "reverse"):
             return redirect(back, f"Unknown action {action}", warn=True)
         json = {"starts_at": form["starts_at"], "therapist_id": form.get("therapist_id")} \
-            if action == "reschedule" else None
+            if action == "reschedule" else {"reason_code": form.get("reason_code")} \
+            if action == "reverse" else None
         response = await call(request, "POST", f"/appointments/{appointment_id}/{action}",
                               json=json)
         if response.status_code != 200:
             return redirect(back, f"Not done: {problem_text(response)}", warn=True)
         message = {"cancel": "Cancelled", "check-in": "Checked in", "no-show": "No-show recorded",
-                   "complete": "Completed", "reschedule": "Moved"}[action]
+                   "complete": "Completed", "reschedule": "Moved",
+                   "reverse": "Reversed: billing credits what it charged for it."}[action]
         if action == "cancel":
             result = response.json()
             message += " (late cancellation)." if result["late"] else "."
