@@ -17,20 +17,39 @@ import json
 import sys
 
 import nats
+from nats.aio.client import Client
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.partner_feed import FeedAccess
 
 
 async def consume(server: str, key: str, batch: int = 100) -> None:
+    """Read the feed for good. The server admits a connection for a session (15 minutes by
+    default) and then closes it; connecting again with the current key goes on where the
+    durable consumer is, so a session's end, like a network break, loses nothing."""
     feed = FeedAccess.from_key(key)
-    nc = await nats.connect(server, token=key, inbox_prefix=feed.inbox_prefix,
-                            max_reconnect_attempts=-1)
+    seen: set[str] = set()
+    while True:
+        closed = asyncio.Event()
+
+        async def on_close() -> None:
+            closed.set()
+
+        nc = await nats.connect(server, token=key, inbox_prefix=feed.inbox_prefix,
+                                max_reconnect_attempts=-1, closed_cb=on_close)
+        try:
+            await read(nc, feed, seen, batch, closed)
+        finally:
+            await nc.close()
+        print("session ended: connecting again", file=sys.stderr, flush=True)
+
+
+async def read(nc: Client, feed: FeedAccess, seen: set[str], batch: int,
+               closed: asyncio.Event) -> None:
     subscription = await nc.jetstream().pull_subscribe_bind(feed.durable, feed.stream)
     print(f"reading {feed.subjects}", file=sys.stderr, flush=True)
-    seen: set[str] = set()
     try:
-        while True:
+        while not closed.is_set():
             try:
                 messages = await subscription.fetch(batch, timeout=5)
             except asyncio.TimeoutError:  # nothing new (nats-py raises either kind)
@@ -42,8 +61,8 @@ async def consume(server: str, key: str, batch: int = 100) -> None:
                     print(json.dumps({"id": str(event.id), "type": event.type,
                                       "data": event.data}), flush=True)
                 await message.ack()
-    finally:
-        await nc.close()
+    except nats.errors.ConnectionClosedError:
+        pass  # the session ended: an unacknowledged event comes again, and is seen
 
 
 def main() -> None:

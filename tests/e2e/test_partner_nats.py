@@ -182,3 +182,55 @@ async def test_only_a_current_nats_key_is_admitted(api, partner_connection):
                 pass
     async with partner_connection(current) as admitted:
         assert admitted.nc is not None and admitted.nc.is_connected
+
+
+async def test_a_replaced_nats_key_ends_the_connections_it_opened_within_a_session(
+        api, partner_connection):
+    """The server admits a connection for a session (10 s in tests, 15 min by default) and
+    then asks again: a connection opened with a key since replaced is closed, not left
+    reading the feed."""
+    partner = await register(api, "rotated-crm", LOCATION_REGISTERED)
+    old = (await nats_key(api, partner["partner_id"]))["nats_key"]
+    async with partner_connection(old) as leaked:
+        assert leaked.nc is not None and leaked.nc.is_connected
+        await nats_key(api, partner["partner_id"])  # the operator replaces the key
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not leaked.nc.is_closed:
+            assert loop.time() < deadline, "the replaced key's connection stayed open"
+            await asyncio.sleep(0.2)
+        assert "expired" in str(leaked.nc.last_error).lower()
+
+
+async def test_the_example_consumer_reads_on_across_the_end_of_its_session(api, platform):
+    """At a session's end the example connects again with its key (still current) and
+    goes on with the events that came meanwhile."""
+    partner = await register(api, "nats-long-reader", LOCATION_REGISTERED)
+    issued = await nats_key(api, partner["partner_id"])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), "--server", platform.nats.url, "--key",
+        issued["nats_key"], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def said(text: bytes) -> None:
+        while text not in await process.stderr.readline():
+            pass
+
+    async def new_location(name: str) -> str:
+        response = await api("booking", "POST", "/locations", json={
+            "name": name, "timezone": "Europe/Berlin"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    try:
+        await asyncio.wait_for(said(b"reading"), 30)
+        before = await new_location("Before")
+        assert json.loads(await asyncio.wait_for(process.stdout.readline(), 60))[
+            "data"]["location_id"] == before
+        await asyncio.wait_for(said(b"session ended"), 30)
+        after = await new_location("After")
+        await asyncio.wait_for(said(b"reading"), 30)
+        assert json.loads(await asyncio.wait_for(process.stdout.readline(), 60))[
+            "data"]["location_id"] == after
+    finally:
+        process.terminate()
+        await process.wait()

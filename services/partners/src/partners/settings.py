@@ -15,6 +15,12 @@ class PartnersSettings(BaseSettings):
         default=False,
         description="Accept http:// webhooks on this machine (127.0.0.1, localhost): for "
                     "development and tests only; production webhooks are https:// only")
+    nats_session_seconds: int = Field(
+        default=900, ge=5,
+        description="How long the NATS server admits a partner's connection before it "
+                    "asks again (the user JWT's expiry): a replaced NATS key stops an "
+                    "open connection within this time; the client reconnects with its "
+                    "current key and goes on where it was")
     nats_account: str = Field(
         default="KINETIC",
         description="The NATS account partner connections are admitted to (the services' "

@@ -38,13 +38,14 @@ def matches(subject: str, patterns: list[str]) -> bool:
 
 
 def test_an_admitted_partner_gets_a_signed_user_for_its_own_feed_only() -> None:
-    response = verified(answer(REQUEST, ISSUER, "KINETIC", (TENANT, PARTNER, "acme"), 1000))
+    response = verified(answer(REQUEST, ISSUER, "KINETIC", (TENANT, PARTNER, "acme"), 1000, 900))
     assert (response["sub"], response["aud"]) == (USER_NKEY, "NSERVER")
     assert response["nats"]["type"] == "authorization_response"
     assert "error" not in response["nats"]
     user = verified(response["nats"]["jwt"])
     assert (user["sub"], user["aud"], user["iss"]) == (
         USER_NKEY, "KINETIC", ISSUER.public_key.decode())
+    assert user["exp"] == 1900  # the server closes the connection then; a reconnect asks again
     sub, pub = user["nats"]["sub"]["allow"], user["nats"]["pub"]["allow"]
     own = feed_subject(TENANT, PARTNER, "kinetic.booking.location.registered.v1")
     other = feed_subject(uuid.uuid4(), uuid.uuid4(), "kinetic.booking.location.registered.v1")
@@ -56,7 +57,7 @@ def test_an_admitted_partner_gets_a_signed_user_for_its_own_feed_only() -> None:
 
 
 def test_a_refused_connection_gets_a_signed_error_and_no_user() -> None:
-    response = verified(answer(REQUEST, ISSUER, "KINETIC", None, 1000))
+    response = verified(answer(REQUEST, ISSUER, "KINETIC", None, 1000, 900))
     assert response["nats"]["error"] and "jwt" not in response["nats"]
 
 

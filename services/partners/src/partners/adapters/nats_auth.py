@@ -77,8 +77,10 @@ def presented_key(request: dict[str, Any]) -> str:
 
 
 def answer(request: dict[str, Any], issuer: nkeys.KeyPair, account: str,
-           admitted: tuple[UUID, UUID, str] | None, now: int) -> str:
-    """The signed authorization response: a user JWT for an admitted partner, else an error."""
+           admitted: tuple[UUID, UUID, str] | None, now: int, session_seconds: int) -> str:
+    """The signed authorization response: a user JWT for an admitted partner, valid for
+    ``session_seconds`` (the server then closes the connection, and a reconnect asks again,
+    so a replaced key cannot keep a connection open), else an error."""
     nats_request = request["nats"]
     user_nkey = nats_request["user_nkey"]
     issuer_key = issuer.public_key.decode()
@@ -87,8 +89,8 @@ def answer(request: dict[str, Any], issuer: nkeys.KeyPair, account: str,
     else:
         tenant_id, partner_id, name = admitted
         outcome = {"jwt": encode({
-            "iat": now, "iss": issuer_key, "sub": user_nkey, "aud": account,
-            "name": f"partner {name} ({partner_id})",
+            "iat": now, "exp": now + session_seconds, "iss": issuer_key, "sub": user_nkey,
+            "aud": account, "name": f"partner {name} ({partner_id})",
             "nats": {**permissions(tenant_id, partner_id), "type": "user", "version": 2}},
             issuer)}
     return encode({
@@ -105,7 +107,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
         await stop.wait()
         return
     issuer = nkeys.from_seed(seed.encode())
-    account = partners_settings().nats_account
+    settings = partners_settings()
     nc = await nats.connect(nats_servers(runtime.settings.nats_url), max_reconnect_attempts=-1)
     js = nc.jetstream()
 
@@ -128,7 +130,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
         except Exception:  # noqa: BLE001 - what cannot be judged is refused, and logged
             log.exception("auth callout: refused for an error")
             admitted = None
-        await msg.respond(answer(request, issuer, account, admitted, int(time.time())).encode())
+        await msg.respond(answer(request, issuer, settings.nats_account, admitted,
+                                 int(time.time()), settings.nats_session_seconds).encode())
 
     await nc.subscribe(AUTH_SUBJECT, queue="partners-auth-callout", cb=authorize)
     try:
