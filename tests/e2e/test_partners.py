@@ -699,3 +699,105 @@ async def test_one_episode_retried_holds_back_only_its_own_later_events(api, rec
     assert of_patient("Held") == []  # still being retried, and nothing of it overtook
     receiver.refuse = None
     await wait_for(lambda: _const(of_patient("Held") == in_order), timeout=60)
+
+
+async def test_a_partner_registered_after_the_patient_consented_to_it_gets_the_details_at_once(
+        api, platform, front_desk, tenant, wait_for):
+    """Consents name partners, so a patient may consent to one the clinic connects later:
+    its registration discloses the details recorded before, once, and only to a partner
+    granted them."""
+    import asyncpg
+
+    patient = front_desk["patient_id"]
+    for name in ("later-crm", "later-plain"):
+        consent = await api("booking", "POST", f"/patients/{patient}/consents", json={
+            "consent": "data_sharing", "partner": name, "granted": True, "version": "3"})
+        assert consent.status_code == 204, consent.text
+
+    async def partners_know_both() -> bool:  # the consents and the details it keeps
+        conn = await asyncpg.connect(platform.maintenance_url("partners"))
+        try:
+            return await conn.fetchval(
+                "SELECT (SELECT count(*) FROM partner_consents WHERE patient_id = $1) = 2 AND "
+                "EXISTS (SELECT 1 FROM disclosable WHERE patient_id = $1)", uuid.UUID(patient))
+        finally:
+            await conn.close()
+
+    await wait_for(partners_know_both)
+    late, plain = Receiver(), Receiver()
+    try:
+        for receiver, name, classes in ((late, "later-crm", ("identifiers", "contact_details")),
+                                        (plain, "later-plain", ("identifiers",))):
+            await receiver.start()
+            await register(api, receiver, "kinetic.booking.patient.*", name=name,
+                           data_classes=classes)
+        [details] = await wait_for(lambda: _some(late.of_type(CONTACT)))
+        assert (details["data"]["patient_id"], details["data"]["family_name"]) == (
+            patient, "Canarysson")
+        await asyncio.sleep(1)  # what else would come has had the time to
+        assert len(late.of_type(CONTACT)) == 1
+        assert "Canarysson" not in json.dumps(plain.received)
+    finally:
+        for receiver in (late, plain):
+            await receiver.stop()
+
+
+async def test_a_consent_and_the_registration_it_names_at_the_same_moment_still_disclose(
+        platform, front_desk, tenant, wait_for):
+    """The consent's handler looks for the partner and the registration looks for consents:
+    run side by side, each could miss what the other has not committed yet. The
+    registration waits for the handler instead, then sees its consent: one disclosure."""
+    import asyncpg
+    from sqlalchemy import insert as sa_insert
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from kinetic_contracts import CloudEvent
+    from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+    from kinetic_infra.db.database import sqlalchemy_url
+    from partners.adapters import feed
+
+    patient = uuid.UUID(front_desk["patient_id"])
+
+    async def details_kept() -> bool:
+        conn = await asyncpg.connect(platform.maintenance_url("partners"))
+        try:
+            return bool(await conn.fetchval(
+                "SELECT count(*) FROM disclosable WHERE patient_id = $1", patient))
+        finally:
+            await conn.close()
+
+    await wait_for(details_kept)
+    now = datetime.now(UTC)
+    consent = PatientConsentRecorded(patient_id=patient, consent="data_sharing",
+                                     partner="racing-crm", granted=True, version="1",
+                                     recorded_at=now)
+    consent_event = CloudEvent(id=uuid.uuid4(), source="/kinetic/booking",
+                               type=consent.event_type, subject=str(patient), time=now,
+                               data=consent.model_dump(mode="json"), tenantid=tenant,
+                               sequence=2)
+    partner_id = uuid.uuid4()
+    row = {"partner_id": partner_id, "tenant_id": tenant, "name": "racing-crm",
+           "webhook_url": "http://127.0.0.1:9/unused",
+           "event_types": ["kinetic.booking.patient.*"],
+           "data_classes": ["identifiers", "contact_details"], "secret": "whsec_x",
+           "registered_at": now}
+    registered = CloudEvent(id=uuid.uuid4(), source="/kinetic/partners",
+                            type="kinetic.partners.partner.registered.v1",
+                            subject=str(partner_id), time=now, data={}, tenantid=tenant,
+                            sequence=1)
+    engine = create_async_engine(sqlalchemy_url(platform.maintenance_url("partners")))
+    try:
+        async with engine.connect() as handler, engine.connect() as registration:
+            await handler.begin()
+            await feed._record_consent(handler, consent_event)  # sees no such partner yet
+            await registration.begin()
+            await registration.execute(sa_insert(feed.partners).values(**row))
+            disclosing = asyncio.create_task(
+                feed.disclose_to_new_partner(registration, row, registered))
+            await asyncio.sleep(1)
+            assert not disclosing.done(), "the registration did not wait for the consent"
+            await handler.commit()
+            assert await asyncio.wait_for(disclosing, 10) == 1
+            await registration.rollback()  # a partner of this test only
+    finally:
+        await engine.dispose()

@@ -14,8 +14,9 @@ What a delivery carries is the published CloudEvent, for event types of identifi
 codes that the grant names. Contact details and clinical free text come from restricted
 events no partner receives as they are: the feed keeps the latest of each (``disclosable``)
 and delivers the partner's own disclosure (domain/disclosure.py) to a partner granted the
-class whom the patient's data-sharing consent names, when the restricted event arrives and
-when the consent is given later; a withdrawal delivers the instruction to erase. A patient's
+class whom the patient's data-sharing consent names, when the restricted event arrives,
+when the consent is given later and when the partner the consent named is registered later;
+a withdrawal delivers the instruction to erase. A patient's
 restricted events and consents are handled one at a time (a transaction lock on the patient),
 so a consent and the notes it covers, arriving at once from two streams, never miss each
 other.
@@ -179,9 +180,39 @@ async def deliver(conn: AsyncConnection, partner_id: Any, event: CloudEvent, lan
     return 1
 
 
-async def _hold_patient(conn: AsyncConnection, patient_id: Any) -> None:
-    await conn.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"partners:patient:{patient_id}", 0))))
+def _registry_lock(tenant_id: Any) -> Any:
+    return func.hashtextextended(f"partners:registry:{tenant_id}", 0)
+
+
+async def _hold_patient(conn: AsyncConnection, tenant_id: Any, patient_id: Any) -> None:
+    """One at a time per patient; and never beside a partner's registration in the
+    organization (shared here, exclusive there), so the two cannot miss each other."""
+    await conn.execute(select(func.pg_advisory_xact_lock_shared(_registry_lock(tenant_id)),
+                              func.pg_advisory_xact_lock(func.hashtextextended(
+                                  f"partners:patient:{patient_id}", 0))))
+
+
+async def disclose_to_new_partner(conn: AsyncConnection, partner: Any,
+                                  registered: CloudEvent) -> int:
+    """A partner registered after patients consented to share data with it (consents name
+    partners, which may come later): what its grant and those consents allow is disclosed
+    now, because of its registration. Call in the registration's transaction."""
+    await conn.execute(select(func.pg_advisory_xact_lock(_registry_lock(registered.tenantid))))
+    grant = _grant(partner)
+    if not grant.richer:
+        return 0
+    kept = await conn.execute(
+        select(disclosable.c.envelope)
+        .join(consents, (consents.c.patient_id == disclosable.c.patient_id)
+              & (consents.c.partner == partner["name"]) & consents.c.granted)
+        .where(disclosable.c.data_class.in_(grant.richer))
+        .order_by(disclosable.c.recorded_at))
+    made = 0
+    for (envelope,) in kept:
+        disclosed = disclosure(partner["partner_id"], CloudEvent.model_validate(envelope),
+                               registered)
+        made += await deliver(conn, partner["partner_id"], disclosed, delivery_lane(disclosed))
+    return made
 
 
 async def _keep_and_disclose(conn: AsyncConnection, event: CloudEvent) -> None:
@@ -189,7 +220,7 @@ async def _keep_and_disclose(conn: AsyncConnection, event: CloudEvent) -> None:
     that may have it now."""
     data_class = EVENT_MODELS[event.type].data_class
     patient_id = UUID(event.data["patient_id"])
-    await _hold_patient(conn, patient_id)
+    await _hold_patient(conn, event.tenantid, patient_id)
     statement = insert(disclosable).values(
         data_class=data_class, subject_id=UUID(event.subject), tenant_id=event.tenantid,
         patient_id=patient_id, envelope=event.model_dump(mode="json"), recorded_at=event.time)
@@ -269,7 +300,7 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
     consent = PatientConsentRecorded.model_validate(event.data)
     if consent.consent != "data_sharing" or consent.partner is None:
         return
-    await _hold_patient(conn, consent.patient_id)
+    await _hold_patient(conn, event.tenantid, consent.patient_id)
     if not consent.granted:
         named = (await conn.execute(select(partners.c.partner_id)
                                     .where(partners.c.name == consent.partner))).scalars().all()

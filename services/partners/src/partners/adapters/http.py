@@ -21,14 +21,14 @@ from kinetic_contracts.partner_feed import FeedAccess
 from kinetic_contracts.registry import GRANTABLE_EVENT_TYPES
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
-from kinetic_infra.event_store.decider import handle
+from kinetic_infra.event_store.decider import as_new_event, handle
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.event_store.model import EventContext, StreamName
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
-from partners.adapters.feed import deliveries, enqueue, partners
+from partners.adapters.feed import deliveries, disclose_to_new_partner, enqueue, partners
 from partners.adapters.keys import FHIR_KEY, NATS_KEY, KeyKind
 from partners.domain import partner
 from partners.settings import partners_settings
@@ -132,21 +132,24 @@ def router(runtime: Runtime) -> APIRouter:
                 raise partner.PartnerExistsError(f"a partner named {body.name!r} exists",
                                                  name=body.name)
             now = datetime.now(UTC)
-            await handle(conn, store, StreamName("partner", partner_id), partner,
-                         partner.RegisterPartner(
-                             partner_id=partner_id, name=body.name,
-                             webhook_url=body.webhook_url, grant=body.grant,
-                             known_event_types=GRANTABLE_EVENT_TYPES,
-                             allow_loopback_http=settings.allow_loopback_http, now=now),
-                         tenant_id=principal.tenant_id,
-                         context=EventContext(tenant_id=principal.tenant_id,
-                                              correlation_id=partner_id))
+            context = EventContext(tenant_id=principal.tenant_id, correlation_id=partner_id)
+            [registered] = await handle(
+                conn, store, StreamName("partner", partner_id), partner,
+                partner.RegisterPartner(
+                    partner_id=partner_id, name=body.name, webhook_url=body.webhook_url,
+                    grant=body.grant, known_event_types=GRANTABLE_EVENT_TYPES,
+                    allow_loopback_http=settings.allow_loopback_http, now=now),
+                tenant_id=principal.tenant_id, context=context)
             row = {"partner_id": partner_id, "tenant_id": principal.tenant_id,
                    "name": body.name, "webhook_url": body.webhook_url,
                    "event_types": body.grant.event_types,
                    "data_classes": list(body.grant.data_classes), "secret": new_secret(),
                    "registered_at": now}
             await conn.execute(insert(partners).values(**row))
+            # Patients may have consented to it by name before it was registered.
+            await disclose_to_new_partner(conn, row, store.envelope(
+                registered, as_new_event(partner.PartnerRegistered.model_validate(
+                    registered.data)), context))
             return RegisteredOut.model_validate(row).model_dump(mode="json")
 
         return await run_command(db, work, tenant_id=principal.tenant_id)
