@@ -362,6 +362,7 @@ async def test_the_contracts_are_served_as_pages_identical_to_the_committed_file
 CONTACT = "kinetic.partners.patient.contact_details_disclosed.v1"
 NOTES = "kinetic.partners.evaluation.clinical_notes_disclosed.v1"
 ERASE = "kinetic.partners.patient.disclosure_withdrawn.v1"
+ADDENDUM = "kinetic.partners.evaluation.addendum_disclosed.v1"
 
 
 async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_consented_to(
@@ -405,6 +406,16 @@ async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_c
         assert notes["data"]["drivers"][0]["rationale"] == rationale
         assert notes["data"]["explanation"] and notes["data"]["evaluation_id"] == evaluation_id
         assert notes["data"]["working_diagnosis"] == "Patellofemoral pain"
+        # A correction reaches it too: the addendum's reason and text, never the others.
+        correction = "Hip ER was 9.0 kgf, not 6.0"
+        added = await api("assessment", "POST", f"/evaluations/{evaluation_id}/addenda",
+                          json={"reason": "Corrected hip ER value", "text": correction})
+        assert added.status_code == 201, added.text
+        [addendum] = await wait_for(lambda: _some(granted.of_type(ADDENDUM)))
+        assert (addendum["data"]["evaluation_id"], addendum["data"]["text"]) == (
+            evaluation_id, correction)
+        addendum_added = "kinetic.assessment.evaluation.addendum_added.v1"
+        await wait_for(lambda: _some(plain.of_type(addendum_added)))
 
         # The others took the same events' identifiers, and nothing more.
         completed = "kinetic.assessment.evaluation.completed.v1"
@@ -412,13 +423,14 @@ async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_c
             await wait_for(lambda other=other: _some(other.of_type(completed)))
             seen = json.dumps(other.received)
             assert "Canarysson" not in seen and rationale not in seen
-            assert notes["data"]["explanation"] not in seen
-            assert not other.of_type(CONTACT) + other.of_type(NOTES)
+            assert notes["data"]["explanation"] not in seen and correction not in seen
+            assert not other.of_type(CONTACT) + other.of_type(NOTES) + other.of_type(ADDENDUM)
         # Nor did any partner receive the restricted events as they are.
         for receiver in (granted, plain, unasked):
             assert not {e["type"] for e in receiver.received} & {
                 "kinetic.booking.patient.contact_details_recorded.v1",
-                "kinetic.assessment.evaluation.clinical_notes_recorded.v1"}
+                "kinetic.assessment.evaluation.clinical_notes_recorded.v1",
+                "kinetic.assessment.evaluation.addendum_text_recorded.v1"}
 
         # The granted partner's EHR reads the name and the notes; the plain one's does not.
         key = await fhir_key(api, partners["granted-ehr"]["partner_id"])
@@ -426,6 +438,7 @@ async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_c
         assert status == 200 and person["name"][0]["family"] == "Canarysson", person
         status, impression = await fhir(urls, key, f"/ClinicalImpression/{evaluation_id}")
         assert status == 200 and rationale in json.dumps(impression["note"]), impression
+        assert correction in impression["note"][-1]["text"]
         plain_key = await fhir_key(api, partners["plain-ehr"]["partner_id"])
         # (Registered before the partner existed: its EHR has no Patient, and no name.)
         assert (await fhir(urls, plain_key, f"/Patient/{patient}"))[0] == 404
@@ -442,6 +455,7 @@ async def test_contact_details_and_clinical_notes_reach_only_a_granted_partner_c
                                  "withdrawn_at": erase["data"]["withdrawn_at"]}
         assert (await fhir(urls, key, f"/Patient/{patient}"))[0] == 404
         assert len(granted.of_type(CONTACT)) == len(granted.of_type(NOTES)) == 1
+        assert len(granted.of_type(ADDENDUM)) == 1
         assert not plain.of_type(ERASE)  # it was never granted more than identifiers
     finally:
         for receiver in (granted, plain, unasked):

@@ -19,6 +19,7 @@ from assessment.domain.history import RED_FLAGS, RedFlagScreen
 from assessment.domain.measures import AnswerOutOfRangeError
 from assessment.domain.reasoning import DriverReasoning, Reasoning, draft_explanation
 from kinetic_contracts.assessment.v1.events import (
+    AddendumTextRecorded,
     ClinicalNotesRecorded,
     EvaluationCompleted,
     Goal,
@@ -116,11 +117,16 @@ def test_a_completed_evaluation_rejects_edits_but_takes_an_addendum():
     state = given(*whole_runner(), ev.CompleteEvaluation(evaluation_id=E, now=NOW))
     with pytest.raises(EvaluationClosedError):
         ev.decide(lefs(), state)
-    [added] = ev.decide(ev.AddAddendum(evaluation_id=E, now=NOW, addendum_id=uuid.uuid4(),
-                                       reason="typo", text="Hip ER was 9.0 kgf", by="Tara"),
-                        state)
+    [added, text] = ev.decide(ev.AddAddendum(
+        evaluation_id=E, now=NOW, addendum_id=uuid.uuid4(), reason="typo",
+        text="Hip ER was 9.0 kgf", by="Tara"), state)
     assert added.to_public().addendum_id == added.addendum_id
     assert not hasattr(added.to_public(), "text")
+    # The text travels only restricted, for the partners service to disclose.
+    assert isinstance(text, AddendumTextRecorded) and text.data_class == "clinical_free_text"
+    assert (text.addendum_id, text.reason, text.text) == (added.addendum_id, "typo",
+                                                          "Hip ER was 9.0 kgf")
+    assert text.aggregate_id() == added.addendum_id  # kept beside the notes, not over them
 
 
 def test_out_of_range_answers_are_refused():

@@ -412,6 +412,27 @@ def test_disclosed_clinical_notes_annotate_the_evaluations_impression() -> None:
                   disclosed_at=at(1)) == []
 
 
+def test_a_disclosed_addendum_is_one_more_dated_note_that_stays_once() -> None:
+    c = worked_example()
+    notes = {"evaluation_id": EVALUATION, "working_diagnosis": "Patellofemoral pain",
+             "explanation": "Your knee hurts; your hip lets it.", "disclosed_at": at(1)}
+    c.emit("kinetic.partners.evaluation.clinical_notes_disclosed.v1", at(1), **CARE, **notes)
+    addendum = {"evaluation_id": EVALUATION, "addendum_id": kid("addendum"),
+                "reason": "Corrected hip ER value", "text": "Hip ER was 9.0 kgf, not 6.0",
+                "added_at": at(2), "disclosed_at": at(2)}
+    for _ in range(2):  # disclosed again (a renewed consent): still one note
+        [impression] = c.emit("kinetic.partners.evaluation.addendum_disclosed.v1", at(2),
+                              **CARE, **addendum)
+    assert [n["text"] for n in impression.body["note"]] == [
+        "Your knee hurts; your hip lets it.",
+        "Addendum (Corrected hip ER value): Hip ER was 9.0 kgf, not 6.0"]
+    assert impression.body["note"][1]["time"] == at(2)
+    # The notes disclosed again later keep the addendum that corrects them.
+    [impression] = c.emit("kinetic.partners.evaluation.clinical_notes_disclosed.v1", at(3),
+                          **CARE, **notes)
+    assert [n["text"] for n in impression.body["note"]][-1].startswith("Addendum (")
+
+
 def test_location_has_its_timezone_and_opening_hours(story: Clinic) -> None:
     location = story.get("Location", LOCATION)
     assert location["name"] == "Kinetic Mitte"

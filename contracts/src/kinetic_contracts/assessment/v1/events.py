@@ -1,7 +1,8 @@
 """Assessment's public events, version 1: what plan and partners learn from an evaluation.
 Codes, numbers and the patient's goals. The therapist's rationale and the plain-language
 explanation of a completed evaluation travel once, restricted, in
-``evaluation.clinical_notes_recorded`` for the partners service alone, which discloses them
+``evaluation.clinical_notes_recorded`` (and an addendum's text in
+``evaluation.addendum_text_recorded``) for the partners service alone, which discloses them
 only to a partner granted ``clinical_free_text`` and named in the patient's data-sharing
 consent. The history and drafts stay in assessment's own events."""
 
@@ -140,6 +141,26 @@ class ClinicalNotesRecorded(_Evaluation):
     recorded_at: datetime
 
 
+class AddendumTextRecorded(EventData):
+    """Restricted: an addendum's reason and text, as the therapist wrote them. No partner
+    receives this event as it is; the partners service discloses it like the clinical notes
+    it corrects."""
+
+    event_type: ClassVar[str] = "kinetic.assessment.evaluation.addendum_text_recorded.v1"
+    # Each addendum is its own subject: one evaluation may have several, all kept.
+    aggregate_id_field: ClassVar[str] = "addendum_id"
+    data_class: ClassVar[DataClass] = "clinical_free_text"
+
+    evaluation_id: UUID
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    addendum_id: UUID
+    reason: str = Field(max_length=500, examples=["Corrected hip ER value"])
+    text: str = Field(max_length=5000)
+    recorded_at: datetime
+
+
 class ReferredOut(_Evaluation):
     """Red-flag screening was positive: the patient is referred to a physician."""
 
@@ -150,4 +171,5 @@ class ReferredOut(_Evaluation):
 
 
 EVENTS: list[type[EventData]] = [EvaluationCompleted, OutcomeMeasured, ReassessmentCompleted,
-                                 AddendumAdded, ClinicalNotesRecorded, ReferredOut]
+                                 AddendumAdded, ClinicalNotesRecorded, AddendumTextRecorded,
+                                 ReferredOut]

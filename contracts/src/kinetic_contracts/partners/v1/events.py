@@ -1,8 +1,9 @@
 """The partners service's public events, version 1: which partner systems an organization
 connected and what it granted them (secrets never appear here), and what it discloses to one
-partner beyond identifiers: a patient's contact details or an evaluation's clinical notes,
-only to a partner granted that data class and named in the patient's data-sharing consent,
-and the instruction to erase them when the patient withdraws that consent. The disclosures
+partner beyond identifiers: a patient's contact details, an evaluation's clinical notes and
+its addenda, only to a partner granted that data class and named in the patient's
+data-sharing consent, and the instruction to erase them when the patient withdraws that
+consent. The disclosures
 travel on the partner's own feed only, never on the organization's stream."""
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ class ClinicalNotesDisclosed(EventData):
     disclosed_at: datetime
 
 
+class AddendumDisclosed(EventData):
+    """An addendum to a completed evaluation (its reason and text), for this partner only:
+    it corrects the clinical notes disclosed before, which never change themselves."""
+
+    event_type: ClassVar[str] = "kinetic.partners.evaluation.addendum_disclosed.v1"
+    aggregate_id_field: ClassVar[str] = "evaluation_id"
+    data_class: ClassVar[DataClass] = "clinical_free_text"
+
+    evaluation_id: UUID
+    episode_id: UUID
+    patient_id: UUID
+    addendum_id: UUID
+    reason: str
+    text: str
+    added_at: datetime
+    disclosed_at: datetime
+
+
 class DisclosureWithdrawn(EventData):
     """The patient withdrew data sharing with this partner: erase the contact details and
     clinical notes disclosed to you; no more of the patient's events follow."""
@@ -74,4 +93,4 @@ class DisclosureWithdrawn(EventData):
 
 
 EVENTS: list[type[EventData]] = [PartnerRegistered, ContactDetailsDisclosed,
-                                 ClinicalNotesDisclosed, DisclosureWithdrawn]
+                                 ClinicalNotesDisclosed, AddendumDisclosed, DisclosureWithdrawn]

@@ -227,13 +227,13 @@ EvaluationEvent = (EvaluationOpened | HistoryRecorded | RedFlagsScreened | Goals
                    | MeasureRecorded | FindingsRecorded | ReasoningRecorded | ExplanationWritten
                    | public.EvaluationCompleted | public.ReassessmentCompleted
                    | public.OutcomeMeasured | public.ClinicalNotesRecorded | AddendumRecorded
-                   | public.ReferredOut)
+                   | public.AddendumTextRecorded | public.ReferredOut)
 INITIAL: EvaluationState = NoEvaluation()
 EVENT_TYPES: dict[str, type[EvaluationEvent]] = {e.event_type: e for e in (  # type: ignore[misc]
     EvaluationOpened, HistoryRecorded, RedFlagsScreened, GoalsRecorded, MeasureRecorded,
     FindingsRecorded, ReasoningRecorded, ExplanationWritten, public.EvaluationCompleted,
     public.ReassessmentCompleted, public.OutcomeMeasured, public.ClinicalNotesRecorded,
-    AddendumRecorded, public.ReferredOut)}
+    AddendumRecorded, public.AddendumTextRecorded, public.ReferredOut)}
 
 
 def evolve(state: EvaluationState, event: EvaluationEvent) -> EvaluationState:
@@ -259,7 +259,8 @@ def evolve(state: EvaluationState, event: EvaluationEvent) -> EvaluationState:
         case public.EvaluationCompleted() | public.ReassessmentCompleted():
             return state.model_copy(update={"status": "completed",
                                             "completed_at": event.completed_at})
-        case public.OutcomeMeasured() | public.ClinicalNotesRecorded():
+        case (public.OutcomeMeasured() | public.ClinicalNotesRecorded()
+              | public.AddendumTextRecorded()):
             return state
         case AddendumRecorded():
             return state.model_copy(update={"addenda": [*state.addenda, event]})
@@ -429,7 +430,10 @@ def _addendum(c: AddAddendum, state: Evaluation) -> list[EvaluationEvent]:
     if state.status != "completed":
         raise EvaluationClosedError("addenda correct a completed evaluation; edit the draft")
     o = state.opened
-    return [AddendumRecorded(evaluation_id=c.evaluation_id, episode_id=o.episode_id,
-                             patient_id=o.patient_id, location_id=o.location_id,
-                             addendum_id=c.addendum_id, reason=c.reason, text=c.text, by=c.by,
-                             added_at=c.now)]
+    ids = {"evaluation_id": c.evaluation_id, "episode_id": o.episode_id,
+           "patient_id": o.patient_id, "location_id": o.location_id,
+           "addendum_id": c.addendum_id}
+    # The text also travels restricted, as the notes it corrects did, for disclosure alone.
+    return [AddendumRecorded(**ids, reason=c.reason, text=c.text, by=c.by, added_at=c.now),
+            public.AddendumTextRecorded(**ids, reason=c.reason, text=c.text,
+                                        recorded_at=c.now)]

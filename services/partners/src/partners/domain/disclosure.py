@@ -1,11 +1,13 @@
 """Disclosure: what a partner receives beyond identifiers, built without I/O.
 
-Booking and assessment publish a patient's contact details and an evaluation's clinical
-notes once, in restricted events (``EventData.data_class`` says which class) that no partner
-receives as they are. The feed keeps the latest of each and turns it into the partner's own
-disclosure event when the partner is granted the class and the patient's data-sharing
-consent names it (``may_disclose``): when the restricted event arrives, and again when the
-patient consents later. A withdrawal tells each partner granted more than identifiers to
+Booking and assessment publish a patient's contact details, an evaluation's clinical notes
+and each addendum's text once, in restricted events (``EventData.data_class`` says which
+class) that no partner receives as they are. The feed keeps the latest of each (an addendum
+is a subject of its own, so an evaluation's addenda are all kept beside its notes) and turns
+it into the partner's own disclosure event when the partner is granted the class and the
+patient's data-sharing consent names it (``may_disclose``): when the restricted event
+arrives, when the patient consents later and when that partner is registered later. A
+withdrawal tells each partner granted more than identifiers to
 erase what it holds.
 
 Ids are derived from the partner, the restricted event and the cause (the restricted event
@@ -18,10 +20,11 @@ from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from kinetic_contracts import CloudEvent, EventData
-from kinetic_contracts.assessment.v1.events import ClinicalNotesRecorded
+from kinetic_contracts.assessment.v1.events import AddendumTextRecorded, ClinicalNotesRecorded
 from kinetic_contracts.booking.v1.events import PatientContactDetailsRecorded
 from kinetic_contracts.envelope import DataClass
 from kinetic_contracts.partners.v1.events import (
+    AddendumDisclosed,
     ClinicalNotesDisclosed,
     ContactDetailsDisclosed,
     DisclosureWithdrawn,
@@ -43,6 +46,12 @@ def disclosed(restricted: CloudEvent, at: datetime) -> EventData:
             **notes.model_dump(include={"evaluation_id", "episode_id", "patient_id",
                                         "working_diagnosis", "drivers", "explanation"}),
             disclosed_at=at)
+    if restricted.type == AddendumTextRecorded.event_type:
+        addendum = AddendumTextRecorded.model_validate(restricted.data)
+        return AddendumDisclosed(
+            **addendum.model_dump(include={"evaluation_id", "episode_id", "patient_id",
+                                           "addendum_id", "reason", "text"}),
+            added_at=addendum.recorded_at, disclosed_at=at)
     raise ValueError(f"{restricted.type} is not a restricted event the feed discloses")
 
 

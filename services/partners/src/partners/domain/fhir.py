@@ -4,8 +4,8 @@ resource the event creates or changes out. Storing, versioning and serving are t
 
 Public events carry identifiers and codes only, so the resources do too: a Patient is an
 identifier and a birth year. A partner's own disclosures add more, and only for it: a name,
-telecom and the full birth date (contact details), a ClinicalImpression's note and
-description (clinical free text). Each body is validated by its
+telecom and the full birth date (contact details), a ClinicalImpression's notes (one more
+for each addendum) and description (clinical free text). Each body is validated by its
 ``fhir.resources`` R4B model before it leaves, so a mapping mistake fails here, not in a
 partner's parser. The library checks structure, not value sets: the codes below are chosen
 from the FHIR value sets by hand, and the tests pin them.
@@ -458,7 +458,30 @@ def _clinical_notes(ctx: _Ctx, p: disclosed.ClinicalNotesDisclosed) -> list[Fhir
     notes = [{"text": f"{d.code}: {d.rationale}"} for d in p.drivers if d.rationale]
     if p.explanation:
         notes.append({"text": p.explanation})
+    notes += _addenda(body)  # disclosed again (a renewed consent): its addenda still stand
     body.update({"description": p.working_diagnosis or None, "note": notes or None})
+    return [ctx.build("ClinicalImpression", ev, str(p.patient_id), body)]
+
+
+ADDENDUM_NOTE = "addendum-"  # the id of an addendum's note: ``addendum-<addendum id>``
+
+
+def _addenda(body: Body) -> list[Body]:
+    return [n for n in body.get("note") or [] if str(n.get("id", "")).startswith(ADDENDUM_NOTE)]
+
+
+def _addendum(ctx: _Ctx, p: disclosed.AddendumDisclosed) -> list[FhirResource]:
+    """An addendum is one more note of the impression it corrects, dated, with its reason;
+    the same addendum disclosed again replaces its own note."""
+    ev = str(p.evaluation_id)
+    body = ctx.stored("ClinicalImpression", ev)
+    if body is None:
+        return []
+    note_id = f"{ADDENDUM_NOTE}{p.addendum_id}"
+    notes = [n for n in body.get("note") or [] if n.get("id") != note_id]
+    notes.append({"id": note_id, "time": _iso(p.added_at),
+                  "text": f"Addendum ({p.reason}): {p.text}"})
+    body["note"] = notes
     return [ctx.build("ClinicalImpression", ev, str(p.patient_id), body)]
 
 
@@ -681,4 +704,5 @@ _HANDLERS: dict[type, Callable[[_Ctx, Any], list[FhirResource]]] = {
     billing.InvoiceCredited: _settled, billing.RefundIssued: _settled,
     disclosed.ContactDetailsDisclosed: _contact_details,
     disclosed.ClinicalNotesDisclosed: _clinical_notes,
+    disclosed.AddendumDisclosed: _addendum,
 }
