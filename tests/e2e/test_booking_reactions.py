@@ -91,11 +91,15 @@ async def test_a_reschedule_moves_the_reminder(platform, api, clinic, published,
 
 
 async def test_a_cancellation_stops_the_reminder(platform, api, clinic, published):
-    appointment_id = await book(api, clinic, due_in(4))
+    # Due in 12 s: the cancellation's event reaches the workflow well before, even on a busy
+    # machine (were it later, the workflow would find the session cancelled when due and
+    # end "stale", emitting nothing all the same).
+    starts_at = due_in(12)
+    appointment_id = await book(api, clinic, starts_at)
     cancelled = await api("booking", "POST", f"/appointments/{appointment_id}/cancel")
     assert cancelled.status_code == 200
     assert (await workflow_outcome(platform, appointment_id))["outcome"] == "cancelled"
-    await asyncio.sleep(6)
+    await asyncio.sleep((starts_at - LEAD - datetime.now(UTC)).total_seconds() + 2)
     assert await reminders_for(published, appointment_id) == []
 
 
