@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,35 @@ async def test_the_example_consumer_reads_on_across_the_end_of_its_session(api, 
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_a_replay_rewinds_the_partners_nats_consumer_to_that_time(api, partner_connection):
+    """A partner that lost what it read asks for a replay from a time: its durable consumer
+    delivers again every event from then on, and none from before."""
+    partner = await register(api, "rewinding-ehr", LOCATION_REGISTERED)
+    key = (await nats_key(api, partner["partner_id"]))["nats_key"]
+
+    async def new_location(name: str) -> str:
+        response = await api("booking", "POST", "/locations", json={
+            "name": name, "timezone": "Europe/Berlin"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def ids(events: list[dict[str, Any]]) -> list[str]:
+        return [e["data"]["location_id"] for e in events]
+
+    before = await new_location("Before the loss")
+    async with partner_connection(key) as reader:
+        assert ids(await reader.read_all(lambda got: len(got) >= 1)) == [before]
+        since = datetime.now(UTC)
+        await asyncio.sleep(0.5)
+        lost = [await new_location("Lost 1"), await new_location("Lost 2")]
+        assert ids(await reader.read_all(lambda got: len(got) >= 2)) == lost
+
+    replay = await api("partners", "POST", f"/partners/{partner['partner_id']}/replay",
+                       json={"since": since.isoformat()})
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["nats_feed_rewound"] is True
+    async with partner_connection(key) as reader:
+        again = await reader.read_all(lambda got: len(got) >= 2)
+        assert ids(again) == lost  # from the time on, in order, and nothing older

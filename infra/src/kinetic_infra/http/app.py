@@ -58,6 +58,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state["nats"] = await nats.connect(nats_servers(settings.nats_url), max_reconnect_attempts=-1,
                                            allow_reconnect=True)
+        app.state.nats = state["nats"]  # for endpoints that act on the broker itself
         try:
             yield
         finally:

@@ -217,8 +217,9 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
                                       message=f"Not replayed: {problem_text(response)}",
                                       warn=True, kept={"since": since},
                                       status_code=response.status_code)
-        n = response.json()["requeued"]
+        n, rewound = response.json()["requeued"], response.json()["nats_feed_rewound"]
         return redirect(f"{HOME}/{partner_id}", f"Replay from {since.replace('T', ' ')} UTC: "
-                        f"{n} {'delivery' if n == 1 else 'deliveries'} requeued.")
+                        f"{n} {'delivery' if n == 1 else 'deliveries'} requeued."
+                        + (" Its NATS consumer starts again there." if rewound else ""))
 
     return pages

@@ -30,6 +30,7 @@ from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, disclose_to_new_partner, enqueue, partners
 from partners.adapters.keys import FHIR_KEY, NATS_KEY, KeyKind
+from partners.adapters.nats_auth import rewind_feed_consumer
 from partners.domain import partner
 from partners.settings import partners_settings
 
@@ -95,6 +96,13 @@ class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: AwareDatetime = Field(description="Send again every delivery of events from then on")
+
+
+class ReplayOut(BaseModel):
+    requeued: int = Field(description="Webhook deliveries sent again")
+    nats_feed_rewound: bool = Field(
+        description="The partner's NATS consumer now starts again at `since` (false when "
+                    "the partner has never connected to NATS: it has no position to move)")
 
 
 def new_secret() -> str:
@@ -234,11 +242,12 @@ def router(runtime: Runtime) -> APIRouter:
 
         return await issue_key(request, partner_id, principal, NATS_KEY, answer)
 
-    @api.post("/partners/{partner_id}/replay", summary="Send again every delivery of events "
-              "from a time on (dead letters included), in their original order",
+    @api.post("/partners/{partner_id}/replay", response_model=ReplayOut,
+              summary="Send again every delivery of events from a time on (dead letters "
+                      "included), in their original order, by webhook and on NATS",
               openapi_extra=audited("replay", "delivery"))
     async def replay(request: Request, partner_id: UUID, body: ReplayIn,
-                     principal: Staff(Role.OPERATOR)) -> dict[str, int]:
+                     principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
         note(request).resource_id = str(partner_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
@@ -253,7 +262,12 @@ def router(runtime: Runtime) -> APIRouter:
                 await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now, lane)
             return {"requeued": len(rows)}
 
-        return await run_command(db, work, tenant_id=principal.tenant_id)
+        requeued = await run_command(db, work, tenant_id=principal.tenant_id)
+        # The NATS feed is the partner's stream of record: its consumer goes back instead
+        # (after the webhooks' commit; a repeated request rewinds to the same place).
+        rewound = await rewind_feed_consumer(request.app.state.nats.jetstream(),
+                                             principal.tenant_id, partner_id, body.since)
+        return {**requeued, "nats_feed_rewound": rewound}
 
     return api
 

@@ -23,13 +23,16 @@ import hashlib
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import nats
 import nkeys
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from kinetic_contracts.partner_feed import FEED_STREAM, durable_name, feed_subjects
 from kinetic_infra.service.definition import Runtime
@@ -99,6 +102,37 @@ def answer(request: dict[str, Any], issuer: nkeys.KeyPair, account: str,
         "nats": {"type": "authorization_response", "version": 2, **outcome}}, issuer)
 
 
+def feed_consumer(tenant_id: UUID, partner_id: UUID,
+                  since: datetime | None = None) -> ConsumerConfig:
+    """The partner's durable consumer of its feed: from the start, or from ``since``."""
+    return ConsumerConfig(
+        durable_name=durable_name(partner_id), filter_subject=feed_subjects(tenant_id, partner_id),
+        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
+        opt_start_time=since.astimezone(UTC) if since else None,
+        ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=1000)
+
+
+async def ensure_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID) -> None:
+    """Create the consumer if it does not exist; an existing one keeps its position and its
+    start (a rewound one starts where the operator put it)."""
+    try:
+        await js.consumer_info(FEED_STREAM, durable_name(partner_id))
+    except NotFoundError:
+        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id))
+
+
+async def rewind_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID,
+                               since: datetime) -> bool:
+    """Put the partner's consumer back to ``since``: it delivers again every feed message
+    stored from then on. A partner that never connected has no position to move: False."""
+    try:
+        await js.delete_consumer(FEED_STREAM, durable_name(partner_id))
+    except NotFoundError:
+        return False
+    await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
+    return True
+
+
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
     """Answer the auth callout until ``stop`` (replicas share the work as a queue group)."""
     seed = runtime.settings.nats_auth_callout_seed
@@ -122,11 +156,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
             admitted = await NATS_KEY.holder(runtime.db, presented_key(request))
             if admitted is not None:
                 tenant_id, partner_id, _name = admitted
-                await js.add_consumer(FEED_STREAM, ConsumerConfig(
-                    durable_name=durable_name(partner_id),
-                    filter_subject=feed_subjects(tenant_id, partner_id),
-                    deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=30, max_ack_pending=1000))
+                await ensure_feed_consumer(js, tenant_id, partner_id)
         except Exception:  # noqa: BLE001 - what cannot be judged is refused, and logged
             log.exception("auth callout: refused for an error")
             admitted = None
