@@ -418,6 +418,21 @@ async def test_invoice_receipt_and_superbill_print_as_pdf(
     assert "CPT 97162" in superbill.text and "fee €150.00, paid" in superbill.text
     assert (await api("billing", "GET", f"{base}/receipts/{uuid.uuid4()}")).status_code == 404
 
+    # Each names whom it is for, as an insurer matches a superbill to its member: the
+    # patient's name and date of birth from booking (and nothing else of their details).
+    who = "Ada Canarysson, born 1996-04-02"
+
+    async def named(path: str) -> bool:
+        return who in (await api("billing", "GET", path)).text
+
+    for path in (base + "/document", f"{base}/receipts/{payment['id']}",
+                 f"/episodes/{episode}/superbill"):
+        await wait_for(lambda path=path: named(path))
+    kept = await billing_rows(platform, "SELECT * FROM billing_patients WHERE patient_id = $1",
+                              uuid.UUID(priced["patient_id"]))
+    assert set(kept[0].keys()) == {"patient_id", "tenant_id", "given_name", "family_name",
+                                   "date_of_birth", "recorded_at"}
+
 
 async def test_unused_pack_sessions_are_refunded_pro_rata(
         platform, api, priced, tenant, wait_for):

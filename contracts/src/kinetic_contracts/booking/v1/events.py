@@ -156,7 +156,8 @@ class ContactDetails(BaseModel):
 class PatientContactDetailsRecorded(ContactDetails, EventData):
     """Restricted: the patient's name and contact details as registered. No partner receives
     this event as it is; the partners service keeps it and discloses it per grant and
-    consent. Deployments limit its subject to the partners service."""
+    consent, and billing keeps the name and date of birth for the documents it prints.
+    Deployments limit its subject to those two services."""
 
     event_type: ClassVar[str] = "kinetic.booking.patient.contact_details_recorded.v1"
     aggregate_id_field: ClassVar[str] = "patient_id"

@@ -235,7 +235,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         bill = found.json()
         location_id = UUID(bill["location_id"])
         async with runtime.db.read(principal.tenant_id) as conn:
-            where = await documents.place(conn, location_id, _uuid(bill["therapist_id"]))
+            where = await documents.place(conn, location_id, _uuid(bill["therapist_id"]),
+                                          UUID(bill["patient_id"]))
         return render(
             request, "invoice.html", principal, title=f"Invoice {bill['number']}", b=bill,
             where=where, methods=METHODS, can_refund=principal.can_at(location_id, REFUNDERS),

@@ -1,17 +1,26 @@
 """What billing's documents and pages print beside the numbers: location names and
-timezones and therapists' names (from booking), and each episode's working diagnosis as
-ICD-10 (from assessment's evaluation), for superbills. Kept through the inbox, so a
-redelivery changes nothing."""
+timezones, therapists' names and who each patient is (from booking), and each episode's
+working diagnosis as ICD-10 (from assessment's evaluation), for superbills. Kept through the
+inbox, so a redelivery changes nothing.
+
+Of a patient's restricted contact details billing keeps only the name and the date of
+birth: an invoice, a receipt and above all a superbill must say whom they are for (an
+insurer matches a superbill to its member by them). Phone, e-mail and language are not
+kept."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy import Column, Date, DateTime, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.assessment.v1.events import EvaluationCompleted
-from kinetic_contracts.booking.v1.events import LocationRegistered, TherapistRegistered
+from kinetic_contracts.booking.v1.events import (
+    LocationRegistered,
+    PatientContactDetailsRecorded,
+    TherapistRegistered,
+)
 from kinetic_infra.inbox.consumer import Subscription
 
 metadata = MetaData()
@@ -29,6 +38,16 @@ therapists = Table(
     Column("therapist_id", UUID(as_uuid=True), primary_key=True),
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("display_name", Text),
+)
+
+patients = Table(
+    "billing_patients", metadata,
+    Column("patient_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("given_name", Text, nullable=False),
+    Column("family_name", Text, nullable=False),
+    Column("date_of_birth", Date, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
 diagnoses = Table(
@@ -57,6 +76,19 @@ def subscriptions() -> list[Subscription]:
         await conn.execute(insert(therapists).values(
             therapist_id=t.therapist_id, tenant_id=event.tenantid,
             display_name=t.display_name).on_conflict_do_nothing())
+
+    @booking.on(PatientContactDetailsRecorded.event_type)
+    async def on_patient(conn: AsyncConnection, event: CloudEvent) -> None:
+        who = PatientContactDetailsRecorded.model_validate(event.data)
+        statement = insert(patients).values(
+            patient_id=who.patient_id, tenant_id=event.tenantid, given_name=who.given_name,
+            family_name=who.family_name, date_of_birth=who.date_of_birth,
+            recorded_at=who.recorded_at)
+        await conn.execute(statement.on_conflict_do_update(
+            index_elements=["patient_id"],
+            set_={c: statement.excluded[c] for c in ("given_name", "family_name",
+                                                      "date_of_birth", "recorded_at")},
+            where=patients.c.recorded_at < statement.excluded.recorded_at))
 
     @assessment.on(EvaluationCompleted.event_type)
     async def on_evaluated(conn: AsyncConnection, event: CloudEvent) -> None:

@@ -3,8 +3,9 @@ platform's printable page (fpdf2). Amounts print in the currency's own format (B
 
 A superbill is what a self-pay patient submits to their insurer for out-of-network
 reimbursement themselves: the clinic, the dates of service, the CPT codes of each session,
-the ICD-10 working diagnosis from the evaluation, the fee and what was paid. Patients'
-names live in booking; the documents name the patient by reference.
+the ICD-10 working diagnosis from the evaluation, the fee and what was paid. Every document
+names the patient with their date of birth (billing's directory keeps them from booking);
+one whose details have not reached billing yet names the patient by reference.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing.adapters.directory import diagnoses, locations, therapists
+from billing.adapters.directory import diagnoses, locations, patients, therapists
 from billing.adapters.projections import invoices
 from billing.domain.money import Money
 from kinetic_infra.event_store.model import RecordedEvent
@@ -40,6 +41,7 @@ class Page:
 class Place:
     location: str
     therapist: str | None
+    patient: str = ""  # "Ada Canarysson, born 1996-04-02", or "patient <id>" until known
 
 
 def html(page: Page) -> str:
@@ -71,12 +73,17 @@ def history_item(event: RecordedEvent) -> dict[str, Any]:
             "reason": None, "by": None}
 
 
-async def place(conn: AsyncConnection, location_id: UUID, therapist_id: UUID | None) -> Place:
+async def place(conn: AsyncConnection, location_id: UUID, therapist_id: UUID | None,
+                patient_id: UUID) -> Place:
     name = await conn.scalar(select(locations.c.name)
                              .where(locations.c.location_id == location_id))
     therapist = None if therapist_id is None else await conn.scalar(
         select(therapists.c.display_name).where(therapists.c.therapist_id == therapist_id))
-    return Place(location=name or str(location_id), therapist=therapist)
+    who = (await conn.execute(select(patients).where(patients.c.patient_id == patient_id))
+           ).mappings().one_or_none()
+    patient = (f"{who['given_name']} {who['family_name']}, born {who['date_of_birth']}"
+               if who else f"patient {patient_id}")
+    return Place(location=name or str(location_id), therapist=therapist, patient=patient)
 
 
 def _lines(detail: dict[str, Any]) -> list[str]:
@@ -107,7 +114,7 @@ def invoice_page(detail: dict[str, Any], where: Place) -> Page:
     return Page(
         title=f"Invoice {detail['number']}",
         lead=f"{where.location} · issued {str(detail['issued_at'])[:10]} · due "
-             f"{detail['due_on']} · patient {detail['patient_id']}",
+             f"{detail['due_on']} · for {where.patient}",
         sections=[("Charges", _lines(detail)), ("Amounts", sums),
                   *([("Payments and credits", history)] if history else []),
                   ("Self-pay", ["A flat fee per one-hour session; no insurance visit caps."])])
@@ -119,7 +126,8 @@ def receipt(detail: dict[str, Any], payment: dict[str, Any], where: Place) -> Pa
         title=f"Receipt for invoice {detail['number']}",
         lead=f"Received {money(payment['amount'], c)} by {payment['method']} on "
              f"{payment['at'][:10]} at {where.location}. Thank you.",
-        sections=[("For", _lines(detail)),
+        # Who paid for what: the patient heads the sections, the lead stays the thanks.
+        sections=[("From", [where.patient]), ("For", _lines(detail)),
                   ("Invoice", [f"Total {money(detail['total'], c)}",
                                f"Still to pay {money(max(detail['outstanding'], 0), c)}"]),
                   ("Payment", [f"Reference: {payment['id']}"]
@@ -132,7 +140,7 @@ async def superbill(conn: AsyncConnection, episode_id: UUID, rows: list[dict[str
     first = rows[0]
     icd10 = await conn.scalar(select(diagnoses.c.icd10)
                               .where(diagnoses.c.episode_id == episode_id))
-    where = await place(conn, first["location_id"], first["therapist_id"])
+    where = await place(conn, first["location_id"], first["therapist_id"], first["patient_id"])
     paid = {r["invoice_id"]: r for r in (await conn.execute(
         select(invoices.c.invoice_id, invoices.c.paid, invoices.c.refunded,
                invoices.c.outstanding).where(invoices.c.episode_id == episode_id)
@@ -152,9 +160,10 @@ async def superbill(conn: AsyncConnection, episode_id: UUID, rows: list[dict[str
     total = sum(r["amount"] for r in rows)
     return Page(
         title="Superbill",
-        lead=f"{where.location} · patient {first['patient_id']} · episode {episode_id}. "
+        lead=f"{where.location} · episode {episode_id}. "
              "Submit to your insurer for out-of-network reimbursement.",
-        sections=[("Diagnosis (ICD-10)", [icd10 or "not recorded"]),
+        sections=[("Patient", [where.patient]),
+                  ("Diagnosis (ICD-10)", [icd10 or "not recorded"]),
                   ("Services", sessions),
                   ("Total charged", [money(total, rows[0]["currency"])]),
                   ("Provider", [where.location]

@@ -377,7 +377,8 @@ def router(runtime: Runtime) -> APIRouter:
         async with db.read(principal.tenant_id) as conn:
             row = await visible_invoice(conn, request, principal, invoice_id)
             detail = await invoice_out(conn, principal, invoice_id)
-            place = await documents.place(conn, row["location_id"], row["therapist_id"])
+            place = await documents.place(conn, row["location_id"], row["therapist_id"],
+                                          row["patient_id"])
         if kind == "receipt":
             payment = next((h for h in detail["history"] if h["kind"] == "payment"
                             and h["id"] == str(payment_id)), None)
