@@ -457,6 +457,29 @@ async def test_unused_pack_sessions_are_refunded_pro_rata(
     [invoice] = await wait_for(lambda: invoices_for(platform, after.appointment_id))
     assert invoice["total"] == 9500
 
+    # A session drawn from it turns out recorded in error: it cannot go back into the closed
+    # pack, so its share (510.00 / 6) is credited on the pack's invoice, once.
+    first = sessions[0]
+    for _ in range(2):
+        await deliver(platform, tenant, AppointmentReversed(
+            appointment_id=first.appointment_id, patient_id=first.patient_id,
+            therapist_id=first.therapist_id, location_id=first.location_id,
+            appointment_type="treatment_session", starts_at=first.starts_at,
+            reversed_outcome="completed", reason_code="recorded_in_error",
+            reversed_at=datetime.now(UTC)))
+
+    closed = bill["credited"]  # the unused sessions' refund, as a credit
+
+    async def credited() -> dict[str, Any] | None:
+        now = (await api("billing", "GET", f"/invoices/{pack['invoice_id']}")).json()
+        return now if now["credited"] > closed else None
+
+    again = await wait_for(credited)
+    assert (again["credited"] - closed, again["outstanding"]) == (8500, -8500)  # to refund
+    await _handled_by_billing(platform, tenant, priced, wait_for)
+    again = (await api("billing", "GET", f"/invoices/{pack['invoice_id']}")).json()
+    assert again["credited"] - closed == 8500
+
 
 async def test_takings_count_each_locations_own_day_in_its_timezone(
         platform, api, front_desk, tenant, wait_for):

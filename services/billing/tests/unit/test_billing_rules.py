@@ -234,6 +234,26 @@ def test_unused_sessions_are_refunded_pro_rata_by_policy() -> None:
     assert pack.refund_due(state, "none") == 0
 
 
+def test_a_session_reversed_after_its_pack_was_refunded_is_owed_its_share() -> None:
+    state = bought(sessions=6, price=51000)
+    drawn, returned = uuid.uuid4(), uuid.uuid4()
+    for a in (drawn, returned):
+        state = run_pack(state, pack.DrawSession(pack_id=state.purchased.pack_id,
+                                                 appointment_id=a, now=NOW))
+    # Reversed while the pack is open: the session goes back into it, nothing is owed.
+    state = run_pack(state, pack.ReturnSession(pack_id=state.purchased.pack_id,
+                                               appointment_id=returned, now=NOW))
+    assert pack.reversal_credit(state, returned) == 0
+    assert pack.reversal_credit(state, drawn) == 0  # still open: it would go back instead
+    state = run_pack(state, pack.RefundPack(pack_id=state.purchased.pack_id, policy="none",
+                                            now=NOW))
+    # Closed (even with no refund of unused sessions): it cannot go back, its share can.
+    assert pack.decide(pack.ReturnSession(pack_id=state.purchased.pack_id,
+                                          appointment_id=drawn, now=NOW), state) == []
+    assert pack.reversal_credit(state, drawn) == 8500
+    assert pack.reversal_credit(state, uuid.uuid4()) == 0  # not drawn from this pack
+
+
 # -- invoices ------------------------------------------------------------------------------
 
 def issued(total: int = 9500, tax_rate_bp: int = 0) -> invoice.Invoice:

@@ -185,8 +185,9 @@ async def charge_session(conn: AsyncConnection, store: EventStore, tenant_id: UU
 async def reverse_charge(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
                          appointment_id: UUID, reason_code: str, now: datetime) -> None:
     """Booking reversed the appointment: prevent its charge, or undo it once — the pack gets
-    its session back, the invoice is credited what it still asks (a paid one leaves the
-    patient in credit, for billing staff to refund)."""
+    its session back (or, refunded meanwhile, its invoice is credited the session's share),
+    the invoice is credited what it still asks (a paid one leaves the patient in credit, for
+    billing staff to refund)."""
     stream = charge_stream(appointment_id)
     before: charge.Charge = await state_of(conn, store, stream, charge, tenant_id)
     ctx = context(tenant_id, appointment_id)
@@ -199,13 +200,30 @@ async def reverse_charge(conn: AsyncConnection, store: EventStore, tenant_id: UU
     ctx = context(tenant_id, appointment_id, location_id=charged.occurrence.location_id,
                   episode_id=charged.occurrence.episode_id)
     if charged.pack_id is not None:
+        drawn_from: pack.Pack = await state_of(conn, store, pack_stream(charged.pack_id),
+                                               pack, tenant_id)
         await run(conn, store, pack_stream(charged.pack_id), pack, pack.ReturnSession(
             pack_id=charged.pack_id, appointment_id=appointment_id, now=now), ctx)
+        owed = pack.reversal_credit(drawn_from, appointment_id)
+        if owed:
+            await _credit_reversal(conn, store, ctx, drawn_from.purchased.invoice_id, owed,
+                                   appointment_id, reason_code, tenant_id, now)
         return
     assert charged.invoice_id is not None
-    bill: invoice.Invoice = await state_of(conn, store, invoice_stream(charged.invoice_id),
-                                           invoice, tenant_id)
+    await _credit_reversal(conn, store, ctx, charged.invoice_id, None, appointment_id,
+                           reason_code, tenant_id, now)
+
+
+async def _credit_reversal(conn: AsyncConnection, store: EventStore, ctx: EventContext,
+                           invoice_id: UUID, amount: int | None, appointment_id: UUID,
+                           reason_code: str, tenant_id: UUID, now: datetime) -> None:
+    """Credit ``amount`` (all it still asks if None, never more) on the invoice, once per
+    reversed appointment."""
+    bill: invoice.Invoice = await state_of(conn, store, invoice_stream(invoice_id), invoice,
+                                           tenant_id)
     creditable = bill.total - bill.credited
+    if amount is not None:
+        creditable = min(creditable, amount)
     if creditable > 0:
         await run(conn, store, invoice_stream(bill.invoice_id), invoice,
                   invoice.IssueCreditNote(

@@ -108,6 +108,16 @@ def refund_due(state: Pack, policy: Literal["pro_rata", "none"]) -> int:
     return pro_rata(state.purchased.price, state.remaining, state.purchased.sessions)
 
 
+def reversal_credit(state: Pack, appointment_id: UUID) -> int:
+    """What a reversed session drawn from this pack is owed when the session can no longer go
+    back into it (the pack was refunded meanwhile): its share of the pack's price. The
+    session did not happen (or its fee was waived), so unlike an unused session left when
+    the pack closed, no refund policy takes it away."""
+    if not state.refunded or appointment_id not in state.used:
+        return 0
+    return pro_rata(state.purchased.price, 1, state.purchased.sessions)
+
+
 def decide(command: PackCommand, state: PackState) -> Sequence[BaseModel]:
     if isinstance(command, BuyPack):
         return [] if state is not None else [PackBought(purchased=command.purchased,
