@@ -41,7 +41,7 @@ class Page:
 class Place:
     location: str
     therapist: str | None
-    patient: str = ""  # "Ada Canarysson, born 1996-04-02", or "patient <id>" until known
+    patient: str  # "Ada Canarysson, born 1996-04-02", or "patient <id>" until known
 
 
 def html(page: Page) -> str:

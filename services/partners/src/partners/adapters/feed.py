@@ -16,10 +16,10 @@ events no partner receives as they are: the feed keeps the latest of each (``dis
 and delivers the partner's own disclosure (domain/disclosure.py) to a partner granted the
 class whom the patient's data-sharing consent names, when the restricted event arrives,
 when the consent is given later and when the partner the consent named is registered later;
-a withdrawal delivers the instruction to erase. A patient's
-restricted events and consents are handled one at a time (a transaction lock on the patient),
-so a consent and the notes it covers, arriving at once from two streams, never miss each
-other.
+a withdrawal delivers the instruction to erase. A patient's restricted events and consents
+are handled one at a time (a transaction lock on the patient), so a consent and the notes it
+covers, arriving at once from two streams, never miss each other; nor do they and a
+partner's registration (an organization lock, shared by them, exclusive for it).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import nkeys
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from kinetic_contracts.partner_feed import FEED_STREAM, durable_name, feed_subjects
 from kinetic_infra.service.definition import Runtime
@@ -129,7 +129,12 @@ async def rewind_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id
         await js.delete_consumer(FEED_STREAM, durable_name(partner_id))
     except NotFoundError:
         return False
-    await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
+    try:
+        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
+    except BadRequestError:
+        # A connection's callout recreated it from the start in between: rewind that one.
+        await js.delete_consumer(FEED_STREAM, durable_name(partner_id))
+        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
     return True
 
 

@@ -7,8 +7,7 @@ is a subject of its own, so an evaluation's addenda are all kept beside its note
 it into the partner's own disclosure event when the partner is granted the class and the
 patient's data-sharing consent names it (``may_disclose``): when the restricted event
 arrives, when the patient consents later and when that partner is registered later. A
-withdrawal tells each partner granted more than identifiers to
-erase what it holds.
+withdrawal tells each partner granted more than identifiers to erase what it holds.
 
 Ids are derived from the partner, the restricted event and the cause (the restricted event
 itself or the consent), so handling the same events again yields the same deliveries.
