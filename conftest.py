@@ -37,6 +37,8 @@ def stack() -> Iterator[Platform]:
                                    "OTEL_METRIC_EXPORT_INTERVAL": "2000",
                                    # Reminders an hour ahead, so a test waits seconds for one.
                                    "KINETIC_BOOKING_REMINDER_LEAD_MINUTES": "60",
+                                   # The payment provider's signing secret (none by default).
+                                   "KINETIC_BILLING_WEBHOOK_SECRET": "test-provider-secret",
                                    # Partner NATS sessions end (and renew) within a test.
                                    "KINETIC_PARTNERS_NATS_SESSION_SECONDS": "10",
                                    # The test receivers of partner webhooks listen on loopback.

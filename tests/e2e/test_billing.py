@@ -366,7 +366,6 @@ async def test_the_providers_signed_webhook_records_a_payment_once_and_a_forgery
     import httpx
 
     from billing.adapters.payment_provider import SIGNATURE_HEADER, sign
-    from billing.settings import billing_settings
 
     session = completed(priced)
     await deliver(platform, tenant, session)
@@ -374,7 +373,7 @@ async def test_the_providers_signed_webhook_records_a_payment_once_and_a_forgery
     body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "payment.succeeded", "data": {
         "tenant_id": str(tenant), "invoice_id": str(bill["invoice_id"]), "amount": 9500,
         "currency": "EUR", "reference": "ch_123"}}).encode()
-    secret = billing_settings().webhook_secret.get_secret_value()
+    secret = platform.extra_env["KINETIC_BILLING_WEBHOOK_SECRET"]
     now = int(datetime.now(UTC).timestamp())
     hook = "/webhooks/payment-provider"
     async with httpx.AsyncClient(base_url=urls["billing"]) as client:

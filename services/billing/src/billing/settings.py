@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinetic_infra.settings import settings_or_exit
@@ -19,11 +19,20 @@ class BillingSettings(BaseSettings):
         default=[7, 12],
         description="Days after issue on which an unpaid invoice's reminders fall due (JSON "
                     "list); those on or after the due date are skipped")
-    webhook_secret: SecretStr = Field(
-        default=SecretStr("kinetic-development-webhook-secret"),
-        description="The payment provider's webhook signing secret")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The payment provider's webhook signing secret; unset (or empty), the "
+                    "payment-provider webhook accepts nothing (no well-known default signs "
+                    "a payment)")
     webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="A signed webhook older than this is refused (replay)")
+
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable through as the empty string.
+        return None if value in ("", None) else value
 
 
 def billing_settings() -> BillingSettings:

@@ -2,7 +2,8 @@
 
 A provider (card terminal, online checkout) tells billing that a patient paid an invoice by
 calling ``POST /webhooks/payment-provider``. The adapter verifies the signature the provider
-computed with the shared secret before anything is read: header
+computed with the shared secret before anything is read (a deployment without a secret
+accepts no webhook at all): header
 ``Kinetic-Provider-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
 (the scheme Stripe and others use), refused when older than the tolerance so a captured call
 cannot be replayed later. The provider's event id names the payment, so a redelivered
@@ -45,6 +46,11 @@ class BadSignatureError(UnauthenticatedError):
     title = "The webhook's signature does not verify"
 
 
+class WebhookNotConfiguredError(BadSignatureError):
+    type_slug = "webhook-not-configured"
+    title = "This deployment has no payment-provider secret: it accepts no provider webhook"
+
+
 class BadWebhookError(RuleViolationError):
     type_slug = "bad-webhook"
     title = "The webhook's body is not a payment this service understands"
@@ -72,12 +78,15 @@ def sign(secret: str, body: bytes, at: int) -> str:
 
 
 class SignedWebhookProvider:
-    def __init__(self, secret: str, tolerance_seconds: int) -> None:
+    def __init__(self, secret: str | None, tolerance_seconds: int) -> None:
         self._secret = secret
         self._tolerance = tolerance_seconds
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime
                ) -> ProviderPayment | None:
+        if not self._secret:
+            raise WebhookNotConfiguredError("set KINETIC_BILLING_WEBHOOK_SECRET to the "
+                                            "provider's signing secret")
         parts = dict(p.split("=", 1) for p in headers.get(SIGNATURE_HEADER, "").split(",")
                      if "=" in p)
         try:
@@ -100,7 +109,8 @@ class SignedWebhookProvider:
 
 def provider() -> PaymentProvider:
     settings = billing_settings()
-    return SignedWebhookProvider(settings.webhook_secret.get_secret_value(),
+    secret = settings.webhook_secret
+    return SignedWebhookProvider(secret.get_secret_value() if secret else None,
                                  settings.webhook_tolerance_seconds)
 
 
