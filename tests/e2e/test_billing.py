@@ -427,6 +427,10 @@ async def test_invoice_receipt_and_superbill_print_as_pdf(
     for path in (base + "/document", f"{base}/receipts/{payment['id']}",
                  f"/episodes/{episode}/superbill"):
         await wait_for(lambda path=path: named(path))
+    listed = await api("billing", "GET", f"/invoices?patient_id={priced['patient_id']}")
+    assert {row["patient_name"] for row in listed.json()} == {"Ada Canarysson"}
+    one = await api("billing", "GET", base)
+    assert one.json()["patient_name"] == "Ada Canarysson"
     kept = await billing_rows(platform, "SELECT * FROM billing_patients WHERE patient_id = $1",
                               uuid.UUID(priced["patient_id"]))
     assert set(kept[0].keys()) == {"patient_id", "tenant_id", "given_name", "family_name",

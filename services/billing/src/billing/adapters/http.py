@@ -15,12 +15,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Date, DateTime, bindparam, cast, func, select
+from sqlalchemy import Date, DateTime, Select, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters import documents
 from billing.adapters.accounts import accounts
-from billing.adapters.directory import locations, therapists
+from billing.adapters.directory import locations, patients, therapists
 from billing.adapters.projections import charges, invoices, ledger_entries, packs
 from billing.application import billing
 from billing.domain import invoice, pack, price_list
@@ -131,6 +131,8 @@ class InvoiceRow(BaseModel):
     invoice_id: UUID
     number: str
     patient_id: UUID
+    patient_name: str | None = Field(
+        default=None, description="Whom it is for, once booking's details reached billing")
     location_id: UUID
     therapist_id: UUID | None
     appointment_id: UUID | None
@@ -189,6 +191,13 @@ class TakingsOut(BaseModel):
                                          "differ (each row names its own)")
     by_location: list[TakingsRow]
     by_therapist: list[TakingsRow]
+
+
+def with_patient_name(query: Select[Any]) -> Select[Any]:
+    """The invoices query with the name of whom each is for (none until it is known)."""
+    return (query.add_columns((patients.c.given_name + " " + patients.c.family_name)
+                              .label("patient_name"))
+            .outerjoin(patients, patients.c.patient_id == invoices.c.patient_id))
 
 
 def staff_name(principal: Principal) -> str:
@@ -283,8 +292,8 @@ def router(runtime: Runtime) -> APIRouter:
 
     async def invoice_out(conn: AsyncConnection, principal: Principal, invoice_id: UUID
                           ) -> dict[str, Any]:
-        row = (await conn.execute(invoices.select().where(invoices.c.invoice_id == invoice_id))
-               ).mappings().one()
+        row = (await conn.execute(with_patient_name(select(invoices)).where(
+            invoices.c.invoice_id == invoice_id))).mappings().one()
         recorded, _ = await store.read(conn, billing.invoice_stream(invoice_id),
                                        tenant_id=principal.tenant_id)
         bill = await billing.state_of(conn, store, billing.invoice_stream(invoice_id), invoice,
@@ -302,8 +311,8 @@ def router(runtime: Runtime) -> APIRouter:
                             limit: int = Query(default=200, ge=1, le=1000)
                             ) -> list[dict[str, Any]]:
         query = at_visible_locations(
-            select(invoices).order_by(invoices.c.issued_at.desc()).limit(limit), principal,
-            invoices.c.location_id, BILLING_STAFF)
+            with_patient_name(select(invoices)).order_by(invoices.c.issued_at.desc())
+            .limit(limit), principal, invoices.c.location_id, BILLING_STAFF)
         for column, value in ((invoices.c.location_id, location_id),
                               (invoices.c.status, status_),
                               (invoices.c.patient_id, patient_id)):
