@@ -61,6 +61,28 @@ def test_compose_runs_every_process_of_every_service_after_its_migration() -> No
         assert services[upstream]["image"].startswith(image)
 
 
+def test_a_services_secret_settings_reach_its_own_processes_only() -> None:
+    """The payment provider's signing secret goes to billing's processes (not its migration)
+    and to no other service's, from deploy/.env or billing's own Kubernetes secret."""
+    name = "KINETIC_BILLING_WEBHOOK_SECRET"
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    holders = {s for s, entry in services.items() if name in entry.get("environment", {})}
+    billing = next(d for d in discover_services() if d.name == "billing")
+    assert holders == {f"billing-{role}" for role in billing.roles() if role != "migrate"}
+    assert services["billing-api"]["environment"][name] == "${" + name + ":-}"
+    pods = {doc["metadata"]["name"]: doc["spec"]["template"]["spec"]
+            for _, doc in manifests() if doc["kind"] == "Deployment"}
+    holders = set()
+    for deployment, pod in pods.items():
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                if env["name"] == name:
+                    holders.add(deployment)
+                    assert env["valueFrom"]["secretKeyRef"] == {
+                        "name": "kinetic-billing-secrets", "key": name, "optional": True}
+    assert holders and all(d.startswith("billing-") for d in holders)
+
+
 @pytest.mark.parametrize("name,doc", manifests(), ids=[n for n, _ in manifests()])
 def test_each_kubernetes_manifest_is_valid_against_the_kubernetes_schemas(name: str,
                                                                         doc: dict) -> None:

@@ -74,6 +74,8 @@ def _compose_service(d: ServiceDefinition, role: str, port: int) -> dict[str, An
     if d.answers_nats_auth:
         env["KINETIC_NATS_AUTH_CALLOUT_SEED"] = (
             "${KINETIC_NATS_AUTH_CALLOUT_SEED:?see deploy/README.md, NATS}")
+    for name in d.secret_settings if role != "migrate" else ():
+        env[name] = "${" + name + ":-}"  # from deploy/.env, to this service's processes only
     service: dict[str, Any] = {
         "image": image(d.name),
         "command": [role],
@@ -206,6 +208,10 @@ def _container(d: ServiceDefinition, role: str) -> dict[str, Any]:
     if d.answers_nats_auth and role != "migrate":
         env.append({"name": "KINETIC_NATS_AUTH_CALLOUT_SEED", "valueFrom": {
             "secretKeyRef": {"name": "kinetic-nats-auth-callout", "key": "seed"}}})
+    if role != "migrate":
+        env += [{"name": name, "valueFrom": {"secretKeyRef": {
+            "name": f"kinetic-{d.name}-secrets", "key": name, "optional": True}}}
+            for name in d.secret_settings]
     container: dict[str, Any] = {
         "name": role,
         "image": image(d.name),

@@ -89,6 +89,9 @@ class ServiceDefinition:
     dispatcher: Callable[[Runtime, asyncio.Event], Awaitable[None]] | None = None
     # The dispatcher also answers the NATS server's auth callout (it is given the seed).
     answers_nats_auth: bool = False
+    # Settings that are secrets of this service alone (a provider's signing secret): the
+    # deployment gives them to its processes only, from a secret of its own.
+    secret_settings: Sequence[str] = ()
     start_order: int = 100
 
     @property

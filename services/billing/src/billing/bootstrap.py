@@ -44,4 +44,5 @@ SERVICE = ServiceDefinition(
     workflows=[SessionChargeWorkflow],
     activities=charges.activities,
     seed=seed.seed_demo,
+    secret_settings=("KINETIC_BILLING_WEBHOOK_SECRET",),
 )
