@@ -52,17 +52,17 @@ async def _check(coro: Any, timeout: float = 2.0) -> str:
 def create_app(runtime: Runtime) -> FastAPI:
     definition = runtime.definition
     settings = runtime.settings
-    state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state["nats"] = await nats.connect(nats_servers(settings.nats_url), max_reconnect_attempts=-1,
-                                           allow_reconnect=True)
-        app.state.nats = state["nats"]  # for endpoints that act on the broker itself
+        # The process's one NATS connection: readiness pings it, and endpoints that act on
+        # the broker itself (a partner's consumer) use it.
+        app.state.nats = await nats.connect(nats_servers(settings.nats_url),
+                                            max_reconnect_attempts=-1, allow_reconnect=True)
         try:
             yield
         finally:
-            await state["nats"].close()
+            await app.state.nats.close()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -95,7 +95,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                 await conn.execute(text("SELECT 1"))
 
         async def nats_ping() -> None:
-            await state["nats"].flush(timeout=1)
+            await app.state.nats.flush(timeout=1)
 
         checks = {"database": await _check(db_ping()), "nats": await _check(nats_ping())}
         if definition.uses_temporal:
