@@ -305,3 +305,100 @@ async def test_an_event_that_overtook_the_one_it_builds_on_is_applied_once_that_
     async with db.read() as conn:
         assert [r[0] for r in await conn.execute(
             text("SELECT n FROM effects ORDER BY n"))] == [1, 2]
+
+
+async def _publish(js, service: str, Item, tenant: uuid.UUID, *ns: int) -> None:
+    for n in ns:
+        message_id, subject, payload = envelope(service, Item, tenant, n)
+        await js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+
+
+async def _applied(db: Database) -> list[int]:
+    async with db.read() as conn:
+        return [r[0] for r in await conn.execute(text("SELECT n FROM effects ORDER BY n"))]
+
+
+async def test_a_lost_durable_consumer_is_recreated_and_each_event_is_still_applied_once(
+        db, nats_url):
+    """Someone deletes the consumer's durable JetStream consumer (or a node loses it) while
+    the consumer runs: it re-creates it from the stream's start, the inbox skips what it had
+    handled, and what was published meanwhile is applied."""
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    subscription = effects_subscription(service, Item)
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    app, _broker = build_consumer_app(nats_url, db, [subscription])
+    await app.start()
+    try:
+        await _publish(js, service, Item, tenant, 1, 2, 3)
+        await _until(lambda: effect_count(db), 3)
+        await js.delete_consumer(stream_name_for_service(service), subscription.name)
+        await _publish(js, service, Item, tenant, 4, 5)
+        await _until(lambda: effect_count(db), 5)
+        await asyncio.sleep(0.5)  # time for a wrong second application to show
+    finally:
+        await app.stop()
+        await nc.close()
+    assert await _applied(db) == [1, 2, 3, 4, 5]
+
+
+async def test_catch_up_gives_a_handler_added_later_the_events_before_it_once(db, nats_url):
+    """An upgrade adds a handler for an event type already in the stream (as billing's
+    patient names did). Rewinding the durable consumer (``catch-up``) hands it the earlier
+    events; those the consumer had handled are skipped by the inbox, not applied again."""
+    from datetime import UTC, datetime, timedelta
+
+    from kinetic_infra.broker.faststream_app import consumer_config
+    from kinetic_infra.broker.streams import rewind_consumer
+
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    Noted = item_event_class(service)
+    Noted.event_type = f"kinetic.{service}.item.noted.v1"
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    stream = stream_name_for_service(service)
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        never_ran = Subscription(name=f"{service}-never-ran", source_service=service)
+        assert not await rewind_consumer(js, stream, consumer_config(never_ran, 60, since))
+        assert never_ran.name not in [c.name for c in await js.consumers_info(stream)]
+
+        await _publish(js, service, Item, tenant, 1, 2)
+        await _publish(js, service, Noted, tenant, 101)
+        await _publish(js, service, Item, tenant, 3)
+        before = effects_subscription(service, Item)  # knows items, not notes
+        app, _broker = build_consumer_app(nats_url, db, [before])
+        await app.start()
+        try:
+            await _until(lambda: effect_count(db), 3)
+        finally:
+            await app.stop()
+
+        after = effects_subscription(service, Item)
+
+        @after.on(Noted.event_type)
+        async def note(conn, event: CloudEvent) -> None:
+            await conn.execute(text("INSERT INTO effects VALUES (:i, :n)"),
+                               {"i": event.data["item_id"], "n": event.data["n"]})
+
+        assert await rewind_consumer(js, stream, consumer_config(after, 60, since))
+        assert (await js.consumer_info(stream, after.name)).num_pending == 4
+        app, _broker = build_consumer_app(nats_url, db, [after])
+        await app.start()
+        try:
+            await _until(lambda: effect_count(db), 4)
+
+            async def settled() -> int:  # every rewound event delivered and acked
+                info = await js.consumer_info(stream, after.name)
+                return int(info.num_pending == 0 and info.num_ack_pending == 0)
+
+            await _until(settled, 1)
+        finally:
+            await app.stop()
+    finally:
+        await nc.close()
+    assert await _applied(db) == [1, 2, 3, 101]

@@ -4,7 +4,10 @@ payments, refunds and credit notes over HTTP; bad input refused with nothing wri
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +23,7 @@ from kinetic_contracts.booking.v1.events import (
     AppointmentNoShow,
     AppointmentReversed,
 )
-from kinetic_contracts.naming import nats_subject
+from kinetic_contracts.naming import nats_subject, stream_name_for_service
 from kinetic_infra.auth.principal import Principal, Role
 
 pytestmark = pytest.mark.platform
@@ -126,6 +129,50 @@ async def test_a_completed_session_delivered_three_times_is_charged_once(
     assert len(await invoices_for(platform, session.appointment_id)) == 1
     detail = await api("billing", "GET", f"/invoices/{bill['invoice_id']}")
     assert detail.json()["lines"][0]["cpt_codes"] == ["97110"]
+
+
+async def test_catch_up_reads_booking_again_from_a_time_and_charges_nothing_twice(
+        platform, priced, tenant, wait_for):
+    """``python -m kinetic_infra.service catch-up``, as an operator runs it after an upgrade
+    that gave billing a handler for events already in booking's stream: billing's consumer
+    reads them again from ``--since``, and a session it had charged stays charged once."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    billing = next(d for d in platform.services if d.name == "billing")
+    command = [sys.executable, "-m", "kinetic_infra.service", "catch-up"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *args], env=platform.env_for(billing),
+                              capture_output=True, text=True, timeout=120)
+
+    unknown = await asyncio.to_thread(run, "billing-nothing", "--since", since.isoformat())
+    assert unknown.returncode != 0 and "no subscription billing-nothing" in unknown.stderr
+    assert "billing-charges" in unknown.stderr  # it names the ones there are
+    naive = await asyncio.to_thread(run, "billing-charges", "--since", "2026-01-01T00:00:00")
+    assert naive.returncode != 0 and "time zone" in naive.stderr
+    rewound = await asyncio.to_thread(run, "billing-charges", "--since", since.isoformat())
+    assert rewound.returncode == 0, rewound.stderr
+    assert rewound.stdout.startswith("billing-charges rewound to "), rewound.stdout
+
+    nc = await nats.connect(platform.nats.url)
+    try:
+        js = nc.jetstream()
+
+        async def read_again() -> bool:
+            info = await js.consumer_info(stream_name_for_service("booking"), "billing-charges")
+            return (info.delivered.stream_seq > 0 and info.num_pending == 0
+                    and info.num_ack_pending == 0)
+
+        await wait_for(read_again)
+    finally:
+        await nc.close()
+    charged = await billing_rows(
+        platform, "SELECT count(*) AS n FROM events WHERE stream_name = $1",
+        f"charge-{session.appointment_id}")
+    assert charged[0]["n"] == 1
+    assert len(await invoices_for(platform, session.appointment_id)) == 1
 
 
 async def test_a_completed_then_reversed_session_is_credited_once(

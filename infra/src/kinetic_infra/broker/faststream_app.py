@@ -17,6 +17,11 @@ Acknowledgement is manual, after the inbox transaction commits: ack on applied /
 / ignored / rejected / dead-lettered, nack with a growing delay on a transient failure.
 JetStream's ``max_deliver`` is unlimited because the dead-letter decision is ours (it must
 record the message for the admin page before giving up).
+
+A durable consumer that disappears (deleted by hand, lost with a NATS node's state) is
+re-created from the stream's start: the inbox skips what was already handled, so nothing is
+applied twice, and nothing published meanwhile is missed. ``catch-up`` (service/__main__.py)
+rewinds one on purpose, for a handler an upgrade added for events already in the stream.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import nats
 from faststream import FastStream
@@ -38,6 +44,7 @@ from kinetic_infra.broker.streams import (
     DEAD_LETTER_STREAM,
     dead_letter_stream,
     dead_letter_subject,
+    ensure_consumer,
     ensure_stream,
     service_stream,
 )
@@ -71,11 +78,14 @@ async def declare_streams(nats_url: str, services: Sequence[str], replicas: int 
         await nc.drain()
 
 
-def consumer_config(subscription: Subscription, ack_wait: float) -> ConsumerConfig:
+def consumer_config(subscription: Subscription, ack_wait: float,
+                    since: datetime | None = None) -> ConsumerConfig:
+    """The subscription's durable consumer: from the stream's start, or from ``since``."""
     return ConsumerConfig(
         durable_name=subscription.name,
         ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
+        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
+        opt_start_time=since.astimezone(UTC) if since else None,
         filter_subject=service_subjects(subscription.source_service),
         ack_wait=ack_wait,
         max_deliver=-1,
@@ -100,17 +110,21 @@ class PullLoop:
 
     async def run(self) -> None:
         sub = self.consumer.subscription
-        pull = await self.js.pull_subscribe(
-            service_subjects(sub.source_service), durable=sub.name,
-            stream=stream_name_for_service(sub.source_service),
-            config=consumer_config(sub, self.ack_wait),
-        )
+        stream, config = stream_name_for_service(sub.source_service), consumer_config(
+            sub, self.ack_wait)
+        pull = await self.js.pull_subscribe(service_subjects(sub.source_service),
+                                            durable=sub.name, stream=stream, config=config)
         while True:
             try:
                 messages = await pull.fetch(BATCH_SIZE, timeout=PULL_TIMEOUT)
             except TimeoutError:
                 continue
-            except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
+            except nats.js.errors.ServiceUnavailableError:
+                # No one answers the pull: NATS is electing a leader, or the consumer is gone.
+                await self._recreate_if_missing(stream, config)
+                await asyncio.sleep(1)
+                continue
+            except nats.errors.ConnectionClosedError:
                 await asyncio.sleep(1)  # unacked messages are redelivered after ack_wait
                 continue
             messages.sort(key=lambda m: m.metadata.sequence.stream)
@@ -121,6 +135,17 @@ class PullLoop:
                     await msg.ack()
                 else:
                     await msg.nak(delay=retry_delay(delivery.attempt))
+
+
+    async def _recreate_if_missing(self, stream: str, config: ConsumerConfig) -> None:
+        try:
+            if await ensure_consumer(self.js, stream, config):
+                log.warning("durable consumer %s was missing: re-created, reading %s from "
+                            "its start (the inbox skips what was handled)",
+                            config.durable_name, stream)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.info("durable consumer %s not reachable yet: %s", config.durable_name,
+                     type(exc).__name__)
 
 
 def build_consumer_app(nats_url: str, db: Database, subscriptions: Sequence[Subscription],

@@ -10,6 +10,10 @@ scaled, restarted or killed on its own.
 Maintenance: ``python -m kinetic_infra.service rebuild [PROJECTION ...]`` empties the
 service's projections (all, or those named) and replays its event log into them, on
 ``KINETIC_MAINTENANCE_DATABASE_URL`` (a role that bypasses row-level security), then exits.
+``python -m kinetic_infra.service catch-up SUBSCRIPTION --since TIME`` rewinds one of the
+service's durable consumers to TIME, for a handler an upgrade added for events already in
+the stream: the running consumers receive every event from TIME on again, the inbox skips
+those handled before, and the new handler applies the rest once.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import signal
 import sys
 
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
-from kinetic_infra.settings import Settings, load_settings
+from kinetic_infra.settings import Settings, load_settings, nats_servers
 
 ROLES = ("api", "relay", "consumer", "worker", "dispatcher", "migrate")
 REBUILD = "rebuild"
+CATCH_UP = "catch-up"
 
 
 def load_definition(service: str) -> ServiceDefinition:
@@ -105,6 +110,49 @@ async def _rebuild(definition: ServiceDefinition, settings: Settings,
         await db.dispose()
 
 
+async def _catch_up(definition: ServiceDefinition, settings: Settings,
+                    args: list[str]) -> None:
+    import argparse
+    from datetime import datetime
+
+    import nats
+
+    from kinetic_contracts.naming import stream_name_for_service
+    from kinetic_infra.broker.faststream_app import consumer_config
+    from kinetic_infra.broker.streams import rewind_consumer
+
+    parser = argparse.ArgumentParser(prog=f"python -m kinetic_infra.service {CATCH_UP}")
+    parser.add_argument("subscription", help="the durable consumer's name")
+    parser.add_argument("--since", required=True, type=datetime.fromisoformat,
+                        help="ISO 8601 time with its offset, e.g. 2026-01-01T00:00:00+00:00")
+    options = parser.parse_args(args)
+    since: datetime = options.since
+    if since.tzinfo is None:
+        raise SystemExit("--since needs a time zone offset (e.g. +00:00 or Z)")
+    runtime = build_runtime(definition, settings)
+    try:
+        known = {s.name: s for s in definition.build_subscriptions(runtime)}
+    finally:
+        await runtime.db.dispose()
+    if (subscription := known.get(options.subscription)) is None:
+        raise SystemExit(f"{definition.name} has no subscription {options.subscription} "
+                         f"(it has {', '.join(sorted(known)) or 'none'})")
+    stream = stream_name_for_service(subscription.source_service)
+    nc = await nats.connect(nats_servers(settings.nats_url))
+    try:
+        js = nc.jetstream()
+        config = consumer_config(subscription, settings.consumer_ack_wait_seconds, since)
+        if not await rewind_consumer(js, stream, config):
+            print(f"{subscription.name} has not run yet: its first consumer reads {stream} "
+                  f"from the start", flush=True)
+            return
+        pending = (await js.consumer_info(stream, subscription.name)).num_pending
+        print(f"{subscription.name} rewound to {since.isoformat()}: {pending} events of "
+              f"{stream} to go through again", flush=True)
+    finally:
+        await nc.close()
+
+
 def _api(definition: ServiceDefinition, settings: Settings) -> None:
     from kinetic_infra.http.app import create_app
     from kinetic_infra.http.serving import serve
@@ -121,9 +169,13 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings()
         asyncio.run(_rebuild(load_definition(settings.service), settings, args[1:]))
         return
+    if args[:1] == [CATCH_UP]:
+        settings = load_settings()
+        asyncio.run(_catch_up(load_definition(settings.service), settings, args[1:]))
+        return
     if len(args) != 1 or args[0] not in ROLES:
         raise SystemExit(f"usage: python -m kinetic_infra.service {{{'|'.join(ROLES)}}}, "
-                         f"or {REBUILD} [PROJECTION ...]")
+                         f"{REBUILD} [PROJECTION ...], or {CATCH_UP} SUBSCRIPTION --since TIME")
     role = args[0]
     settings = load_settings()
     from kinetic_infra.telemetry import setup_logging, setup_telemetry

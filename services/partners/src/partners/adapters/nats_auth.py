@@ -32,9 +32,9 @@ import nkeys
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError, NotFoundError
 
 from kinetic_contracts.partner_feed import FEED_STREAM, durable_name, feed_subjects
+from kinetic_infra.broker.streams import ensure_consumer, rewind_consumer
 from kinetic_infra.service.definition import Runtime
 from kinetic_infra.settings import nats_servers
 from partners.adapters.keys import NATS_KEY
@@ -113,29 +113,14 @@ def feed_consumer(tenant_id: UUID, partner_id: UUID,
 
 
 async def ensure_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID) -> None:
-    """Create the consumer if it does not exist; an existing one keeps its position and its
-    start (a rewound one starts where the operator put it)."""
-    try:
-        await js.consumer_info(FEED_STREAM, durable_name(partner_id))
-    except NotFoundError:
-        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id))
+    await ensure_consumer(js, FEED_STREAM, feed_consumer(tenant_id, partner_id))
 
 
 async def rewind_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID,
                                since: datetime) -> bool:
     """Put the partner's consumer back to ``since``: it delivers again every feed message
     stored from then on. A partner that never connected has no position to move: False."""
-    try:
-        await js.delete_consumer(FEED_STREAM, durable_name(partner_id))
-    except NotFoundError:
-        return False
-    try:
-        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
-    except BadRequestError:
-        # A connection's callout recreated it from the start in between: rewind that one.
-        await js.delete_consumer(FEED_STREAM, durable_name(partner_id))
-        await js.add_consumer(FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
-    return True
+    return await rewind_consumer(js, FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
