@@ -217,9 +217,9 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
                                       message=f"Not replayed: {problem_text(response)}",
                                       warn=True, kept={"since": since},
                                       status_code=response.status_code)
-        n, rewound = response.json()["requeued"], response.json()["nats_feed_rewound"]
+        n = response.json()["requeued"]
         return redirect(f"{HOME}/{partner_id}", f"Replay from {since.replace('T', ' ')} UTC: "
-                        f"{n} {'delivery' if n == 1 else 'deliveries'} requeued."
-                        + (" Its NATS consumer starts again there." if rewound else ""))
+                        f"{n} {'delivery' if n == 1 else 'deliveries'} sent again, by webhook "
+                        f"and on NATS.")
 
     return pages

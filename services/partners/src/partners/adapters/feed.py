@@ -266,11 +266,12 @@ async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partn
 
 
 async def publish_to_feed(conn: AsyncConnection, partner_id: Any, event: CloudEvent,
-                          lane: str) -> None:
+                          lane: str, replay: str = "") -> None:
     """The event on the partner's NATS subjects, by the outbox relay (at least once, in the
-    lane's order: the relay keeps the order of rows of one stream name)."""
+    lane's order: the relay keeps the order of rows of one stream name). A ``replay`` is a
+    new message (its own message id) with the same event in it."""
     await conn.execute(insert(outbox).values(
-        event_id=uuid5(NAMESPACE_URL, f"kinetic:feed:{partner_id}:{event.id}"),
+        event_id=uuid5(NAMESPACE_URL, f"kinetic:feed:{partner_id}:{event.id}{replay}"),
         stream_name=f"feed:{partner_id}:{lane}",
         subject=feed_subject(event.tenantid, partner_id, event.type),
         payload=event.model_dump_json(exclude_none=True).encode()))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kinetic_contracts import CloudEvent
 from kinetic_contracts.partner_feed import FeedAccess
 from kinetic_contracts.registry import GRANTABLE_EVENT_TYPES
 from kinetic_infra.auth.principal import Principal, Role
@@ -28,9 +29,15 @@ from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
-from partners.adapters.feed import deliveries, disclose_to_new_partner, enqueue, partners
+from partners.adapters.feed import (
+    consents,
+    deliveries,
+    disclose_to_new_partner,
+    enqueue,
+    partners,
+    publish_to_feed,
+)
 from partners.adapters.keys import FHIR_KEY, NATS_KEY, KeyKind
-from partners.adapters.nats_auth import rewind_feed_consumer
 from partners.domain import partner
 from partners.settings import partners_settings
 
@@ -99,10 +106,10 @@ class ReplayIn(BaseModel):
 
 
 class ReplayOut(BaseModel):
-    requeued: int = Field(description="Webhook deliveries sent again")
-    nats_feed_rewound: bool = Field(
-        description="The partner's NATS consumer now starts again at `since` (false when "
-                    "the partner has never connected to NATS: it has no position to move)")
+    requeued: int = Field(description="Deliveries sent again, each by webhook and as a new "
+                                      "message on the partner's NATS feed (with the same "
+                                      "event id); none of a patient who has withdrawn data "
+                                      "sharing with the partner, but the instruction to erase")
 
 
 def new_secret() -> str:
@@ -251,23 +258,31 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).resource_id = str(partner_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
-            await visible(conn, partner_id)
+            named = (await visible(conn, partner_id))["name"]
+            withdrawn = {str(p) for p in (await conn.execute(
+                select(consents.c.patient_id)
+                .where(consents.c.partner == named, consents.c.granted.is_(False))
+            )).scalars()}
             rows = (await conn.execute(
-                deliveries.update().where(deliveries.c.partner_id == partner_id,
-                                          deliveries.c.created_at >= body.since)
-                .values(status="pending", attempts=0)
-                .returning(deliveries.c.delivery_id, deliveries.c.lane))).all()
+                select(deliveries.c.delivery_id, deliveries.c.lane, deliveries.c.envelope)
+                .where(deliveries.c.partner_id == partner_id,
+                       deliveries.c.created_at >= body.since)
+                .order_by(deliveries.c.delivery_id))).all()
+            again = [(delivery_id, lane, CloudEvent.model_validate(envelope))
+                     for delivery_id, lane, envelope in rows
+                     if partner.may_send_again(envelope["type"],
+                                               envelope["data"].get("patient_id"), withdrawn)]
+            if again:
+                await conn.execute(deliveries.update()
+                                   .where(deliveries.c.delivery_id.in_([a[0] for a in again]))
+                                   .values(status="pending", attempts=0))
             now = datetime.now(UTC)
-            for delivery_id, lane in rows:
+            for delivery_id, lane, event in again:
                 await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now, lane)
-            return {"requeued": len(rows)}
+                await publish_to_feed(conn, partner_id, event, lane, f":replay:{now.isoformat()}")
+            return {"requeued": len(again)}
 
-        requeued = await run_command(db, work, tenant_id=principal.tenant_id)
-        # The NATS feed is the partner's stream of record: its consumer goes back instead
-        # (after the webhooks' commit; a repeated request rewinds to the same place).
-        rewound = await rewind_feed_consumer(request.app.state.nats.jetstream(),
-                                             principal.tenant_id, partner_id, body.since)
-        return {**requeued, "nats_feed_rewound": rewound}
+        return await run_command(db, work, tenant_id=principal.tenant_id)
 
     return api
 

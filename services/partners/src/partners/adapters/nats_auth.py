@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +33,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kinetic_contracts.partner_feed import FEED_STREAM, durable_name, feed_subjects
-from kinetic_infra.broker.streams import ensure_consumer, rewind_consumer
+from kinetic_infra.broker.streams import ensure_consumer
 from kinetic_infra.service.definition import Runtime
 from kinetic_infra.settings import nats_servers
 from partners.adapters.keys import NATS_KEY
@@ -102,25 +101,16 @@ def answer(request: dict[str, Any], issuer: nkeys.KeyPair, account: str,
         "nats": {"type": "authorization_response", "version": 2, **outcome}}, issuer)
 
 
-def feed_consumer(tenant_id: UUID, partner_id: UUID,
-                  since: datetime | None = None) -> ConsumerConfig:
-    """The partner's durable consumer of its feed: from the start, or from ``since``."""
+def feed_consumer(tenant_id: UUID, partner_id: UUID) -> ConsumerConfig:
+    """The partner's durable consumer of its feed, from the start."""
     return ConsumerConfig(
         durable_name=durable_name(partner_id), filter_subject=feed_subjects(tenant_id, partner_id),
-        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
-        opt_start_time=since.astimezone(UTC) if since else None,
-        ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=1000)
+        deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+        max_ack_pending=1000)
 
 
 async def ensure_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID) -> None:
     await ensure_consumer(js, FEED_STREAM, feed_consumer(tenant_id, partner_id))
-
-
-async def rewind_feed_consumer(js: JetStreamContext, tenant_id: UUID, partner_id: UUID,
-                               since: datetime) -> bool:
-    """Put the partner's consumer back to ``since``: it delivers again every feed message
-    stored from then on. A partner that never connected has no position to move: False."""
-    return await rewind_consumer(js, FEED_STREAM, feed_consumer(tenant_id, partner_id, since))
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -143,6 +143,14 @@ def withdrawn(consents: dict[str, bool], partner_name: str) -> bool:
     return consents.get(partner_name) is False
 
 
+def may_send_again(event_type: str, patient_id: str | None,
+                   withdrawn_patients: set[str]) -> bool:
+    """A replay sends a partner again only what it may have now: nothing of a patient who
+    has withdrawn data sharing with it since, except the instruction to erase."""
+    return (patient_id not in withdrawn_patients
+            or event_type == public.DisclosureWithdrawn.event_type)
+
+
 def may_disclose(grant: Grant, consents: dict[str, bool], partner_name: str,
                  data_class: DataClass) -> bool:
     """More than identifiers goes to a partner only when both say yes: the organization granted
