@@ -144,3 +144,15 @@ async def test_the_front_desk_reverses_a_completion_recorded_in_error(
     # The hour is free again, and the API agrees.
     got = await api("booking", "GET", f"/appointments/{appointment_id}")
     assert got.json()["status"] == "reversed"
+
+
+async def test_a_refused_registration_is_shown_as_a_warning(signed_in, clinic, tenant):
+    page = await signed_in("booking", front_desk_of(tenant, clinic["location_id"]))
+    await page.goto(f"/admin/front-desk?location_id={clinic['location_id']}&date={next_monday()}")
+    await page.keyboard.press("r")
+    await page.get_by_label("Given name").fill("Yet")
+    await page.get_by_label("Family name").fill("Unborn")
+    await page.get_by_label("Date of birth").fill("2090-09-14")
+    await page.get_by_role("button", name="Register").click()
+    await expect(page.get_by_role("status")).to_contain_text("Not registered")
+    await expect(page.get_by_role("status")).to_have_class("flash warn")

@@ -229,6 +229,16 @@ async def test_an_episode_starts_with_an_initial_assessment(api, clinic):
     follow_up = await api("booking", "POST", "/appointments", json=booking(
         clinic, local(monday, 11), episode_id=episode.json()["id"]))
     assert follow_up.status_code == 201, follow_up.text
+    # Nor can a session go before it, by booking or by moving either of them.
+    earlier = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(monday - timedelta(days=7), 9), episode_id=episode.json()["id"]))
+    assert earlier.json()["type"] == "/problems/first-session-is-assessment", earlier.text
+    moved = await api("booking", "POST", f"/appointments/{follow_up.json()['id']}/reschedule",
+                      json={"starts_at": local(monday - timedelta(days=7), 9).isoformat()})
+    assert moved.json()["type"] == "/problems/first-session-is-assessment", moved.text
+    moved = await api("booking", "POST", f"/appointments/{assessment.json()['id']}/reschedule",
+                      json={"starts_at": local(monday + timedelta(days=1), 9).isoformat()})
+    assert moved.json()["type"] == "/problems/first-session-is-assessment", moved.text
 
 
 async def test_a_cancelled_hour_is_offered_to_the_first_on_the_waitlist(
@@ -260,3 +270,71 @@ async def test_a_cancelled_hour_is_offered_to_the_first_on_the_waitlist(
     listed = (await api("booking", "GET",
                         f"/waitlist?location_id={clinic['location_id']}")).json()
     assert [e["entry_id"] for e in listed] == [waiting[1][1]]
+
+
+async def _waiting_patient(api, clinic, name: str, **entry) -> tuple[str, str]:
+    patient = await api("booking", "POST", "/patients", json={
+        "given_name": name, "family_name": "Waiter", "date_of_birth": "1981-01-01",
+        "home_location_id": clinic["location_id"]})
+    joined = await api("booking", "POST", "/waitlist", json={
+        "patient_id": patient.json()["id"], "location_id": clinic["location_id"], **entry})
+    assert joined.status_code == 201, joined.text
+    return patient.json()["id"], joined.json()["id"]
+
+
+async def test_the_waitlist_is_offered_only_hours_its_patient_can_take(api, clinic):
+    """A therapist off sick has her day's sessions cancelled: those hours are offered to no
+    one. A patient booked elsewhere at the hour, or waiting for a longer session, is passed
+    over for the next one, and keeps their place for the next hour."""
+    monday = next_monday(2)
+    sick_day = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(monday, 9)))
+    assert sick_day.status_code == 201, sick_day.text
+    busy_patient, busy_entry = await _waiting_patient(api, clinic, "Busy")
+    other = await api("booking", "POST", "/therapists", json={
+        "location_ids": [clinic["location_id"]], "display_name": "Omar Haddad"})
+    await api("booking", "PUT",
+              f"/therapists/{other.json()['id']}/working-hours/{clinic['location_id']}",
+              json={"working_hours": {"mon": [{"opens": "09:00", "closes": "17:00"}]}})
+    elsewhere = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(monday, 10), patient_id=busy_patient, therapist_id=other.json()["id"]))
+    assert elsewhere.status_code == 201, elsewhere.text
+    await api("booking", "PUT", "/appointment-types/reassessment", json={"minutes": 90})
+    _long_patient, long_entry = await _waiting_patient(api, clinic, "Long",
+                                                       appointment_type="reassessment")
+    free_patient, free_entry = await _waiting_patient(api, clinic, "Free")
+
+    off = await api("booking", "POST", f"/therapists/{clinic['therapist_id']}/time-off", json={
+        "starts_at": local(monday, 0).isoformat(),
+        "ends_at": local(monday, 12).isoformat()})
+    assert off.status_code == 201, off.text
+    cancelled = await api("booking", "POST", f"/appointments/{sick_day.json()['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["offered_to"] is None  # she is off: nobody can take it
+
+    ten = await api("booking", "POST", "/appointments", json=booking(clinic, local(monday, 14)))
+    assert ten.status_code == 201, ten.text
+    busy_again = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(monday, 14), patient_id=busy_patient, therapist_id=other.json()["id"]))
+    assert busy_again.status_code == 201, busy_again.text
+    cancelled = await api("booking", "POST", f"/appointments/{ten.json()['id']}/cancel")
+    assert cancelled.json()["offered_to"] == free_entry  # busy then, and 90 minutes wanted
+    listed = {e["entry_id"]: e["status"] for e in (await api(
+        "booking", "GET", f"/waitlist?location_id={clinic['location_id']}")).json()}
+    assert listed == {busy_entry: "waiting", long_entry: "waiting", free_entry: "offered"}
+    taken = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(monday, 14), patient_id=free_patient, waitlist_entry_id=free_entry))
+    assert taken.status_code == 201, taken.text
+
+
+async def test_booking_from_the_waitlist_takes_only_that_patients_entry_there(api, clinic):
+    """The entry a booking names must be the booked patient's, at the booked location: a
+    slip of the form never takes someone else off the waitlist."""
+    _someone, entry = await _waiting_patient(api, clinic, "Someone")
+    wrong = await api("booking", "POST", "/appointments", json=booking(
+        clinic, local(next_monday(2), 9), waitlist_entry_id=entry))
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["type"] == "/problems/waitlist-entry-elsewhere"
+    listed = (await api("booking", "GET",
+                        f"/waitlist?location_id={clinic['location_id']}")).json()
+    assert [(e["entry_id"], e["status"]) for e in listed] == [(entry, "waiting")]

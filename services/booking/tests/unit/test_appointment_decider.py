@@ -152,16 +152,45 @@ def test_given_a_closure_when_booked_that_day_then_refused():
 
 
 def test_given_an_episode_without_sessions_when_a_treatment_is_booked_then_refused():
-    facts = appointment.EpisodeFacts(patient_id=uuid.uuid4(), closed=False, has_sessions=False)
+    facts = appointment.EpisodeFacts(patient_id=uuid.uuid4(), closed=False)
     command = book(episode_id=uuid.uuid4(), episode=facts, appointment_type="treatment_session")
     with pytest.raises(FirstSessionIsAssessmentError):
         appointment.decide(command.model_copy(update={"patient_id": facts.patient_id}),
                            appointment.INITIAL)
 
 
+def into_episode(appointment_type: str, starts_at: datetime, **facts):
+    patient = uuid.uuid4()
+    episode = appointment.EpisodeFacts(patient_id=patient, closed=False, **facts)
+    return book(patient_id=patient, episode_id=uuid.uuid4(), episode=episode,
+                appointment_type=appointment_type, starts_at=starts_at)
+
+
+def test_given_an_assessment_on_wednesday_when_a_treatment_is_booked_on_monday_then_refused():
+    monday, wednesday = NOW + timedelta(days=7), NOW + timedelta(days=9)
+    with pytest.raises(FirstSessionIsAssessmentError):
+        appointment.decide(into_episode("treatment_session", monday,
+                                        first_assessment_at=wednesday), appointment.INITIAL)
+    [event] = appointment.decide(into_episode("treatment_session", wednesday + timedelta(days=2),
+                                              first_assessment_at=wednesday),
+                                 appointment.INITIAL)
+    assert event.appointment_type == "treatment_session"
+
+
+def test_given_a_treatment_on_monday_when_the_assessment_is_booked_after_it_then_refused():
+    monday = NOW + timedelta(days=7)
+    with pytest.raises(FirstSessionIsAssessmentError):
+        appointment.decide(into_episode("initial_assessment", monday + timedelta(days=1),
+                                        first_session_at=monday), appointment.INITIAL)
+    [event] = appointment.decide(into_episode("initial_assessment", monday - timedelta(days=1),
+                                              first_session_at=monday), appointment.INITIAL)
+    assert event.appointment_type == "initial_assessment"
+
+
 def test_given_a_closed_episode_when_booked_into_then_refused():
     patient = uuid.uuid4()
-    facts = appointment.EpisodeFacts(patient_id=patient, closed=True, has_sessions=True)
+    facts = appointment.EpisodeFacts(patient_id=patient, closed=True,
+                                     first_assessment_at=NOW - timedelta(days=7))
     with pytest.raises(EpisodeClosedError):
         appointment.decide(book(patient_id=patient, episode_id=uuid.uuid4(), episode=facts),
                            appointment.INITIAL)
@@ -302,3 +331,45 @@ def test_streams_recorded_before_reversals_existed_still_fold():
     assert isinstance(cancelled, appointment.Cancelled) and cancelled.late
     done = completed()
     assert isinstance(done, appointment.Finished) and done.outcome == "completed"
+
+
+def test_given_a_treatment_when_moved_before_the_episodes_assessment_then_refused():
+    assessment_at, patient = NOW + timedelta(days=2), uuid.uuid4()
+    facts = appointment.EpisodeFacts(patient_id=patient, closed=False,
+                                     first_assessment_at=assessment_at)
+    state = booked(appointment_type="treatment_session", starts_at=NOW + timedelta(days=3),
+                   patient_id=patient, episode_id=uuid.uuid4(), episode=facts)
+    command = appointment.RescheduleAppointment(
+        appointment_id=state.booked.appointment_id, starts_at=NOW + timedelta(days=1), now=NOW,
+        location=CLINIC, therapist=therapist_at(LOCATION), episode=facts)
+    with pytest.raises(FirstSessionIsAssessmentError):
+        appointment.decide(command, state)
+    later = command.model_copy(update={"starts_at": NOW + timedelta(days=4)})
+    assert appointment.decide(later, state)
+
+
+def test_given_an_assessment_when_moved_after_the_episodes_first_treatment_then_refused():
+    state = booked(starts_at=NOW + timedelta(days=1))  # the initial assessment
+    facts = appointment.EpisodeFacts(patient_id=state.booked.patient_id, closed=False,
+                                     first_session_at=NOW + timedelta(days=3))
+    command = appointment.RescheduleAppointment(
+        appointment_id=state.booked.appointment_id, starts_at=NOW + timedelta(days=4), now=NOW,
+        location=CLINIC, therapist=therapist_at(LOCATION), episode=facts)
+    with pytest.raises(FirstSessionIsAssessmentError):
+        appointment.decide(command, state)
+
+
+def test_given_a_closed_episode_when_its_session_is_moved_then_refused():
+    state = booked(starts_at=NOW + timedelta(days=1))
+    facts = appointment.EpisodeFacts(patient_id=state.booked.patient_id, closed=True)
+    with pytest.raises(EpisodeClosedError):
+        appointment.decide(appointment.RescheduleAppointment(
+            appointment_id=state.booked.appointment_id, starts_at=NOW + timedelta(days=2),
+            now=NOW, location=CLINIC, therapist=therapist_at(LOCATION), episode=facts), state)
+
+
+def test_given_a_session_that_has_started_when_cancelled_then_refused():
+    state = booked()
+    for hours_before in (0, -0.5, -3):  # at the start, during it, after it
+        with pytest.raises(WrongAppointmentStateError):
+            cancel(state, hours_before=hours_before)

@@ -12,6 +12,7 @@ from booking.domain.errors import (
     ConsentPartnerError,
     EpisodeNotFoundError,
     WaitlistEntryClosedError,
+    WaitlistEntryElsewhereError,
 )
 from kinetic_contracts.booking.v1.events import Hours
 
@@ -78,10 +79,13 @@ def joined_entry() -> waitlist.WaitlistState:
     return fold(waitlist, [joined])
 
 
-def offer(state):
+TOMORROW = NOW + timedelta(days=1)
+
+
+def offer(state, now=NOW):
     return waitlist.decide(waitlist.OfferSlot(
-        entry_id=state.joined.entry_id, therapist_id=uuid.uuid4(), starts_at=NOW,
-        ends_at=NOW + timedelta(hours=1), freed_by=uuid.uuid4(), now=NOW), state)
+        entry_id=state.joined.entry_id, therapist_id=uuid.uuid4(), starts_at=TOMORROW,
+        ends_at=TOMORROW + timedelta(hours=1), freed_by=uuid.uuid4(), now=now), state)
 
 
 def test_a_waiting_entry_is_offered_one_hour_and_then_skipped():
@@ -90,6 +94,42 @@ def test_a_waiting_entry_is_offered_one_hour_and_then_skipped():
     assert offered.patient_id == state.joined.patient_id
     with pytest.raises(WaitlistEntryClosedError):
         offer(fold(waitlist, [offered], state))
+
+
+def test_an_offer_whose_hour_began_unbooked_lapses_and_the_entry_takes_the_next():
+    state = joined_entry()
+    offered = fold(waitlist, offer(state), state)
+    with pytest.raises(WaitlistEntryClosedError):
+        offer(offered, now=TOMORROW - timedelta(minutes=1))
+    [again] = offer(offered, now=TOMORROW)
+    assert again.patient_id == state.joined.patient_id
+
+
+def test_the_first_who_can_take_the_hour_is_offered_it():
+    hour = timedelta(hours=1)
+    busy, long, free, later = (uuid.uuid4() for _ in range(4))
+    candidates = [waitlist.Candidate(busy, patient_busy=True, minutes=60),
+                  waitlist.Candidate(long, patient_busy=False, minutes=90),
+                  waitlist.Candidate(free, patient_busy=False, minutes=60),
+                  waitlist.Candidate(later, patient_busy=False, minutes=45)]
+    assert waitlist.first_to_offer(candidates, hour) == free
+    assert waitlist.first_to_offer(candidates[:2], hour) is None
+    assert waitlist.first_to_offer(candidates[:2], timedelta(minutes=90)) == long
+
+
+def test_booking_from_an_entry_takes_only_that_patients_entry_at_that_location():
+    state = joined_entry()
+    j = state.joined
+    for patient_id, location_id in ((uuid.uuid4(), j.location_id),
+                                    (j.patient_id, uuid.uuid4()), (None, None)):
+        with pytest.raises(WaitlistEntryElsewhereError):
+            waitlist.decide(waitlist.LeaveWaitlist(
+                entry_id=j.entry_id, reason="booked", now=NOW, booked_patient_id=patient_id,
+                booked_location_id=location_id), state)
+    [left] = waitlist.decide(waitlist.LeaveWaitlist(
+        entry_id=j.entry_id, reason="booked", now=NOW, booked_patient_id=j.patient_id,
+        booked_location_id=j.location_id), state)
+    assert left.reason == "booked"
 
 
 def test_an_entry_that_left_takes_no_offers():

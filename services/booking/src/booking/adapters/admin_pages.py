@@ -247,7 +247,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         slots = await ok(request, _q("/availability", location_id=current["location_id"],
                                      appointment_type=current["appointment_type"],
                                      start_date=first.isoformat(),
-                                     end_date=(first + timedelta(days=6)).isoformat()))
+                                     end_date=(first + timedelta(days=6)).isoformat(),
+                                     limit=5000))
         for s in slots:
             s["local_start"] = datetime.fromisoformat(s["starts_at"]).astimezone(zone)
         who = await call(request, "GET", f"/patients/{current['patient_id']}")

@@ -241,7 +241,9 @@ def router(runtime: Runtime) -> APIRouter:
             if body.waitlist_entry_id is not None:
                 await handle(conn, store, handlers.waitlist_stream(body.waitlist_entry_id),
                              waitlist, waitlist.LeaveWaitlist(
-                                 entry_id=body.waitlist_entry_id, reason="booked", now=now),
+                                 entry_id=body.waitlist_entry_id, reason="booked", now=now,
+                                 booked_patient_id=body.patient_id,
+                                 booked_location_id=body.location_id),
                              tenant_id=tenant, context=context)
             return {"id": str(appointment_id)}
 
@@ -295,7 +297,9 @@ def router(runtime: Runtime) -> APIRouter:
                              location=await handlers.load_location(conn, store, b.location_id,
                                                                    tenant),
                              therapist=await handlers.load_therapist(conn, store, therapist_id,
-                                                                     tenant)),
+                                                                     tenant),
+                             episode=None if b.episode_id is None else await handlers.moving_facts(
+                                 conn, store, b.episode_id, appointment_id, tenant)),
                          tenant_id=tenant, context=event_context(
                              tenant, command_id, location_id=b.location_id,
                              episode_id=b.episode_id))

@@ -11,15 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from booking.adapters.projections import appointments, waitlist as waitlist_rows
+from booking.application.availability import minutes_for
 from booking.domain import appointment, episode, location, patient, therapist, waitlist
+from booking.domain.schedule import why_unbookable
 from kinetic_contracts.booking.v1.events import AppointmentBooked
 from kinetic_infra.event_store.decider import Aggregate, as_new_event, handle, load, load_many
 from kinetic_infra.event_store.model import NO_STREAM, EventContext, StreamName
 from kinetic_infra.event_store.store import EventStore
+
+
+# Waiting entries looked at for one freed hour, oldest first: enough to get past those
+# booked elsewhere then or waiting for a longer session.
+OFFER_CANDIDATES = 50
 
 
 def location_stream(location_id: UUID) -> StreamName:
@@ -90,15 +97,30 @@ async def load_location(conn: AsyncConnection, store: EventStore, location_id: U
     return state if isinstance(state, location.Location) else None
 
 
-async def _episode_facts(conn: AsyncConnection, episode_id: UUID, state: object
-                         ) -> appointment.EpisodeFacts | None:
+async def episode_facts(conn: AsyncConnection, episode_id: UUID, state: object,
+                        moving: UUID | None = None) -> appointment.EpisodeFacts | None:
+    """The episode's facts for booking into it, or for moving its session ``moving``."""
     if not isinstance(state, episode.OpenedEpisode):
         return None
-    sessions = await conn.scalar(select(func.count()).select_from(appointments).where(
-        appointments.c.episode_id == episode_id,
-        appointments.c.status.in_(appointment.HOLDING_STATUSES)))
+    a = appointments.c
+    assessment = a.appointment_type == "initial_assessment"
+    held = [a.episode_id == episode_id, a.status.in_(appointment.HOLDING_STATUSES)]
+    if moving is not None:
+        held.append(a.appointment_id != moving)
+    first_assessment_at, first_session_at = (await conn.execute(select(
+        func.min(a.starts_at).filter(assessment), func.min(a.starts_at).filter(~assessment)
+    ).where(*held))).one()
     return appointment.EpisodeFacts(patient_id=state.patient_id, closed=state.closed,
-                                    has_sessions=bool(sessions))
+                                    first_assessment_at=first_assessment_at,
+                                    first_session_at=first_session_at)
+
+
+async def moving_facts(conn: AsyncConnection, store: EventStore, episode_id: UUID,
+                       appointment_id: UUID, tenant_id: UUID) -> appointment.EpisodeFacts | None:
+    """The episode's facts for moving its session ``appointment_id``."""
+    state, _version = await load(conn, store, episode_stream(episode_id), episode,
+                                 tenant_id=tenant_id)
+    return await episode_facts(conn, episode_id, state, moving=appointment_id)
 
 
 @dataclass(frozen=True)
@@ -128,28 +150,46 @@ async def booking_facts(conn: AsyncConnection, store: EventStore, *, patient_id:
         patient_exists=loaded[patient_stream(patient_id)][1] > 0,
         location=place if isinstance(place, location.Location) else None,
         therapist=person if isinstance(person, therapist.Therapist) else None,
-        episode=None if episode_id is None else await _episode_facts(
+        episode=None if episode_id is None else await episode_facts(
             conn, episode_id, loaded[episode_stream(episode_id)][0]))
 
 
 async def offer_freed_hour(conn: AsyncConnection, store: EventStore, freed: AppointmentBooked,
                            now: datetime, context: EventContext) -> UUID | None:
-    """Offer a cancelled session's hour to the first matching waiting entry (first come,
-    first served), in the cancelling transaction. Returns the entry offered it, if any."""
-    w = waitlist_rows.c
-    entry_id = await conn.scalar(
-        select(w.entry_id).where(
-            w.status == "waiting", w.location_id == freed.location_id,
-            w.patient_id != freed.patient_id,
+    """Offer a cancelled session's hour to the first waiting entry that can take it (first
+    come, first served), in the cancelling transaction. Returns the entry offered it, if any.
+    An hour the therapist cannot work any more (time off, a closure: the usual reason a
+    day's sessions are cancelled) is offered to no one."""
+    if freed.starts_at <= now:
+        return None
+    tenant = context.tenant_id
+    place = await load_location(conn, store, freed.location_id, tenant)
+    person = await load_therapist(conn, store, freed.therapist_id, tenant)
+    if place is None or person is None or why_unbookable(
+            freed.starts_at, freed.ends_at, place.calendar(),
+            person.calendar(freed.location_id)) is not None:
+        return None
+    w, a = waitlist_rows.c, appointments.c
+    patient_busy = exists().where(
+        a.patient_id == w.patient_id, a.status.in_(appointment.HOLDING_STATUSES),
+        a.starts_at < freed.ends_at, a.ends_at > freed.starts_at)
+    rows = (await conn.execute(
+        select(w.entry_id, w.appointment_type, patient_busy.label("busy")).where(
+            or_(w.status == "waiting", and_(w.status == "offered", w.offered_starts_at <= now)),
+            w.location_id == freed.location_id, w.patient_id != freed.patient_id,
             or_(w.therapist_id.is_(None), w.therapist_id == freed.therapist_id),
             or_(w.wants_before.is_(None), w.wants_before > freed.starts_at))
-        .order_by(w.joined_at, w.entry_id).limit(1))
-    if entry_id is None or freed.starts_at <= now:
+        .order_by(w.joined_at, w.entry_id).limit(OFFER_CANDIDATES))).all()
+    minutes = {t: await minutes_for(conn, t) for t in {r.appointment_type for r in rows}}
+    entry_id = waitlist.first_to_offer(
+        [waitlist.Candidate(r.entry_id, r.busy, minutes[r.appointment_type]) for r in rows],
+        freed.ends_at - freed.starts_at)
+    if entry_id is None:
         return None
     await handle(conn, store, waitlist_stream(entry_id), waitlist, waitlist.OfferSlot(
         entry_id=entry_id, therapist_id=freed.therapist_id, starts_at=freed.starts_at,
         ends_at=freed.ends_at, freed_by=freed.appointment_id, now=now),
-        tenant_id=context.tenant_id, context=context)
+        tenant_id=tenant, context=context)
     return entry_id
 
 

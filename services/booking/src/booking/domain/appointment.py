@@ -78,7 +78,10 @@ class EpisodeFacts(BaseModel):
     model_config = ConfigDict(frozen=True)
     patient_id: UUID
     closed: bool
-    has_sessions: bool  # booked, held or completed sessions before this one
+    # The earliest start of the episode's sessions that hold their hour (booked, checked in
+    # or completed), the session being moved left out: initial assessments, and the others.
+    first_assessment_at: datetime | None = None
+    first_session_at: datetime | None = None
 
 
 class RescheduleAppointment(BaseModel):
@@ -88,6 +91,7 @@ class RescheduleAppointment(BaseModel):
     now: datetime
     location: Location | None
     therapist: Therapist | None  # the therapist from now on (the same one, unless changed)
+    episode: EpisodeFacts | None = None  # the session's episode of care, if it has one
 
 
 class EmitReminder(BaseModel):
@@ -249,9 +253,23 @@ def _check_episode(c: BookAppointment) -> None:
         raise EpisodeOfAnotherPatientError("the episode of care belongs to another patient")
     if c.episode.closed:
         raise EpisodeClosedError("the episode of care is closed: open a new one")
-    if not c.episode.has_sessions and c.appointment_type != "initial_assessment":
+    _check_assessment_first(c.episode, c.appointment_type, c.starts_at)
+
+
+def _check_assessment_first(episode: EpisodeFacts, appointment_type: AppointmentType,
+                            starts_at: datetime) -> None:
+    """An episode of care starts with its initial assessment: every other session of it
+    starts after one, whichever is booked or moved first."""
+    if appointment_type == "initial_assessment":
+        first_assessment = min(t for t in (episode.first_assessment_at, starts_at) if t)
+        if episode.first_session_at is not None and episode.first_session_at <= first_assessment:
+            raise FirstSessionIsAssessmentError(
+                "a session of this episode is booked before that time: the initial "
+                "assessment comes first")
+    elif episode.first_assessment_at is None or episode.first_assessment_at >= starts_at:
         raise FirstSessionIsAssessmentError(
-            "an episode of care starts with an initial assessment")
+            "an episode of care starts with an initial assessment: book one before this "
+            "session")
 
 
 _UNBOOKABLE = {
@@ -291,6 +309,11 @@ def _reschedule(c: RescheduleAppointment, state: AppointmentState) -> list[Appoi
     ends_at = c.starts_at + (b.ends_at - b.starts_at)
     _check_bookable(b.location_id, therapist_id, c.location, c.therapist, c.starts_at, ends_at,
                     c.now)
+    if c.episode is not None:
+        if c.episode.closed:
+            raise EpisodeClosedError("the episode of care is closed: its sessions stay where "
+                                     "they are")
+        _check_assessment_first(c.episode, b.appointment_type, c.starts_at)
     return [AppointmentRescheduled(
         **{**_who_and_where(b), "therapist_id": therapist_id}, episode_id=b.episode_id,
         appointment_type=b.appointment_type, previous_therapist_id=b.therapist_id,
@@ -314,8 +337,10 @@ def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEv
     if isinstance(state, Cancelled) or (isinstance(state, Reversed)
                                         and state.outcome == "cancelled"):
         raise AlreadyCancelledError(f"appointment {c.appointment_id} is already cancelled")
-    if not isinstance(state, Booked):
-        raise WrongAppointmentStateError("a session that has started or ended cannot be cancelled")
+    if not isinstance(state, Booked) or c.now >= state.booked.starts_at:
+        raise WrongAppointmentStateError(
+            "a session that has started or ended cannot be cancelled: record it as a no-show "
+            "or check the patient in")
     b = state.booked
     late = b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
     return [AppointmentCancelled(**_who_and_where(b), starts_at=b.starts_at, late=late,

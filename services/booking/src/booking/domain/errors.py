@@ -135,6 +135,11 @@ class ConsentPartnerError(RuleViolationError):
     title = "Data sharing names its partner; other consents name none"
 
 
+class WaitlistEntryElsewhereError(RuleViolationError):
+    type_slug = "waitlist-entry-elsewhere"
+    title = "The waitlist entry is another patient's, or at another location"
+
+
 class WaitlistEntryClosedError(ConflictError):
     type_slug = "waitlist-entry-closed"
     title = "The patient is no longer on the waitlist"

@@ -1,13 +1,18 @@
 """Waitlist: a patient who wants an earlier slot at a location (with one therapist, or
-any). A cancellation offers the freed hour to the first matching waiting entry (first come,
-first served); the offered entry is skipped by later cancellations until it is booked or
-withdrawn. Which entry comes first is read in the cancelling transaction; two cancellations
-racing for the same entry meet at its stream version, and the loser retries with the next.
+any). A cancellation offers the freed hour to the first waiting entry that can take it (first
+come, first served): the hour must be one the therapist can still work (no time off, no
+closure), the patient free then, and the session they wait for no longer than the hour. The
+offered entry is skipped by later cancellations until it is booked or withdrawn, or until the
+offered hour has begun unbooked (the offer lapsed). Which entry comes first is read in the
+cancelling transaction; two cancellations racing for the same entry meet at its stream
+version, and the loser retries with the next.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, assert_never
 from uuid import UUID
 
@@ -18,6 +23,7 @@ from booking.domain.errors import (
     LocationNotFoundError,
     PatientNotFoundError,
     WaitlistEntryClosedError,
+    WaitlistEntryElsewhereError,
     WaitlistEntryNotFoundError,
 )
 from kinetic_contracts.booking.v1.events import (
@@ -56,6 +62,25 @@ class LeaveWaitlist(BaseModel):
     entry_id: UUID
     reason: Literal["booked", "withdrawn"]
     now: datetime
+    # For "booked": who was booked where, which must be the entry's patient and location.
+    booked_patient_id: UUID | None = None
+    booked_location_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A waiting entry, as the cancelling transaction finds it."""
+
+    entry_id: UUID
+    patient_busy: bool  # booked elsewhere during the freed hour
+    minutes: int  # the length of the session the patient waits for
+
+
+def first_to_offer(candidates: Sequence[Candidate], hour: timedelta) -> UUID | None:
+    """First come, first served among those who can take the hour (candidates come in the
+    order they joined)."""
+    return next((c.entry_id for c in candidates
+                 if not c.patient_busy and timedelta(minutes=c.minutes) <= hour), None)
 
 
 class NoEntry(BaseModel):
@@ -66,6 +91,7 @@ class Entry(BaseModel):
     model_config = ConfigDict(frozen=True)
     joined: WaitlistJoined
     status: Literal["waiting", "offered", "left"] = "waiting"
+    offered_starts_at: datetime | None = None
 
 
 WaitlistState = NoEntry | Entry
@@ -81,7 +107,8 @@ def evolve(state: WaitlistState, event: WaitlistEvent) -> WaitlistState:
             return Entry(joined=event)
         case WaitlistSlotOffered():
             assert isinstance(state, Entry)
-            return state.model_copy(update={"status": "offered"})
+            return state.model_copy(update={"status": "offered",
+                                            "offered_starts_at": event.starts_at})
         case WaitlistLeft():
             assert isinstance(state, Entry)
             return state.model_copy(update={"status": "left"})
@@ -103,7 +130,7 @@ def decide(command: JoinWaitlist | OfferSlot | LeaveWaitlist, state: WaitlistSta
                 exclude={"now", "patient_exists", "location_exists"}), joined_at=command.now)]
         case OfferSlot():
             entry = _open(command.entry_id, state)
-            if entry.status != "waiting":
+            if entry.status == "offered" and not lapsed(entry.offered_starts_at, command.now):
                 raise WaitlistEntryClosedError("the entry already has an offer")
             j = entry.joined
             return [WaitlistSlotOffered(
@@ -113,10 +140,20 @@ def decide(command: JoinWaitlist | OfferSlot | LeaveWaitlist, state: WaitlistSta
                 freed_by=command.freed_by, offered_at=command.now)]
         case LeaveWaitlist():
             entry = _open(command.entry_id, state)
+            j = entry.joined
+            if command.reason == "booked" and (command.booked_patient_id, command.booked_location_id
+                                               ) != (j.patient_id, j.location_id):
+                raise WaitlistEntryElsewhereError(
+                    "the waitlist entry is another patient's, or at another location")
             return [WaitlistLeft(entry_id=command.entry_id, patient_id=entry.joined.patient_id,
                                  reason=command.reason, left_at=command.now)]
         case _:
             assert_never(command)
+
+
+def lapsed(offered_starts_at: datetime | None, now: datetime) -> bool:
+    """An offer lapses once its hour has begun without the patient booked into it."""
+    return offered_starts_at is not None and offered_starts_at <= now
 
 
 def _open(entry_id: UUID, state: WaitlistState) -> Entry:
