@@ -230,6 +230,30 @@ async def test_the_operator_searches_and_exports_the_audit_trail(platform, urls,
     async with httpx.AsyncClient(base_url=urls["booking"], cookies={
             "kinetic_token": platform.mint(therapist)}) as client:
         assert (await client.get("/admin/audit")).status_code == 403
+    # A filter it cannot read is said so, not an error page or a dropped connection.
+    async with httpx.AsyncClient(base_url=urls["booking"], cookies=session_of(tenant)) as client:
+        for params in ({"since": "yesterday"}, {"until": "31/01/2026"}, {"patient": "nope"}):
+            page = await client.get("/admin/audit", params=params)
+            assert page.status_code == 400 and "is not understood" in page.text, params
+            export = await client.get("/admin/audit.csv", params=params)
+            assert export.status_code == 400 and "is not understood" in export.text, params
+
+
+async def test_the_admin_summary_is_for_the_organizations_operators_only(platform, urls,
+                                                                         episode, tenant):
+    """/admin's summary tables list patients' names, invoices and partners' settings of
+    every location: an operator's overview. Front desk, therapists and billing staff see
+    none of it there (their own pages ask the API, as them)."""
+    here = episode["location_id"]
+    for principal, shown in ((staff(tenant, Role.OPERATOR), True),
+                             (staff(tenant, Role.FRONT_DESK, here), False),
+                             (staff(tenant, Role.THERAPIST, here), False),
+                             (staff(tenant, Role.BILLING, here), False)):
+        async with httpx.AsyncClient(base_url=urls["booking"], cookies={
+                "kinetic_token": platform.mint(principal)}) as client:
+            page = await client.get("/admin")
+        assert page.status_code == 200, page.text
+        assert ("Canarysson" in page.text) is shown, principal.role_label()
 
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 import nats
 from fastapi import FastAPI, Request
@@ -131,11 +132,16 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
         principal = _signed_in(request)
         if principal is None:
             return sign_in(request)
+        # The summary tables and dead letters span every location and every kind of record
+        # (patients' names, invoices, partners' settings): the organization's operators only.
+        # Everyone else works through the service's own pages, which ask its API as them.
+        operator = Role.OPERATOR in principal.org_roles
         async with runtime.db.read(principal.tenant_id) as conn:
-            tables = await definition.admin_tables(conn) if definition.admin_tables else []
+            tables = await definition.admin_tables(conn) if (
+                operator and definition.admin_tables) else []
             letters = (await conn.execute(
                 select(dead_letters).order_by(dead_letters.c.id.desc()).limit(200)
-            )).mappings().all() if principal.has_any([Role.OPERATOR]) else []
+            )).mappings().all() if operator else []
         return page(request, "admin.html", principal, title="Admin", tables=tables,
                     dead_letters=letters, flash=flash, base="")
 
@@ -163,10 +169,13 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
             if q.get(name):
                 query = query.where(audit_log.c[name] == q[name])
         if q.get("patient"):
-            query = query.where(audit_log.c.patient_id == q["patient"])
+            query = query.where(audit_log.c.patient_id == _audit_filter(
+                "patient", q["patient"], UUID))
         for name, op in (("since", "__ge__"), ("until", "__lt__")):
             if q.get(name):
-                query = query.where(getattr(audit_log.c.at, op)(datetime.fromisoformat(q[name])))
+                at = _audit_filter(name, q[name], datetime.fromisoformat)
+                query = query.where(getattr(audit_log.c.at, op)(
+                    at if at.tzinfo else at.replace(tzinfo=UTC)))
         async with runtime.db.read(principal.tenant_id) as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -177,20 +186,43 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
             return sign_in(request)
         if not principal.has_any([Role.OPERATOR]):
             return HTMLResponse("Only an operator can read the audit trail.", status_code=403)
-        rows = await audit_rows(principal, request, 500)
+        try:
+            rows, flash = await audit_rows(principal, request, 500), None
+        except _BadAuditFilter as exc:
+            rows, flash = [], str(exc)
         chain = await verify_chain(runtime.db, principal.tenant_id)
-        return page(request, "audit.html", principal, title="Audit trail", rows=rows,
-                    chain=chain, query=request.query_params)
+        answer = page(request, "audit.html", principal, title="Audit trail", rows=rows,
+                      chain=chain, query=request.query_params, flash=flash, warn=bool(flash))
+        answer.status_code = 400 if flash else 200
+        return answer
 
     @app.get("/admin/audit.csv", include_in_schema=False)
     async def audit_export(request: Request) -> Response:
         principal = _signed_in(request)
         if principal is None or not principal.has_any([Role.OPERATOR]):
             return HTMLResponse("Only an operator can export the audit trail.", status_code=403)
-        rows = await audit_rows(principal, request, 100_000)
+        try:
+            rows = await audit_rows(principal, request, 100_000)
+        except _BadAuditFilter as exc:
+            return HTMLResponse(str(exc), status_code=400)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=[c.name for c in audit_log.columns])
         writer.writeheader()
         writer.writerows(rows)
         return Response(out.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="kinetic-{definition.name}-audit.csv"'})
+
+
+class _BadAuditFilter(ValueError):
+    pass
+
+
+_T = TypeVar("_T")
+
+
+def _audit_filter(name: str, value: str, parse: Callable[[str], _T]) -> _T:
+    try:
+        return parse(value)
+    except ValueError:
+        raise _BadAuditFilter(f"The filter {name} is not understood: {value!r} (times as "
+                              f"2026-01-31T08:00, patients by their id)") from None
