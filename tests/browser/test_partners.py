@@ -101,7 +101,8 @@ async def test_an_operator_registers_a_partner_sees_its_delivery_and_replays_it(
     await replay.get_by_label("Replay from").fill(before)
     await replay.get_by_role("button", name="Replay").click()
     await expect(page.locator("#status")).to_have_text(
-        f"Replay from {before.replace('T', ' ')} UTC: 1 delivery requeued.")
+        f"Replay from {before.replace('T', ' ')} UTC: 1 delivery sent again, by webhook and "
+        f"on NATS.")
     await expect(page.locator("#secret")).to_have_count(0)
     await wait_for(lambda: _some(receiver.of_type(LOCATIONS)[1:]), timeout=60)
     assert [e["id"] for e in receiver.received] == [event["id"], event["id"]]

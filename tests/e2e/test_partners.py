@@ -175,6 +175,20 @@ async def _const(value: Any) -> Any:
     return value
 
 
+async def test_two_partners_of_one_name_registered_at_once_are_one_partner_and_a_409(api):
+    """Registrations queue up on the organization's registry: the second of a name finds
+    the first and is refused, never an internal error."""
+    answers = await asyncio.gather(*(api("partners", "POST", "/partners", json={
+        "name": "twin-ehr", "webhook_url": "https://ehr.example/hooks",
+        "grant": {"event_types": ["kinetic.booking.location.registered.v1"]}})
+        for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5, [a.text for a in answers]
+    assert {a.json()["type"] for a in answers if a.status_code == 409} == {
+        "/problems/partner-exists"}
+    listed = await api("partners", "GET", "/partners")
+    assert [p["name"] for p in listed.json()].count("twin-ehr") == 1
+
+
 async def test_replay_from_a_time_sends_exactly_that_range_again(api, receiver, wait_for):
     await receiver.start()
     partner = await register(api, receiver, "kinetic.booking.location.registered.v1")
@@ -190,6 +204,10 @@ async def test_replay_from_a_time_sends_exactly_that_range_again(api, receiver, 
                        json={"since": since.isoformat()})
     assert replay.json() == {"requeued": 2}
     await wait_for(lambda: _const(len(receiver.received) == 5))
+    for limit in (-1, 0, 5000):  # the log's page size is bounded, and said so
+        log = await api("partners", "GET",
+                        f"/partners/{partner['partner_id']}/deliveries?limit={limit}")
+        assert log.status_code == 422, (limit, log.text)
     assert [e["data"]["name"] for e in receiver.received[3:]] == ["After 1", "After 2"]
 
 
@@ -289,9 +307,17 @@ async def test_a_rotated_secret_overlaps_then_only_the_new_one_signs(api, receiv
     partner = await register(api, receiver, "kinetic.booking.location.registered.v1")
     old = receiver.secret
     rotate = f"/partners/{partner['partner_id']}/secret/rotate"
-    rotated = await api("partners", "POST", rotate, json={"overlap_hours": 1})
+    once = {"Idempotency-Key": str(uuid.uuid4())}
+    rotated = await api("partners", "POST", rotate, json={"overlap_hours": 1}, headers=once)
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["secret"]
+    # The same request again (a retry, a reload) answers the same secret and rotates nothing;
+    # another rotation inside the overlap would end the old secret early, so it is refused.
+    again = await api("partners", "POST", rotate, json={"overlap_hours": 1}, headers=once)
+    assert again.status_code == 200 and again.json()["secret"] == new
+    early = await api("partners", "POST", rotate, json={"overlap_hours": 24})
+    assert early.status_code == 409, early.text
+    assert early.json()["type"] == "/problems/rotation-in-progress"
     assert new != old and "secret" not in (await api(
         "partners", "GET", f"/partners/{partner['partner_id']}")).json()
     receiver.also = [new]  # the receiver still holds the old secret, and checks the new too

@@ -155,7 +155,9 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
         return render(request, "partner.html", principal, title=f"Partner {p['name']}", p=p,
                       deliveries=rows, dead=sum(d["status"] == "dead" for d in rows),
                       form=form, shown=shown, message=message, warn=warn,
-                      status_code=status_code)
+                      # Drawn with the page: the rotation its form asks for, however many
+                      # times it is sent (a reload shows the same new secret).
+                      key=str(uuid.uuid4()), status_code=status_code)
 
     @pages.get(HOME + "/{partner_id}")
     async def one_partner(request: Request, partner_id: str) -> Response:
@@ -169,9 +171,11 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
         principal = kit.signed_in(request)
         if principal is None:
             return kit.sign_in(request)
-        overlap = str((await request.form()).get("overlap_hours", "")).strip()
+        form = await request.form()
+        overlap, key = str(form.get("overlap_hours", "")).strip(), str(form.get("key", ""))
         response = await call(request, "POST", f"/partners/{partner_id}/secret/rotate",
-                              json={"overlap_hours": _whole(overlap)})
+                              json={"overlap_hours": _whole(overlap)},
+                              headers={"Idempotency-Key": key} if key else {})
         if response.status_code != 200:
             return await partner_page(request, principal, partner_id,
                                       message=f"Not rotated: {problem_text(response)}",

@@ -73,6 +73,7 @@ partners = Table(
     Column("previous_until", DateTime(timezone=True)),
     Column("fhir_key_sha256", Text),  # the EHR's key for /fhir/R4 (only its digest)
     Column("nats_key_sha256", Text),  # the key it connects to NATS with (only its digest)
+    Column("rotation_key", PgUUID(as_uuid=True)),  # the latest rotation's Idempotency-Key
 )
 
 consents = Table(
@@ -184,6 +185,12 @@ def _registry_lock(tenant_id: Any) -> Any:
     return func.hashtextextended(f"partners:registry:{tenant_id}", 0)
 
 
+async def hold_registry(conn: AsyncConnection, tenant_id: Any) -> None:
+    """The organization's partner registry to this transaction alone: registrations queue up
+    (two of one name: the second finds the first), and patients' handlers wait for it."""
+    await conn.execute(select(func.pg_advisory_xact_lock(_registry_lock(tenant_id))))
+
+
 async def _hold_patient(conn: AsyncConnection, tenant_id: Any, patient_id: Any) -> None:
     """One at a time per patient; and never beside a partner's registration in the
     organization (shared here, exclusive there), so the two cannot miss each other."""
@@ -197,7 +204,7 @@ async def disclose_to_new_partner(conn: AsyncConnection, partner: Any,
     """A partner registered after patients consented to share data with it (consents name
     partners, which may come later): what its grant and those consents allow is disclosed
     now, because of its registration. Call in the registration's transaction."""
-    await conn.execute(select(func.pg_advisory_xact_lock(_registry_lock(registered.tenantid))))
+    await hold_registry(conn, registered.tenantid)
     grant = _grant(partner)
     if not grant.richer:
         return 0

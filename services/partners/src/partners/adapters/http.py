@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -34,6 +34,7 @@ from partners.adapters.feed import (
     deliveries,
     disclose_to_new_partner,
     enqueue,
+    hold_registry,
     partners,
     publish_to_feed,
 )
@@ -122,8 +123,10 @@ def router(runtime: Runtime) -> APIRouter:
     db, store = runtime.db, runtime.store
     settings = partners_settings()
 
-    async def visible(conn: AsyncConnection, partner_id: UUID) -> dict[str, Any]:
-        row = (await conn.execute(select(partners).where(partners.c.partner_id == partner_id))
+    async def visible(conn: AsyncConnection, partner_id: UUID, *, lock: bool = False
+                      ) -> dict[str, Any]:
+        query = select(partners).where(partners.c.partner_id == partner_id)
+        row = (await conn.execute(query.with_for_update() if lock else query)
                ).mappings().one_or_none()
         if row is None:
             raise partner.PartnerNotFoundError(f"no partner {partner_id} in your organization")
@@ -138,6 +141,7 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).resource_id = str(partner_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
+            await hold_registry(conn, principal.tenant_id)
             existing = (await conn.execute(select(partners).where(
                 partners.c.partner_id == partner_id))).mappings().one_or_none()
             if existing is not None:
@@ -188,27 +192,37 @@ def router(runtime: Runtime) -> APIRouter:
              summary="The partner's delivery log, newest first: status, attempts, the last "
                      "answer", openapi_extra=audited("list", "delivery"))
     async def list_deliveries(request: Request, partner_id: UUID,
-                              principal: Staff(Role.OPERATOR), limit: int = 200
+                              principal: Staff(Role.OPERATOR),
+                              limit: int = Query(default=200, ge=1, le=1000)
                               ) -> list[dict[str, Any]]:
         note(request).resource_id = str(partner_id)
         async with db.read(principal.tenant_id) as conn:
             await visible(conn, partner_id)
             return [dict(r) for r in (await conn.execute(
                 select(deliveries).where(deliveries.c.partner_id == partner_id)
-                .order_by(deliveries.c.delivery_id.desc()).limit(min(limit, 1000)))).mappings()]
+                .order_by(deliveries.c.delivery_id.desc()).limit(limit))).mappings()]
 
     @api.post("/partners/{partner_id}/secret/rotate", response_model=RegisteredOut,
               summary="A new webhook secret (shown only now); the previous one signs too "
-                      "until the overlap ends", openapi_extra=audited("rotate", "partner"))
+                      "until the overlap ends. With an Idempotency-Key a repeat answers the "
+                      "same secret; a second rotation inside the overlap is refused (409) "
+                      "unless overlap_hours is 0",
+              responses={409: {"description": "The previous secret still signs"}},
+              openapi_extra=audited("rotate", "partner"))
     async def rotate(request: Request, partner_id: UUID, body: RotateIn,
-                     principal: Staff(Role.OPERATOR)) -> dict[str, Any]:
+                     principal: Staff(Role.OPERATOR), idempotency_key: IdempotencyKey = None
+                     ) -> dict[str, Any]:
         note(request).resource_id = str(partner_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
-            current = await visible(conn, partner_id)
+            current = await visible(conn, partner_id, lock=True)  # rotations queue up here
+            if idempotency_key is not None and current["rotation_key"] == idempotency_key:
+                return RegisteredOut.model_validate(current).model_dump(mode="json")
             now = datetime.now(UTC)
+            partner.may_rotate(current["previous_until"], body.overlap_hours, now)
             changed = {"secret": new_secret(), "previous_secret": current["secret"],
-                       "previous_until": now + timedelta(hours=body.overlap_hours)}
+                       "previous_until": now + timedelta(hours=body.overlap_hours),
+                       "rotation_key": idempotency_key}
             await conn.execute(partners.update().where(partners.c.partner_id == partner_id)
                                .values(**changed))
             return RegisteredOut.model_validate({**current, **changed}).model_dump(mode="json")

@@ -41,6 +41,21 @@ class InsecureWebhookError(RuleViolationError):
     title = "Webhooks go to HTTPS addresses only"
 
 
+class RotationInProgressError(ConflictError):
+    type_slug = "rotation-in-progress"
+    title = "The previous secret still signs: a second rotation would end it early"
+
+
+def may_rotate(previous_until: datetime | None, overlap_hours: int, now: datetime) -> None:
+    """A rotation keeps the secret the partner signs with until its overlap ends, so a
+    second one inside that overlap would end it early and fail the partner's checks. Only
+    an immediate replacement (no overlap: a leaked secret) may cut it short."""
+    if overlap_hours and previous_until is not None and previous_until > now:
+        raise RotationInProgressError(
+            f"the previous secret signs until {previous_until.isoformat()}; rotate again "
+            f"after that, or with overlap_hours 0 to end every earlier secret now")
+
+
 class PartnerExistsError(ConflictError):
     type_slug = "partner-exists"
     title = "The organization already has a partner of that name"
