@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
 
 from kinetic_infra.commands import ConcurrencyConflictError
 from kinetic_infra.http.problems import install_problem_handlers
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+    value: float
 
 
 def app_raising(exc: Exception) -> FastAPI:
@@ -44,3 +50,23 @@ async def test_an_unexpected_error_answers_500_without_its_message_or_sql():
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "/problems/internal-error"
     assert "SELECT" not in response.text and "patients" not in response.text
+
+
+async def test_a_number_json_does_not_have_is_refused_with_422_problem_json_not_a_500():
+    """FastAPI's parser reads NaN and Infinity; a model that refuses them must answer 422."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/readings")
+    async def record(reading: Reading) -> dict[str, float]:
+        return {"value": reading.value}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for raw in ("NaN", "Infinity", "-Infinity"):
+            response = await client.post("/readings", content=f'{{"value": {raw}}}',
+                                         headers={"content-type": "application/json"})
+            assert response.status_code == 422, (raw, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            [error] = response.json()["errors"]
+            assert error["loc"] == ["body", "value"] and error["input"] in ("nan", "inf", "-inf")

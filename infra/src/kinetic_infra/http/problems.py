@@ -9,11 +9,17 @@ type is a stable relative URI, ``/problems/<slug>``, documented in infra/README.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import Problem, ServerProblem
-from fastapi_problem.handler import add_exception_handler, new_exception_handler
+from fastapi_problem.handler import (
+    add_exception_handler,
+    new_exception_handler,
+    request_validation_handler_,
+)
 from opentelemetry import trace
 from starlette.responses import Response
 
@@ -62,6 +68,24 @@ def _domain_error(_eh: Any, _request: Request, exc: DomainError) -> Problem:
                    status=status, headers=headers, **exc.extensions)
 
 
+def _invalid_input(eh: Any, request: Request, exc: RequestValidationError) -> Problem:
+    """The 422 lists each error with the input it refused. FastAPI's JSON parser reads NaN
+    and Infinity, which JSON has not, so such an input is quoted as text (``"nan"``): the
+    answer could not be written otherwise, and the refusal would become a 500."""
+    return request_validation_handler_(eh, request, RequestValidationError(
+        _quoted(exc.errors()), body=exc.body))
+
+
+def _quoted(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _quoted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_quoted(v) for v in value]
+    return value
+
+
 def _with_trace_id(content: dict, _request: Request, response: Response
                    ) -> tuple[dict, Response]:
     span = trace.get_current_span().get_span_context()
@@ -80,6 +104,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         unhandled_wrappers={"default": InternalProblem},
         post_hooks=[_with_trace_id],
         documentation_uri_template=PROBLEM_URI,
+        request_validation_handler=_invalid_input,
     )
     add_exception_handler(app, handler)
     # Registered on its own so Starlette treats it as handled (not re-raised as a 500 crash).

@@ -19,6 +19,7 @@ from plan.domain.stalls import (
     StallThresholds,
     TrackedMeasure,
     evaluate_stalls,
+    stall_3_runs,
 )
 
 START = date(2025, 3, 3)
@@ -224,6 +225,24 @@ def test_stall_3_two_worse_sessions_that_are_not_consecutive():
 
 def test_stall_3_a_flare_that_has_settled_no_longer_fires():
     assert "STALL-3" not in fired(flat(pain=(nprs(8, 8, 5),)))
+
+
+def test_stall_3_run_from_is_the_session_the_run_of_worse_readings_began():
+    flag = fired(flat(pain=(nprs(5, 8, 8.5, 9),)))["STALL-3"]
+    assert flag.numbers["sessions"] == (4, 5)  # the latest two, as before
+    assert flag.numbers["run_from"] == 3  # S2 (5) was not worse: the run began at S3
+
+
+def test_stall_3_a_reading_not_worse_starts_a_new_run():
+    flag = fired(flat(pain=(nprs(8, 8, 5, 8, 8),)))["STALL-3"]
+    assert flag.numbers["run_from"] == 5
+
+
+def test_stall_3_runs_lists_every_measure_that_fires_pain_first():
+    progress = flat(primary=lefs(43, 42), pain=(nprs(8, 8),))
+    runs = stall_3_runs(progress, DEFAULT_THRESHOLDS)
+    assert [r.numbers["measure"] for r in runs] == ["nprs:running", "lefs"]
+    assert fired(progress)["STALL-3"] == runs[0]
 
 
 def test_stall_3_consecutive_count_is_configurable():

@@ -13,22 +13,29 @@
 A signal to a finished workflow (the episode is discharged) is nothing to deliver. The same
 event delivered twice is one trigger: the workflow drops a trigger id it has seen, and the
 activity's command is idempotent by the triggers it carries.
+
+A check the plan's rules refuse fails without retries (``rules_not_retried``): the same plan
+gives the same refusal, so retrying it every few seconds for ever achieves nothing. The
+workflow waits for the next change to the plan instead.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.assessment.v1.events import OutcomeMeasured, ReassessmentCompleted
 from kinetic_contracts.plan.v1 import events as public
+from kinetic_contracts.problems import ConflictError, DomainError
 from kinetic_infra.commands import run_command
 from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
@@ -36,6 +43,7 @@ from kinetic_infra.temporal import temporal_client
 from plan.application import plans
 from plan.application.workflows import (
     CHECK_PROGRESS,
+    RULE_REFUSED,
     EpisodeOfCareWorkflow,
     ProgressCheck,
     ProgressReport,
@@ -88,6 +96,21 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     return [own, measures]
 
 
+@contextmanager
+def rules_not_retried() -> Iterator[None]:
+    """A domain rule that refuses the check becomes a non-retryable failure of the activity.
+    A conflict stays retryable: it is about timing (another writer won the race), and the
+    next attempt reads the new state."""
+    try:
+        yield
+    except ConflictError:
+        raise
+    except DomainError as exc:
+        raise ApplicationError(f"{exc.title}: {exc.detail}",
+                               {"type": exc.type_slug, **exc.extensions},
+                               type=RULE_REFUSED, non_retryable=True) from exc
+
+
 def _report(state: plan.PlanState, today: date, rules: PlanRules) -> dict[str, Any]:
     if state is None:
         return ProgressReport(plan_status="none").model_dump(mode="json")
@@ -126,7 +149,8 @@ def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
             state, _ = await plans.loaded(conn, store, plan_id, check.tenant_id)
             return _report(state, check.today, rules)
 
-        return ProgressReport.model_validate(await run_command(
-            runtime.db, work, tenant_id=check.tenant_id))
+        with rules_not_retried():
+            return ProgressReport.model_validate(await run_command(
+                runtime.db, work, tenant_id=check.tenant_id))
 
     return [check_progress]

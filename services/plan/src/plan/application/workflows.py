@@ -26,6 +26,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from kinetic_contracts.assessment.v1.events import FindingIndex, MeasureScore
 
@@ -34,6 +35,9 @@ CHECK_PROGRESS = "check_episode_progress"
 # histories recorded then replay on the old path.
 LIFECYCLE_PATCH = "episode-lifecycle"
 SEEN_KEPT = 500  # signal ids remembered across continue-as-new, to drop a redelivery
+# The error type of a progress check the plan's rules refused (a criterion that cannot be
+# judged as the plan stands): not retried, since the same plan gives the same answer.
+RULE_REFUSED = "PlanRuleRefused"
 
 
 class Trigger(BaseModel):
@@ -105,6 +109,11 @@ def workflow_id(episode_id: UUID) -> str:
     return f"episode-of-care-{episode_id}"
 
 
+def _refused_by_rule(err: ActivityError) -> bool:
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == RULE_REFUSED
+
+
 @workflow.defn(name="EpisodeOfCareWorkflow")
 class EpisodeOfCareWorkflow:
     @workflow.init
@@ -116,6 +125,7 @@ class EpisodeOfCareWorkflow:
         self._anchor_day = carried.anchor_day
         self._seen = list(carried.seen)
         self._pending = list(carried.pending)
+        self._held: list[Trigger] = []  # the triggers of a check the rules refused
         self._plan_stage: str | None = None
         self._next_check: date | None = None
 
@@ -134,12 +144,25 @@ class EpisodeOfCareWorkflow:
                     await workflow.wait_condition(lambda: bool(self._pending), timeout=wake)
                 except asyncio.TimeoutError:
                     pass  # a milestone's date or a checkpoint came
-            triggers, self._pending = self._pending, []
-            report = await workflow.execute_activity(
-                CHECK_PROGRESS, ProgressCheck(tenant_id=inp.tenant_id, episode_id=inp.episode_id,
-                                              today=self._today(), triggers=triggers),
-                result_type=ProgressReport, start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)))
+            triggers, self._pending, self._held = [*self._held, *self._pending], [], []
+            try:
+                report = await workflow.execute_activity(
+                    CHECK_PROGRESS,
+                    ProgressCheck(tenant_id=inp.tenant_id, episode_id=inp.episode_id,
+                                  today=self._today(), triggers=triggers),
+                    result_type=ProgressReport, start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)))
+            except ActivityError as err:
+                if not _refused_by_rule(err):
+                    raise
+                # Retrying would change nothing, and failing the workflow would leave the
+                # episode unwatched for good. The next change to the plan (the revision that
+                # corrects it) brings the check again, with these triggers' numbers. Histories
+                # recorded before this never hold a failed check (it was retried for ever), so
+                # they replay unchanged.
+                workflow.logger.warning("progress check refused by the plan: %s", err.cause)
+                self._held, wake = triggers, None
+                continue
             self._apply(report)
             if self._stage == DISCHARGED:
                 return self._status(inp)

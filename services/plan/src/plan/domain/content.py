@@ -10,11 +10,12 @@ history. Pure.
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kinetic_contracts.assessment.v1.events import EpisodeType
-from plan.domain.criteria import Criterion
+from plan.domain.criteria import BaselineRequiredError, Criterion
 from plan.domain.prescription import Prescription
 from plan.domain.stages import Stage
 from plan.domain.stalls import MeasureRule, Milestone
@@ -44,8 +45,10 @@ class PlanContent(_Frozen):
     stages: tuple[Stage, ...] = Field(min_length=1)
     prescriptions: tuple[Prescription, ...] = ()
     discharge_criteria: tuple[Criterion, ...] = ()
-    # The baseline each "at least +N from baseline" criterion is judged against, by id.
-    criterion_baselines: dict[str, float] = Field(default_factory=dict)
+    # The baseline each "at least +N from baseline" criterion is judged against, by id
+    # (``require_gain_baselines``).
+    criterion_baselines: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict)
     expected_sessions: int | None = Field(default=None, ge=1, le=200)
     sessions_per_week: float = Field(default=1, gt=0, le=7)
     target_date: date | None = None
@@ -72,6 +75,12 @@ class PlanContent(_Frozen):
             seen[c.id] = c
         return tuple(seen.values())
 
+    def gains_without_baseline(self) -> tuple[Criterion, ...]:
+        """Criteria that ask for a gain from baseline ("and at least +9") with no baseline
+        in ``criterion_baselines``: no result could ever be judged against them."""
+        return tuple(c for c in self.all_criteria()
+                     if c.min_gain is not None and c.id not in self.criterion_baselines)
+
     def criterion(self, criterion_id: str) -> Criterion | None:
         return next((c for c in self.all_criteria() if c.id == criterion_id), None)
 
@@ -87,3 +96,19 @@ class PlanContent(_Frozen):
 
     def prescription(self, exercise: str) -> Prescription | None:
         return next((p for p in self.prescriptions if p.exercise == exercise), None)
+
+
+def require_gain_baselines(content: PlanContent) -> None:
+    """Refuse (422) a plan with a "+N from baseline" criterion and no baseline for it.
+
+    Such a criterion fails every judgement: each session logging its score would be refused
+    and the episode's progress check could never pass. The plan's decisions call this when a
+    plan is drafted, edited or activated; it is not a validator of ``PlanContent`` because
+    the plans stored before the check existed must still load (and be corrected)."""
+    missing = content.gains_without_baseline()
+    if missing:
+        first = missing[0]
+        raise BaselineRequiredError(
+            f"{first.label} [{first.id}] asks for a gain from baseline: give its baseline in "
+            f"criterion_baselines, or drop the gain", criterion=first.id,
+            criteria=[c.id for c in missing])

@@ -69,7 +69,8 @@ class Criterion(BaseModel):
     # measure's own score, keyed by its code) or the finding's index ("lsi_pct").
     key: str | None = Field(default=None, min_length=1, max_length=100)
     op: Comparison
-    target: float
+    # Finite: a NaN target cannot be compared with anything, so every judgement would fail.
+    target: float = Field(allow_inf_nan=False)
     # "And at least +N from baseline", in the good direction the comparison names.
     min_gain: float | None = Field(default=None, gt=0)
 
@@ -119,7 +120,8 @@ def met(criterion: Criterion, observed_value: float, baseline: float | None = No
         return passes
     if baseline is None:
         raise BaselineRequiredError(
-            f"{criterion.label}: needs the baseline to judge the gain", criterion=criterion.id)
+            f"{criterion.label} [{criterion.id}]: needs the baseline to judge the gain",
+            criterion=criterion.id)
     gain = value - _dec(baseline) if criterion.higher_is_better else _dec(baseline) - value
     return passes and gain >= _dec(criterion.min_gain)
 

@@ -14,7 +14,8 @@ the record and says which rule-set version each decision used.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import ClassVar, Literal, Protocol
+import re
+from typing import Annotated, ClassVar, Literal, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,19 +23,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kinetic_contracts.assessment.v1.events import FindingIndex, MeasureScore
 from kinetic_contracts.plan.v1 import events as public
 from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
-from plan.domain import discharge, progression, stages
-from plan.domain.content import Baseline, PlanContent
+from plan.domain import discharge, progression, scales, stages
+from plan.domain.content import Baseline, PlanContent, require_gain_baselines
 from plan.domain.exercises import UnknownExerciseError
 from plan.domain.criteria import CriterionResult, Text, judge, read_value
 from plan.domain.prescription import Prescription, SessionPerformance
 from plan.domain.rules import PlanRules
 from plan.domain.stalls import (
     EpisodeProgress,
+    Milestone,
     ReassessmentDecision,
     SessionReading,
     StallFlag,
+    StallThresholds,
     TrackedMeasure,
     evaluate_stalls,
+    stall_3_runs,
+    stall_4,
 )
 
 Status = Literal["draft", "active", "discharged"]
@@ -82,10 +87,21 @@ class SessionNotLoggedError(RuleViolationError):
     title = "The session has not been logged"
 
 
+class NotATaskCriterionError(RuleViolationError):
+    type_slug = "criterion-not-a-task"
+    title = ("The criterion reads a scored questionnaire or a recorded finding, not a task the "
+             "therapist records")
+
+
 # -- the session log ------------------------------------------------------------------------
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# JSON as FastAPI parses it accepts NaN and Infinity; refused here they are a 422 naming the
+# field instead of a failure deep in the decision.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class ExerciseDone(_Frozen):
@@ -115,8 +131,10 @@ class SessionLog(_Frozen):
     morning_worse_than_last_week: bool = False
     # Known the day after; None until the patient says (progress waits for it).
     settled_next_morning: bool | None = None
-    quick_measures: dict[str, float] = Field(default_factory=dict,
-                                             examples=[{"nprs": 3, "psfs": 5.3}])
+    # Each within its measure's scale too, but that is the decision's check (``scales``), not
+    # the model's: a session logged before the check existed must still load.
+    quick_measures: dict[str, Finite] = Field(default_factory=dict,
+                                              examples=[{"nprs": 3, "psfs": 5.3}])
     manual_therapy: ManualTherapy | None = None
 
     @model_validator(mode="after")
@@ -619,6 +637,7 @@ def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
     if isinstance(command, DraftPlan):
         if state is not None:
             return []  # the evaluation's event delivered again: the plan is drafted once
+        require_gain_baselines(command.content)
         return [PlanDrafted(plan_id=command.plan_id, episode_id=command.episode_id,
                             patient_id=command.patient_id, location_id=command.location_id,
                             evaluation_id=command.evaluation_id,
@@ -689,6 +708,7 @@ def _edit(c: EditPlan, state: Plan) -> list[BaseModel]:
     if unknown:
         raise UnknownExerciseError(f"no exercise {unknown[0]!r} in the library",
                                    exercise=unknown[0])
+    require_gain_baselines(c.content)
     if state.status == "active":
         _going_on(state)
         discharge.require_activatable(c.content)
@@ -702,6 +722,8 @@ def _activate(c: ActivatePlan, state: Plan) -> list[BaseModel]:
         return []
     content = state.content
     discharge.require_activatable(content)
+    # A draft edited before edits were checked for this may still lack a baseline.
+    require_gain_baselines(content)
     assert content.expected_sessions is not None and content.target_date is not None
     return [PlanActivated(plan_id=state.plan_id, ids=state.ids,
                           sessions_per_week=content.sessions_per_week,
@@ -738,6 +760,8 @@ def _log_session(c: LogSession, state: Plan) -> list[BaseModel]:
                 f"{done.exercise} is not prescribed in this plan", exercise=done.exercise)
     if c.log.manual_therapy is not None:
         progression.check_manual_therapy(c.log.manual_therapy.goal, state.active_goals())
+    for key, value in c.log.quick_measures.items():
+        scales.check_score(key, value)
     session = LoggedSession(appointment_id=c.appointment_id, number=c.session_number,
                             log=c.log, proposals=_proposals(state, c.log, c.now.date(), c.rules),
                             logged_by=c.by, logged_at=c.now)
@@ -805,6 +829,15 @@ def _record_task(c: RecordTaskResult, state: Plan) -> list[BaseModel]:
     if criterion is None:
         raise UnknownCriterionError(f"the plan has no criterion {c.criterion_id!r}",
                                     criterion=c.criterion_id)
+    if criterion.source != "task":
+        # A PROM's number comes scored from its questionnaire (assessment, or a session's
+        # quick measure checked against its scale), a finding's from the recorded test: a
+        # number typed in here would meet the criterion unchecked.
+        where = ("assessment, or as a quick measure of a session" if criterion.source == "measure"
+                 else "assessment")
+        raise NotATaskCriterionError(
+            f"{criterion.label} [{criterion.id}] reads a {criterion.source}: record it in {where}",
+            criterion=criterion.id, source=criterion.source)
     result = CriterionResult(criterion_id=criterion.id, value=c.value,
                              baseline=state.content.criterion_baselines.get(criterion.id))
     return _results(state, "therapist", c.session_number, (), (result,), c.now, direct=True)
@@ -862,15 +895,76 @@ def progress_snapshot(state: Plan, sessions_used: int) -> EpisodeProgress:
         discharge_criteria_met=state.discharge_decision().basis == "criteria_met")
 
 
-def stall_key(flag: StallFlag) -> str:
-    """What makes a flag new: STALL-1, -2 and -5 are raised once an episode; STALL-3 again
-    for a new run of worse readings; STALL-4 again for another milestone."""
-    match flag.rule:
-        case "STALL-3":
-            return f"STALL-3:{flag.numbers['measure']}:{flag.numbers['sessions']}"
-        case "STALL-4":
-            return "STALL-4:" + ",".join(str(m) for m in flag.numbers["milestone_ids"])  # type: ignore[union-attr]
-    return flag.rule
+# -- what makes a stall flag new ---------------------------------------------------------------
+#
+# §3.2 asks the clinician to answer each stall once; raising the same stall again after it was
+# answered blocks the plan (409) and sends assessment and booking a reassessment nobody needs.
+# So each flag carries keys, kept in ``Plan.raised`` for the episode:
+# - STALL-1, -2 and -5: the rule. They fire once an episode.
+# - STALL-3: the measure and the session its run of worse readings began ("STALL-3:nprs:S3").
+#   A flare that goes on (S3, S4, S5 …) is one run; only a reading that is not worse ends it,
+#   and the next run is a new worsening.
+# - STALL-4: one key per milestone and target date ("STALL-4:calm.nprs@2025-05-16"). A milestone
+#   answered stays answered while the others are met or not; a new target date set in a
+#   revision is a new deadline, and missing it is new.
+# Keys raised before this scheme named the whole flag ("STALL-4:a,b", "STALL-3:nprs:(3, 4)"):
+# they are read as the milestones and the run they named, so an episode already answered is
+# not asked again after an upgrade. Criterion ids hold neither "," nor "@" (their pattern).
+
+_STALL_3_KEY = re.compile(r"S(\d+)|\((\d+)(?:, \d+)*,?\)")
+
+
+def _stall_3_key(flag: StallFlag) -> str:
+    return f"STALL-3:{flag.numbers['measure']}:S{flag.numbers['run_from']}"
+
+
+def _run_raised(flag: StallFlag, raised: frozenset[str]) -> bool:
+    """Whether a key already names this run: one for the same measure from a session at or
+    after the run's first (an earlier run ended before it began)."""
+    prefix = f"STALL-3:{flag.numbers['measure']}:"
+    run_from = int(flag.numbers["run_from"])  # type: ignore[arg-type]
+    for key in raised:
+        match = _STALL_3_KEY.fullmatch(key[len(prefix):]) if key.startswith(prefix) else None
+        if match and int(match.group(1) or match.group(2)) >= run_from:
+            return True
+    return False
+
+
+def _milestone_key(m: Milestone) -> str:
+    return f"STALL-4:{m.id}@{m.target_date.isoformat()}"
+
+
+def _milestone_raised(m: Milestone, raised: frozenset[str]) -> bool:
+    if _milestone_key(m) in raised:
+        return True
+    return any(m.id in key.removeprefix("STALL-4:").split(",") for key in raised
+               if key.startswith("STALL-4:") and "@" not in key)
+
+
+def _new_flags(progress: EpisodeProgress, raised: frozenset[str],
+               thresholds: StallThresholds, today: date
+               ) -> list[tuple[StallFlag, tuple[str, ...]]]:
+    """The flags that hold today and have not been raised, each with its keys, in rule order.
+    STALL-3 is the first measure with a run not yet raised; STALL-4 lists only the overdue
+    milestones not yet raised."""
+    out: list[tuple[StallFlag, tuple[str, ...]]] = []
+    for flag in evaluate_stalls(progress, thresholds, today):
+        if flag.rule == "STALL-3":
+            run = next((f for f in stall_3_runs(progress, thresholds)
+                        if not _run_raised(f, raised)), None)
+            if run is not None:
+                out.append((run, (_stall_3_key(run),)))
+        elif flag.rule == "STALL-4":
+            unraised = tuple(m for m in progress.milestones if not _milestone_raised(m, raised))
+            overdue = stall_4(progress.model_copy(update={"milestones": unraised}), thresholds,
+                              today)
+            if overdue is not None:
+                ids = set(overdue.numbers["milestone_ids"])  # type: ignore[arg-type]
+                out.append((overdue, tuple(_milestone_key(m) for m in unraised
+                                           if m.id in ids)))
+        elif flag.rule not in raised:
+            out.append((flag, (flag.rule,)))
+    return out
 
 
 def _check(c: CheckProgress, state: Plan) -> list[BaseModel]:
@@ -884,13 +978,13 @@ def _check(c: CheckProgress, state: Plan) -> list[BaseModel]:
                 events.append(MilestoneOverdue(plan_id=state.plan_id, ids=state.ids,
                                                milestone_id=crit.id, stage=s.code,
                                                target_date=s.target_date, at=c.now))
-    flags = evaluate_stalls(progress_snapshot(state, c.sessions_used), c.rules.stalls, c.today)
-    new = [(f, stall_key(f)) for f in flags if stall_key(f) not in state.raised]
+    new = _new_flags(progress_snapshot(state, c.sessions_used), state.raised, c.rules.stalls,
+                     c.today)
     if new:
         events.append(ReassessmentFlagged(
             plan_id=state.plan_id, ids=state.ids, flags=tuple(f for f, _ in new),
-            keys=tuple(k for _, k in new), due_by=c.today, ruleset_version=c.rules.version,
-            at=c.now))
+            keys=tuple(k for _, keys in new for k in keys), due_by=c.today,
+            ruleset_version=c.rules.version, at=c.now))
     return events
 
 

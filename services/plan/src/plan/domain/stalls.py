@@ -271,29 +271,42 @@ def stall_3(progress: EpisodeProgress, thresholds: StallThresholds) -> StallFlag
     latest 2 consecutive readings of that measure. Consecutive readings, not calendar
     sessions: the region PROM is measured every 4th session, so its consecutive readings are
     what "consecutive sessions" can mean; and the latest ones, so a flare that has settled
-    does not keep firing after the clinician answered it."""
+    does not keep firing after the clinician answered it. The first measure that fires."""
+    runs = stall_3_runs(progress, thresholds)
+    return runs[0] if runs else None
+
+
+def stall_3_runs(progress: EpisodeProgress, thresholds: StallThresholds) -> list[StallFlag]:
+    """STALL-3 for every measure that fires it (pain first), each with ``run_from``: the
+    session where its run of worse readings began. A flare that goes on is one run, however
+    many sessions it lasts; only a reading that is not worse ends it."""
     n = thresholds.pain_worse_consecutive
     candidates = [(m, _pain_bar(m, thresholds)) for m in progress.pain]
     candidates += [(m, m.rule.worsening_bar_dec()) for m in (progress.primary, *progress.secondary)]
+    flags: list[StallFlag] = []
     for measure, bar in candidates:
-        run = measure.readings[-n:]
+        run: list[tuple[SessionReading, Decimal]] = []
+        for r in reversed(measure.readings):
+            worse_by = -measure.rule.improvement_dec(measure.baseline, r.value)
+            if worse_by < bar:
+                break
+            run.insert(0, (r, worse_by))
         if len(run) < n:
             continue
-        worse = [-measure.rule.improvement_dec(measure.baseline, r.value) for r in run]
-        if all(w >= bar for w in worse):
-            pain = measure.rule.measure in PAIN_MEASURES
-            sessions = ", ".join(f"S{r.session}" for r in run)
-            return StallFlag(
-                rule="STALL-3", due_reason="pain_flare" if pain else "progress_stalled",
-                numbers={"measure": measure.rule.name, "baseline": measure.baseline,
-                         "sessions": tuple(r.session for r in run),
-                         "values": tuple(r.value for r in run),
-                         "worse_by": tuple(float(w) for w in worse), "threshold": float(bar),
-                         "consecutive": n},
-                reason=(f"Worsening: {measure.rule.name} worse than baseline "
-                        f"{measure.baseline:g} by ≥ {float(bar):g} on {n} consecutive "
-                        f"readings ({sessions})"))
-    return None
+        latest = run[-n:]
+        pain = measure.rule.measure in PAIN_MEASURES
+        sessions = ", ".join(f"S{r.session}" for r, _ in latest)
+        flags.append(StallFlag(
+            rule="STALL-3", due_reason="pain_flare" if pain else "progress_stalled",
+            numbers={"measure": measure.rule.name, "baseline": measure.baseline,
+                     "sessions": tuple(r.session for r, _ in latest),
+                     "values": tuple(r.value for r, _ in latest),
+                     "worse_by": tuple(float(w) for _, w in latest), "threshold": float(bar),
+                     "consecutive": n, "run_from": run[0][0].session},
+            reason=(f"Worsening: {measure.rule.name} worse than baseline "
+                    f"{measure.baseline:g} by ≥ {float(bar):g} on {n} consecutive "
+                    f"readings ({sessions})")))
+    return flags
 
 
 def stall_4(progress: EpisodeProgress, thresholds: StallThresholds, today: date
