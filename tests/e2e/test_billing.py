@@ -39,9 +39,9 @@ def tariff(effective_from: date, **changes: Any) -> dict[str, Any]:
             "payment_terms_days": 14, **changes}
 
 
-async def priced_at(api, wait_for, location_id: str) -> str:
-    """Price the location (a price list in force since January) once billing knows it;
-    returns a therapist working there."""
+async def priced_at(api, wait_for, location_id: str, **changes: Any) -> str:
+    """Price the location (a price list in force since January, with ``changes``) once
+    billing knows it; returns a therapist working there."""
     therapist = await api("booking", "POST", "/therapists", json={
         "location_ids": [location_id], "display_name": "Sam Strong"})
 
@@ -51,7 +51,7 @@ async def priced_at(api, wait_for, location_id: str) -> str:
 
     await wait_for(known)
     scheduled = await api("billing", "POST", f"/locations/{location_id}/prices",
-                          json=tariff(date(2026, 1, 1)))
+                          json=tariff(date(2026, 1, 1), **changes))
     assert scheduled.status_code == 200, scheduled.text
     return str(therapist.json()["id"])
 
@@ -461,7 +461,7 @@ async def test_invoice_receipt_and_superbill_print_as_pdf(
         assert document.status_code == 200, (path, document.text)
         assert document.content.startswith(b"%PDF")
     superbill = await api("billing", "GET", f"/episodes/{episode}/superbill")
-    assert "CPT 97162" in superbill.text and "fee €150.00, paid" in superbill.text
+    assert "CPT 97162, charged €150.00, paid €150.00" in superbill.text
     assert (await api("billing", "GET", f"{base}/receipts/{uuid.uuid4()}")).status_code == 404
 
     # Each names whom it is for, as an insurer matches a superbill to its member: the
@@ -584,3 +584,200 @@ async def test_takings_count_each_locations_own_day_in_its_timezone(
         if before[zone] == after[zone] == paid_at.astimezone(ZoneInfo(zone)).date():
             row = row_at(today, location_id)
             assert row is not None and row["day"] == before[zone].isoformat()
+
+
+async def test_the_superbill_claims_only_what_was_charged_after_credits_and_paid(
+        platform, api, priced, tenant, wait_for):
+    """The patient sends the superbill to an insurer: a session credited in full is waived
+    at 0, a session from a half-paid pack claims its share of the pack price and of what was
+    paid on it, and the totals are the sums of those lines — in the page and the PDF."""
+    episode = str(uuid.uuid4())
+    paid = completed(priced, appointment_type="initial_assessment", episode_id=episode,
+                     starts_at=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3))
+    waived = completed(priced, episode_id=episode,
+                       starts_at=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2))
+    for session, change, body in (
+            (paid, "payments", {"amount": 15000, "currency": "EUR", "method": "card"}),
+            (waived, "credit-notes", {"amount": 9500, "currency": "EUR",
+                                      "reason_code": "goodwill", "reason": "first visit"})):
+        await deliver(platform, tenant, session)
+        [bill] = await wait_for(lambda s=session: invoices_for(platform, s.appointment_id))
+        done = await api("billing", "POST", f"/invoices/{bill['invoice_id']}/{change}",
+                         json=body)
+        assert done.status_code == 201, done.text
+    sold = await api("billing", "POST", f"/patients/{priced['patient_id']}/packs",
+                     json={"location_id": priced["location_id"], "offer": "six"})
+    assert sold.status_code == 201, sold.text
+    half = await api("billing", "POST", f"/invoices/{sold.json()['invoice_id']}/payments",
+                     json={"amount": 25500, "currency": "EUR", "method": "transfer"})
+    assert half.status_code == 201, half.text
+    from_pack = completed(priced, episode_id=episode)
+    await deliver(platform, tenant, from_pack)
+    drawn = await wait_for(lambda: charge_of(platform, from_pack.appointment_id))
+    assert drawn["paid_by"] == "pack"
+
+    page = await api("billing", "GET", f"/episodes/{episode}/superbill")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "CPT 97162, charged €150.00, paid €150.00" in text
+    assert "CPT 97110, waived (credited in full): charged €0.00, paid €0.00" in text
+    assert ("CPT 97110, charged €85.00 (its share of a 6-session pack), paid €42.50"
+            in text)
+    assert "€95.00" not in text  # the flat fee is what a session costs, not what was paid
+    # 150.00 + 0 + 85.00 charged, 150.00 + 0 + 42.50 paid (not 340.00 charged, all "paid").
+    assert "<h2>Total charged</h2><ul><li>€235.00</li></ul>" in text
+    assert "<h2>Total paid</h2><ul><li>€192.50</li></ul>" in text
+    document = await api("billing", "GET", f"/episodes/{episode}/superbill.pdf")
+    assert document.status_code == 200 and document.content.startswith(b"%PDF")
+
+
+# Real timezones an hour apart from UTC-11 to UTC+14 (their standard offsets): at any instant
+# one of them is hours away from its midnight.
+ZONES = ("Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+         "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
+         "Atlantic/South_Georgia", "Atlantic/Cape_Verde", "Africa/Abidjan", "Africa/Lagos",
+         "Africa/Johannesburg", "Europe/Moscow", "Asia/Dubai", "Asia/Karachi", "Asia/Dhaka",
+         "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Brisbane",
+         "Pacific/Noumea", "Pacific/Tarawa", "Pacific/Tongatapu", "Pacific/Kiritimati")
+
+
+def zone_far_from_midnight_and_utc() -> ZoneInfo:
+    """A clinic's timezone where it is the middle of the day now, at least four hours from
+    UTC: its midnight differs from UTC's, and from the start of its day by hours."""
+    now = datetime.now(UTC)
+
+    def hours_to_midnight(zone: ZoneInfo) -> float:
+        local = now.astimezone(zone)
+        hours = local.hour + local.minute / 60
+        return min(hours, 24 - hours)
+
+    away = [ZoneInfo(z) for z in ZONES
+            if abs(now.astimezone(ZoneInfo(z)).utcoffset() or timedelta()) >= timedelta(hours=4)]
+    return max(away, key=hours_to_midnight)
+
+
+async def first_follow_up(platform, wait_for, appointment_id: uuid.UUID) -> Any:
+    """How the appointment's SessionChargeWorkflow first follows its unpaid invoice up: the
+    instant its first timer fires (the workflow's clock when it set the timer, plus the
+    timer), or "at once" when it ran the follow-up activity without waiting."""
+    from billing.application.workflows import FOLLOW_UP, workflow_id
+    from kinetic_infra.stack.temporal import NAMESPACE
+    from kinetic_infra.temporal import connect_client
+
+    client = await connect_client(platform.temporal.address, NAMESPACE)
+    handle = client.get_workflow_handle(workflow_id(appointment_id))
+
+    async def probe() -> Any:
+        clock = None
+        async for e in handle.fetch_history_events():
+            if e.HasField("workflow_task_started_event_attributes"):
+                clock = e.event_time.ToDatetime(tzinfo=UTC)  # what workflow.now() reads
+            if e.HasField("timer_started_event_attributes"):
+                assert clock is not None
+                return clock + e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            if e.HasField("activity_task_scheduled_event_attributes") and \
+                    e.activity_task_scheduled_event_attributes.activity_type.name == FOLLOW_UP:
+                return "at once"
+        return None
+
+    return await wait_for(probe)
+
+
+async def _issued_at_far_zone(platform, api, front_desk, tenant, wait_for, terms: int
+                              ) -> tuple[ZoneInfo, Any, asyncpg.Record]:
+    zone = zone_far_from_midnight_and_utc()
+    location = await api("booking", "POST", "/locations",
+                         json={"name": f"Clinic {zone.key}", "timezone": zone.key})
+    assert location.status_code == 201, location.text
+    at = {**front_desk, "location_id": location.json()["id"]}
+    at["therapist_id"] = await priced_at(api, wait_for, at["location_id"],
+                                         payment_terms_days=terms)
+    session = completed(at)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    return zone, session, bill
+
+
+def clinics_midnight_after(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+
+
+async def test_an_invoice_due_the_day_it_is_issued_is_not_overdue_before_the_clinics_midnight(
+        platform, api, front_desk, tenant, wait_for):
+    """Payment terms of 0 days: the invoice is due today where the clinic is, and the
+    workflow (the platform's worker, real days) waits until the clinic's midnight."""
+    zone, session, bill = await _issued_at_far_zone(platform, api, front_desk, tenant,
+                                                    wait_for, terms=0)
+    assert bill["due_on"] == bill["issued_at"].astimezone(zone).date()
+    fires = await first_follow_up(platform, wait_for, session.appointment_id)
+    assert fires != "at once", "marked overdue the moment it was issued"
+    assert abs(fires - clinics_midnight_after(bill["due_on"], zone)) < timedelta(seconds=2)
+    [bill] = await invoices_for(platform, session.appointment_id)
+    assert (bill["status"], bill["overdue"]) == ("open", False)
+
+
+async def test_an_invoice_with_n_days_terms_is_overdue_once_its_due_date_has_passed_there(
+        platform, api, front_desk, tenant, wait_for):
+    """One day's terms: overdue at the clinic's midnight ending the due date, not at its
+    start (a whole day after the issue instant)."""
+    zone, session, bill = await _issued_at_far_zone(platform, api, front_desk, tenant,
+                                                    wait_for, terms=1)
+    assert bill["due_on"] == bill["issued_at"].astimezone(zone).date() + timedelta(days=1)
+    fires = await first_follow_up(platform, wait_for, session.appointment_id)
+    assert fires != "at once"
+    assert abs(fires - clinics_midnight_after(bill["due_on"], zone)) < timedelta(seconds=2)
+    assert fires - bill["issued_at"] > timedelta(days=1, hours=3)
+
+
+async def test_a_provider_payment_beyond_what_the_invoice_asks_is_recorded_as_credit_to_refund(
+        platform, urls, api, priced, tenant, wait_for):
+    """The patient paid at the desk and online: the provider captured the money, so billing
+    records it, and the patient is in credit until billing staff refund it. The ledger, what
+    the invoice asks and the day's takings agree at each step."""
+    import httpx
+
+    from billing.adapters.payment_provider import SIGNATURE_HEADER, sign
+
+    session = completed(priced)
+    await deliver(platform, tenant, session)
+    [bill] = await wait_for(lambda: invoices_for(platform, session.appointment_id))
+    path = f"/invoices/{bill['invoice_id']}"
+    desk = await api("billing", "POST", f"{path}/payments",
+                     json={"amount": 9500, "currency": "EUR", "method": "card"})
+    assert desk.status_code == 201, desk.text
+    body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "payment.succeeded", "data": {
+        "tenant_id": str(tenant), "invoice_id": str(bill["invoice_id"]), "amount": 9500,
+        "currency": "EUR", "reference": "ch_twice"}}).encode()
+    secret = platform.extra_env["KINETIC_BILLING_WEBHOOK_SECRET"]
+    async with httpx.AsyncClient(base_url=urls["billing"]) as client:
+        hook = await client.post("/webhooks/payment-provider", content=body, headers={
+            SIGNATURE_HEADER: sign(secret, body, int(datetime.now(UTC).timestamp()))})
+    assert hook.status_code == 200, hook.text
+    detail = (await api("billing", "GET", path)).json()
+    assert (detail["paid"], detail["outstanding"], detail["status"]) == (19000, -9500, "paid")
+    assert [h["method"] for h in detail["history"] if h["kind"] == "payment"] == [
+        "card", "provider"]
+    # A desk entry still may not overpay.
+    more = await api("billing", "POST", f"{path}/payments",
+                     json={"amount": 100, "currency": "EUR", "method": "cash"})
+    assert more.json()["type"] == "/problems/overpayment"
+
+    patient = priced["patient_id"]
+
+    async def books() -> tuple[int, int, dict[str, int]]:
+        """The patient's ledger balance, what the invoice still asks, the day's takings."""
+        ledger = (await api("billing", "GET", f"/accounts/{patient}/ledger")).json()
+        asks = (await api("billing", "GET", path)).json()["outstanding"]
+        day = datetime.fromisoformat(ledger[-1]["at"]).astimezone(
+            ZoneInfo("Europe/Berlin")).date()
+        takings = (await api("billing", "GET", f"/takings?day={day}")).json()
+        [row] = [r for r in takings["by_location"] if r["location_id"] == priced["location_id"]]
+        return sum(e["amount"] for e in ledger), asks, \
+            {k: row[k] for k in ("payments", "refunds", "net")}
+
+    assert await books() == (-9500, -9500, {"payments": 19000, "refunds": 0, "net": 19000})
+    refund = await api("billing", "POST", f"{path}/refunds",
+                       json={"amount": 9500, "currency": "EUR", "reason": "paid twice"})
+    assert refund.status_code == 201, refund.text
+    assert (refund.json()["outstanding"], refund.json()["credited"]) == (0, 0)
+    assert await books() == (0, 0, {"payments": 19000, "refunds": 9500, "net": 9500})

@@ -308,6 +308,34 @@ def test_a_payment_above_what_is_owed_is_refused() -> None:
         pay(issued(9500), 9501)
 
 
+def provider_pay(state: invoice.Invoice, amount: int, event: str = "evt_1"
+                 ) -> invoice.Invoice:
+    return apply(state, invoice.RecordPayment(
+        invoice_id=state.invoice_id, payment_id=uuid.uuid5(uuid.NAMESPACE_URL, event),
+        amount=eur(amount), method="provider", reference="ch_1", by="payment-provider",
+        now=NOW))
+
+
+def test_given_a_paid_invoice_when_the_provider_reports_a_payment_then_the_patient_is_in_credit(
+        ) -> None:
+    state = provider_pay(pay(issued(9500), 9500), 9500)
+    assert (state.paid, state.outstanding, state.status) == (19000, -9500, "paid")
+
+
+def test_given_a_provider_payment_above_what_is_owed_then_a_desk_payment_is_still_refused(
+        ) -> None:
+    state = provider_pay(issued(9500), 12000)
+    assert state.outstanding == -2500
+    with pytest.raises(invoice.OverpaymentError):
+        pay(state, 1)
+
+
+def test_given_a_provider_overpayment_when_refunded_then_it_settles_with_nothing_credited(
+        ) -> None:
+    state = refund(provider_pay(pay(issued(9500), 9500), 9500), 9500)
+    assert (state.outstanding, state.credited, state.status) == (0, 0, "paid")
+
+
 def test_a_payment_in_another_currency_is_refused() -> None:
     state = issued()
     with pytest.raises(CurrencyMismatchError):
@@ -358,7 +386,8 @@ def test_an_invoices_tax_is_stated_per_line() -> None:
 
 # -- the ledger ----------------------------------------------------------------------------
 
-operations = st.lists(st.tuples(st.sampled_from(["charge", "pay", "refund", "credit"]),
+operations = st.lists(st.tuples(st.sampled_from(["charge", "pay", "provider", "refund",
+                                                 "credit"]),
                                 st.integers(min_value=0, max_value=4),
                                 st.integers(min_value=1, max_value=20000)), max_size=40)
 
@@ -367,9 +396,10 @@ operations = st.lists(st.tuples(st.sampled_from(["charge", "pay", "refund", "cre
 @given(operations)
 def test_the_balance_is_the_sum_of_the_entries_after_any_sequence(
         ops: list[tuple[str, int, int]]) -> None:
-    """Charges, payments, refunds and credits in any order (refused ones change nothing):
-    the account's balance is the sum of its entries, equals what the invoices still ask, and
-    no invoice is ever refunded above what was paid."""
+    """Charges, payments (the provider's beyond what is owed too), refunds and credits in any
+    order (refused ones change nothing): the account's balance is the sum of its entries,
+    equals what the invoices still ask, and no invoice is ever refunded above what was
+    paid."""
     invoices: list[invoice.Invoice] = []
     entries: list[ledger.Entry] = []
     for op, which, amount in ops:
@@ -388,6 +418,8 @@ def test_the_balance_is_the_sum_of_the_entries_after_any_sequence(
             command = {
                 "pay": lambda: invoice.RecordPayment(**common, payment_id=uuid.uuid4(),
                                                      method="card"),
+                "provider": lambda: invoice.RecordPayment(**common, payment_id=uuid.uuid4(),
+                                                          method="provider"),
                 "refund": lambda: invoice.IssueRefund(**common, refund_id=uuid.uuid4(),
                                                       reason="r"),
                 "credit": lambda: invoice.IssueCreditNote(**common, credit_note_id=uuid.uuid4(),

@@ -33,7 +33,7 @@ from billing.application.workflows import (
     SessionChargeWorkflow,
     workflow_id,
 )
-from billing.domain import charge, invoice
+from billing.domain import charge, due_dates, invoice
 from billing.settings import billing_settings
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.billing.v1 import events as public
@@ -154,10 +154,15 @@ def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
                 conn, store, billing.invoice_stream(state.charged.invoice_id), invoice,
                 tenant_id=request.tenant_id)
             issued = bill.issued
+            # The workflow cannot read the clinic's timezone: the instant the invoice becomes
+            # overdue (its midnight after the due date) is read here, with the issue date
+            # where the clinic is, which the terms count from.
+            zone = await billing.location_zone(conn, issued.location_id)
             return ChargeOutcome(
                 paid_by="invoice", invoice_id=issued.invoice_id, outstanding=bill.outstanding,
                 version=version, issued_at=issued.issued_at,
-                terms_days=(issued.due_on - issued.issued_at.date()).days,
+                terms_days=(issued.due_on - issued.issued_at.astimezone(zone).date()).days,
+                overdue_from=due_dates.overdue_from(issued.due_on, zone),
             ).model_dump(mode="json")
 
         return ChargeOutcome.model_validate(

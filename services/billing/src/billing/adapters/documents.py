@@ -3,9 +3,11 @@ platform's printable page (fpdf2). Amounts print in the currency's own format (B
 
 A superbill is what a self-pay patient submits to their insurer for out-of-network
 reimbursement themselves: the clinic, the dates of service, the CPT codes of each session,
-the ICD-10 working diagnosis from the evaluation, the fee and what was paid. Every document
-names the patient with their date of birth (billing's directory keeps them from booking);
-one whose details have not reached billing yet names the patient by reference.
+the ICD-10 working diagnosis from the evaluation, and per session what was charged after
+credits and what was actually paid (``domain.superbill``: a pack session claims its share of
+the pack's invoice, a waived one 0), with totals that are the sums of those lines. Every
+document names the patient with their date of birth (billing's directory keeps them from
+booking); one whose details have not reached billing yet names the patient by reference.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.directory import diagnoses, locations, patients, therapists
-from billing.adapters.projections import invoices
+from billing.adapters.projections import charges, invoices
+from billing.application import billing
+from billing.domain import pack
+from billing.domain import superbill as bill
 from billing.domain.money import Money
 from kinetic_infra.event_store.model import RecordedEvent
+from kinetic_infra.event_store.store import EventStore
 from kinetic_infra.http.printable import Sections, printable_html, printable_pdf
 
 HISTORY_KINDS = {
@@ -135,36 +141,68 @@ def receipt(detail: dict[str, Any], payment: dict[str, Any], where: Place) -> Pa
                       if payment.get("reference") else []))])
 
 
-async def superbill(conn: AsyncConnection, episode_id: UUID, rows: list[dict[str, Any]]
-                    ) -> Page:
+async def superbill_facts(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
+                         rows: list[dict[str, Any]]) -> list[bill.Session]:
+    """Each charged session with what pays for it: its invoice as it stands now (credits,
+    payments, refunds), or its pack — the pack's invoice and how many sessions it covers."""
+    pack_ids = list({r["pack_id"] for r in rows if r["paid_by"] == "pack"})
+    drawn_from: dict[UUID, pack.Pack] = {
+        pid: await billing.state_of(conn, store, billing.pack_stream(pid), pack, tenant_id)
+        for pid in pack_ids}
+    reversed_ = set(await conn.scalars(select(charges.c.appointment_id).where(
+        charges.c.pack_id.in_(pack_ids), charges.c.status == "reversed")))
+    invoice_ids = [r["invoice_id"] for r in rows if r["paid_by"] != "pack"] + [
+        p.purchased.invoice_id for p in drawn_from.values()]
+    sums = {r["invoice_id"]: bill.InvoiceSums(total=r["total"], paid=r["paid"],
+                                              refunded=r["refunded"], credited=r["credited"])
+            for r in (await conn.execute(
+                select(invoices.c.invoice_id, invoices.c.total, invoices.c.paid,
+                       invoices.c.refunded, invoices.c.credited)
+                .where(invoices.c.invoice_id.in_(invoice_ids)))).mappings()}
+    sessions = []
+    for r in rows:
+        cover = None
+        if r["paid_by"] == "pack":
+            drawn = drawn_from[r["pack_id"]]
+            cover = bill.PackCover(sessions=drawn.purchased.sessions,
+                                   price=drawn.purchased.price,
+                                   covered=drawn.sessions_paid_for(reversed_),
+                                   invoice=sums[drawn.purchased.invoice_id])
+        sessions.append(bill.Session(
+            service_date=r["service_date"], appointment_type=r["appointment_type"],
+            cpt_codes=list(r["cpt_codes"]), currency=r["currency"],
+            invoice=None if cover else sums[r["invoice_id"]], pack=cover))
+    return sessions
+
+
+def superbill_line(line: bill.Line, pack_sessions: int | None) -> str:
+    c = line.currency
+    what = (f"{line.service_date}: {line.appointment_type.replace('_', ' ')}, "
+            f"CPT {', '.join(line.cpt_codes)}")
+    if line.waived:
+        return f"{what}, waived (credited in full): charged {money(0, c)}, paid {money(0, c)}"
+    source = f" (its share of a {pack_sessions}-session pack)" if pack_sessions else ""
+    return f"{what}, charged {money(line.charged, c)}{source}, paid {money(line.paid, c)}"
+
+
+async def superbill(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
+                    episode_id: UUID, rows: list[dict[str, Any]]) -> Page:
     first = rows[0]
     icd10 = await conn.scalar(select(diagnoses.c.icd10)
                               .where(diagnoses.c.episode_id == episode_id))
     where = await place(conn, first["location_id"], first["therapist_id"], first["patient_id"])
-    paid = {r["invoice_id"]: r for r in (await conn.execute(
-        select(invoices.c.invoice_id, invoices.c.paid, invoices.c.refunded,
-               invoices.c.outstanding).where(invoices.c.episode_id == episode_id)
-    )).mappings()}
-    sessions = []
-    for r in rows:
-        c = r["currency"]
-        if r["paid_by"] == "pack":
-            status = "paid (session pack)"
-        else:
-            bill = paid.get(r["invoice_id"])
-            status = "paid" if bill and bill["outstanding"] <= 0 else \
-                f"paid {money(bill['paid'] - bill['refunded'], c)}" if bill else "invoiced"
-        sessions.append(f"{r['service_date']}: {r['appointment_type'].replace('_', ' ')}, "
-                        f"CPT {', '.join(r['cpt_codes'])}, fee {money(r['amount'], c)}, "
-                        f"{status}")
-    total = sum(r["amount"] for r in rows)
+    sessions = await superbill_facts(conn, store, tenant_id, rows)
+    claimed = bill.superbill(sessions)
+    services = [superbill_line(line, s.pack.sessions if s.pack else None)
+                for line, s in zip(claimed.lines, sessions, strict=True)]
     return Page(
         title="Superbill",
         lead=f"{where.location} · episode {episode_id}. "
              "Submit to your insurer for out-of-network reimbursement.",
         sections=[("Patient", [where.patient]),
                   ("Diagnosis (ICD-10)", [icd10 or "not recorded"]),
-                  ("Services", sessions),
-                  ("Total charged", [money(total, rows[0]["currency"])]),
+                  ("Services", services),
+                  ("Total charged", [money(v, c) for c, v in claimed.charged.items()]),
+                  ("Total paid", [money(v, c) for c, v in claimed.paid.items()]),
                   ("Provider", [where.location]
                    + ([f"Therapist: {where.therapist}"] if where.therapist else []))])

@@ -426,8 +426,9 @@ def router(runtime: Runtime) -> APIRouter:
         bind()
 
     @api.get("/episodes/{episode_id}/superbill", response_class=HTMLResponse,
-             summary="The episode's superbill (CPT and ICD-10 codes, fees, paid) for the "
-                     "patient's own out-of-network claim", openapi_extra=audited("print",
+             summary="The episode's superbill (CPT and ICD-10 codes, what each session was "
+                     "charged after credits and what was paid) for the patient's own "
+                     "out-of-network claim", openapi_extra=audited("print",
                                                                                  "superbill"))
     async def superbill_page(request: Request, episode_id: UUID,
                              principal: Staff(*BILLING_STAFF)) -> Response:
@@ -455,7 +456,8 @@ def router(runtime: Runtime) -> APIRouter:
                                             f"you can see")
             note(request).patient_id = rows[0]["patient_id"]
             note(request).location_id = rows[0]["location_id"]
-            return await documents.superbill(conn, episode_id, rows)
+            return await documents.superbill(conn, store, principal.tenant_id, episode_id,
+                                             rows)
 
     # -- packs -----------------------------------------------------------------------------
 

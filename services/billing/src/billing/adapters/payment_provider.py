@@ -7,7 +7,11 @@ accepts no webhook at all): header
 ``Kinetic-Provider-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
 (the scheme Stripe and others use), refused when older than the tolerance so a captured call
 cannot be replayed later. The provider's event id names the payment, so a redelivered
-webhook records nothing twice. A real provider's SDK is another adapter of the same port.
+webhook records nothing twice. The provider has captured the money already, so the payment
+is recorded even when it is more than the invoice asks (the patient paid at the desk and
+online): the rest leaves the patient in credit, in the ledger for billing staff to refund,
+rather than a refusal the provider would retry until it gave up. A real provider's SDK is
+another adapter of the same port.
 
 Body: ``{"id": "<provider event id>", "type": "payment.succeeded", "data": {"tenant_id",
 "invoice_id", "amount" (minor units), "currency", "reference"}}``; other types are

@@ -7,7 +7,7 @@ transaction, each checked against the version it read."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.directory import locations
 from billing.adapters.projections import packs
-from billing.domain import charge, invoice, pack, price_list
+from billing.domain import charge, due_dates, invoice, pack, price_list
 from billing.domain.money import contained_tax
 from billing.domain.price_list import Tariff
 from kinetic_contracts.billing.v1 import events as public
@@ -79,11 +79,16 @@ async def state_of(conn: AsyncConnection, store: EventStore, stream: StreamName,
     return state
 
 
-async def local_date(conn: AsyncConnection, location_id: UUID, instant: datetime) -> date:
-    """The day at the location (its timezone, as booking registered it; UTC until known)."""
+async def location_zone(conn: AsyncConnection, location_id: UUID) -> ZoneInfo:
+    """The location's timezone, as booking registered it; UTC until billing knows it."""
     zone = await conn.scalar(select(locations.c.timezone)
                              .where(locations.c.location_id == location_id))
-    return instant.astimezone(ZoneInfo(zone) if zone else UTC).date()
+    return ZoneInfo(zone or "UTC")
+
+
+async def local_date(conn: AsyncConnection, location_id: UUID, instant: datetime) -> date:
+    """The day at the location."""
+    return instant.astimezone(await location_zone(conn, location_id)).date()
 
 
 async def tariff_on(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
@@ -113,7 +118,8 @@ async def issue_invoice(conn: AsyncConnection, store: EventStore, ctx: EventCont
         currency=currency, number=await next_number(conn, ctx.tenant_id, now.year), kind=kind,
         appointment_id=appointment_id, episode_id=episode_id, pack_id=pack_id,
         total=sum(line.amount for line in lines), tax=sum(line.tax for line in lines),
-        issued_at=now, due_on=now.date() + timedelta(days=terms_days))
+        issued_at=now,
+        due_on=due_dates.due_on(now, await location_zone(conn, location_id), terms_days))
     await run(conn, store, invoice_stream(invoice_id), invoice,
               invoice.IssueInvoice(issued=issued, therapist_id=therapist_id, lines=tuple(lines)),
               ctx)

@@ -3,14 +3,20 @@ with the appointment's id (a redelivered event reaches the same workflow, never 
 
 It charges the appointment once (activity ``charge_session``: the tariff in force on the
 session's date, drawn from a pack or invoiced). An invoice is then followed until it is
-settled: reminders fall due on the configured days after issue, and on the due date the
-invoice is marked overdue; after that the workflow waits for the payment (or the reversal)
-that closes it. Billing's own ``payment.recorded`` and ``invoice.credited`` events signal
+settled: reminders fall due on the configured days after issue, and once its due date has
+passed at the clinic (its midnight after the due date, ``domain.due_dates``) the invoice is
+marked overdue; after that the workflow waits for the payment (or the reversal) that closes
+it. Billing's own ``payment.recorded`` and ``invoice.credited`` events signal
 ``invoice_changed`` with what the invoice still asks.
 
 Days run at ``day_seconds`` each (86 400 in production; a test shortens it by
 configuration). Deterministic: time is ``workflow.now()``, every read and write is an
-activity's.
+activity's; the clinic's timezone is read by the charge activity, which answers with the
+instant the invoice becomes overdue.
+
+Versioned with care: workflows started before the ``overdue-after-due-date`` patch marked
+the invoice overdue at the start of its due date (at once with 0 days' terms, with no timer
+before the activity), so they replay on that path; their charge answered no ``overdue_from``.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from billing.domain.charge import Occurrence
+from billing.domain.due_dates import FollowUpAction, follow_ups
 
 CHARGE_SESSION = "charge_session"
+OVERDUE_PATCH = "overdue-after-due-date"
 FOLLOW_UP = "follow_up_invoice"
 CHARGE_TIMEOUT = timedelta(minutes=2)
 
@@ -50,6 +58,9 @@ class ChargeOutcome(BaseModel):
     version: int = 0  # the invoice stream's version the outstanding amount was read at
     issued_at: datetime | None = None
     terms_days: int = 0
+    overdue_from: datetime | None = Field(
+        default=None, description="The clinic's midnight after the due date; none from a "
+                                  "charge made before the overdue-after-due-date patch")
 
 
 class FollowUp(BaseModel):
@@ -80,6 +91,17 @@ def workflow_id(appointment_id: UUID) -> str:
     return f"session-charge-{appointment_id}"
 
 
+def _pre_patch_steps(issued_at: datetime, terms_days: int, inp: ChargeInput
+                     ) -> list[tuple[datetime, FollowUpAction]]:
+    """The follow-ups of a workflow started before the overdue-after-due-date patch, kept
+    only so its history replays: overdue a whole number of days after the issue instant."""
+    days: list[tuple[int, FollowUpAction]] = [
+        (d, "remind") for d in sorted(set(inp.reminder_days)) if 0 < d < terms_days]
+    days.append((terms_days, "overdue"))
+    return [(issued_at + timedelta(seconds=d * inp.day_seconds), action)
+            for d, action in days]
+
+
 @workflow.defn(name="SessionChargeWorkflow")
 class SessionChargeWorkflow:
     @workflow.init
@@ -107,10 +129,13 @@ class SessionChargeWorkflow:
         if outcome.paid_by != "invoice" or outcome.invoice_id is None:
             return self.status()
         assert outcome.issued_at is not None
-        steps = [(days, "remind") for days in sorted(set(inp.reminder_days))
-                 if 0 < days < outcome.terms_days] + [(outcome.terms_days, "overdue")]
-        for days, action in steps:
-            at = outcome.issued_at + timedelta(seconds=days * inp.day_seconds)
+        steps: list[tuple[datetime, FollowUpAction]]
+        if outcome.overdue_from is not None and workflow.patched(OVERDUE_PATCH):
+            steps = follow_ups(outcome.issued_at, outcome.terms_days, outcome.overdue_from,
+                               inp.reminder_days, inp.day_seconds)
+        else:
+            steps = _pre_patch_steps(outcome.issued_at, outcome.terms_days, inp)
+        for at, action in steps:
             if await self._settled_before(at):
                 return self.status()
             reminder = self._reminders + 1 if action == "remind" else 0

@@ -3,7 +3,10 @@
 What the invoice still asks is derived, never stored:
 ``outstanding = total − credited − (paid − refunded)``; below zero the patient is in credit.
 
-- A payment is at most what is outstanding (cash, card, transfer, or the payment provider).
+- A payment taken at the desk (cash, card, transfer) is at most what is outstanding. One the
+  payment provider reports was captured already (the patient paid online as well as at the
+  desk): it is a fact, not a request, so it is always recorded, and what it pays beyond what
+  the invoice asks leaves the patient in credit on the invoice, for billing staff to refund.
 - A refund is at most what was paid and not yet refunded. It first repays what the patient
   holds in credit on the invoice (after a credit note); the rest also credits the invoice by
   the same amount, so a refund never leaves the patient owing what was refunded.
@@ -286,11 +289,16 @@ def decide(command: InvoiceCommand, state: InvoiceState) -> Sequence[BaseModel]:
                                   due_on=state.issued.due_on, at=command.now)]
 
 
+# Money these methods report has left the patient's account already: refusing it would keep
+# it out of the ledger, the takings and the refund path, not out of the clinic's bank.
+CAPTURED_ELSEWHERE: frozenset[public.PaymentMethod] = frozenset({"provider"})
+
+
 def _pay(c: RecordPayment, state: Invoice) -> list[BaseModel]:
     if c.payment_id in state.changes:
         return []
     amount = _positive(state, c.amount)
-    if amount > state.outstanding:
+    if amount > state.outstanding and c.method not in CAPTURED_ELSEWHERE:
         raise OverpaymentError(
             f"the invoice asks {max(state.outstanding, 0)}, the payment is {amount}",
             outstanding=max(state.outstanding, 0), amount=amount)

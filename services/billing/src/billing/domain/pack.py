@@ -8,7 +8,7 @@ location's policy says so, and the pack is closed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
@@ -50,12 +50,21 @@ class Pack(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     purchased: public.PackPurchased
-    used: tuple[UUID, ...] = ()
+    used: tuple[UUID, ...] = ()  # drawn and not returned; a closed pack takes none back
     refunded: bool = False
+    returned: int = 0  # what its unused sessions were worth back when it closed
 
     @property
     def remaining(self) -> int:
         return 0 if self.refunded else self.purchased.sessions - len(self.used)
+
+    def sessions_paid_for(self, reversed_: Collection[UUID]) -> int:
+        """How many sessions the pack's invoice still pays for: those drawn and not reversed
+        (one reversed after the pack closed stays drawn, but its share was credited back),
+        and the unused ones — unless their value went back when the pack closed."""
+        drawn = sum(1 for a in self.used if a not in reversed_)
+        unused = self.purchased.sessions - len(self.used)
+        return drawn + (0 if self.refunded and self.returned > 0 else unused)
 
 
 PackState = Pack | None
@@ -71,7 +80,7 @@ def evolve(state: PackState, event: PackEvent) -> PackState:
     if isinstance(event, public.PackSessionReturned):
         return state.model_copy(update={
             "used": tuple(a for a in state.used if a != event.appointment_id)})
-    return state.model_copy(update={"refunded": True})
+    return state.model_copy(update={"refunded": True, "returned": event.amount})
 
 
 class BuyPack(BaseModel):
