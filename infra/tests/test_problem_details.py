@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
@@ -70,3 +71,14 @@ async def test_a_number_json_does_not_have_is_refused_with_422_problem_json_not_
             assert response.headers["content-type"] == "application/problem+json"
             [error] = response.json()["errors"]
             assert error["loc"] == ["body", "value"] and error["input"] in ("nan", "inf", "-inf")
+
+
+async def test_a_date_too_far_out_to_compute_with_answers_422_problem_json():
+    from datetime import date, timedelta
+
+    response = await get(app_raising(OverflowError("date value out of range")))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/out-of-range"
+    with pytest.raises(OverflowError):  # what a week's search from the last day does
+        date(9999, 12, 31) + timedelta(days=7)

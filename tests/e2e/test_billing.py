@@ -370,6 +370,10 @@ async def test_bad_billing_input_is_refused_with_problem_details_and_writes_noth
         ("POST", f"{path}/credit-notes", {"amount": 9501, "currency": "EUR",
                                           "reason_code": "goodwill", "reason": "x"}, None,
          422, "/problems/credit-exceeds-invoice"),
+        # A pack for a patient nobody registered would take an invoice number for nobody.
+        ("POST", f"/patients/{uuid.uuid4()}/packs",
+         {"location_id": priced["location_id"], "offer": "six"}, None, 404,
+         "/problems/account-not-found"),
     ]
     for method, url, body, as_tenant, code, problem in cases:
         response = await api("billing", method, url, json=body, as_tenant=as_tenant)

@@ -183,6 +183,10 @@ async def test_a_plan_not_booked_to_its_frequency_is_on_the_to_book_list(
 async def test_a_discharge_closes_the_episode_once(platform, api, clinic, tenant, wait_for,
                                                    published):
     episode_id = await open_episode(api, clinic)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    ahead = [await book(api, clinic, start, episode_id=episode_id,
+                        appointment_type="initial_assessment"),
+             await book(api, clinic, start + timedelta(days=3), episode_id=episode_id)]
     await deliver_twice(platform, tenant, EpisodeDischarged(
         episode_id=uuid.UUID(episode_id), patient_id=uuid.UUID(clinic["patient_id"]),
         location_id=uuid.UUID(clinic["location_id"]), discharged_at=datetime.now(UTC)))
@@ -203,3 +207,10 @@ async def test_a_discharge_closes_the_episode_once(platform, api, clinic, tenant
         "starts_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()})
     assert refused.status_code == 422
     assert refused.json()["type"] == "/problems/episode-closed"
+    # Its sessions booked ahead are cancelled, in good time (no fee), once each.
+    for appointment_id in ahead:
+        got = (await api("booking", "GET", f"/appointments/{appointment_id}")).json()
+        assert got["status"] == "cancelled" and got["late_cancel"] is False, got
+    cancellations = await published("kinetic.booking.appointment.cancelled.v1")
+    assert sorted(c["data"]["appointment_id"] for c in cancellations) == sorted(ahead)
+    assert {c["data"]["late"] for c in cancellations} == {False}

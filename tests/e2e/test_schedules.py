@@ -338,3 +338,14 @@ async def test_booking_from_the_waitlist_takes_only_that_patients_entry_there(ap
     listed = (await api("booking", "GET",
                         f"/waitlist?location_id={clinic['location_id']}")).json()
     assert [(e["entry_id"], e["status"]) for e in listed] == [(entry, "waiting")]
+
+
+async def test_a_search_at_the_calendars_ends_is_refused_not_an_error(api, clinic):
+    for day in ("9999-12-31", "0001-01-01"):
+        found = await api("booking", "GET", f"/availability?location_id={clinic['location_id']}"
+                                            f"&appointment_type=treatment_session"
+                                            f"&start_date={day}")
+        assert found.status_code == 422, (day, found.text)
+        assert found.headers["content-type"] == "application/problem+json"
+    takings = await api("billing", "GET", "/takings?day=0001-01-01")
+    assert takings.status_code == 422, takings.text

@@ -61,6 +61,15 @@ def status_for(exc: DomainError) -> int:
     return 422
 
 
+def _out_of_range(_eh: Any, _request: Request, _exc: OverflowError) -> Problem:
+    """Date arithmetic on a caller's date near year 1 or 9999 (a week's search from
+    9999-12-31, a time zone moving 0001-01-01 before year 1) overflows: the input is out of
+    range, not the server broken."""
+    return Problem(title="A date, time or number is out of range", type_="out-of-range",
+                   detail="a date, time or number in the request is too far from today to "
+                          "work with", status=422)
+
+
 def _domain_error(_eh: Any, _request: Request, exc: DomainError) -> Problem:
     status = status_for(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="kinetic"'} if status == 401 else None
@@ -100,7 +109,8 @@ def _with_trace_id(content: dict, _request: Request, response: Response
 def install_problem_handlers(app: FastAPI) -> None:
     handler = new_exception_handler(
         logger=log,
-        handlers={DomainError: _domain_error},  # type: ignore[dict-item]
+        handlers={DomainError: _domain_error,  # type: ignore[dict-item]
+                  OverflowError: _out_of_range},
         unhandled_wrappers={"default": InternalProblem},
         post_hooks=[_with_trace_id],
         documentation_uri_template=PROBLEM_URI,
@@ -109,6 +119,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     add_exception_handler(app, handler)
     # Registered on its own so Starlette treats it as handled (not re-raised as a 500 crash).
     app.add_exception_handler(DomainError, handler)
+    app.add_exception_handler(OverflowError, handler)
     _document_rule_violations(app)
 
 

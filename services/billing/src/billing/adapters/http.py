@@ -475,6 +475,8 @@ def router(runtime: Runtime) -> APIRouter:
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             await known_location(conn, principal, body.location_id, BILLING_STAFF)
+            # A mistyped id would take the organization's next invoice number for nobody.
+            await known_patient(conn, patient_id)
             await billing.buy_pack(conn, store, principal.tenant_id, pack_id=pack_id,
                                    patient_id=patient_id, location_id=body.location_id,
                                    offer_code=body.offer, by=staff_name(principal),
@@ -523,12 +525,13 @@ def router(runtime: Runtime) -> APIRouter:
     # -- accounts and takings --------------------------------------------------------------
 
     async def known_patient(conn: AsyncConnection, patient_id: UUID) -> None:
-        """An empty list for a patient billing has never heard of in this organization is
-        a 404, like any other id that names nothing the caller can see."""
-        seen = await conn.scalar(select(func.count()).select_from(accounts)
-                                 .where(accounts.c.patient_id == patient_id))
-        seen = seen or await conn.scalar(select(func.count()).select_from(invoices)
-                                         .where(invoices.c.patient_id == patient_id))
+        """A patient billing has never heard of in this organization (registered, with an
+        episode, or invoiced) is a 404, like any other id that names nothing the caller can
+        see."""
+        seen = False
+        for table in (patients, accounts, invoices):
+            seen = seen or bool(await conn.scalar(select(func.count()).select_from(table)
+                                                  .where(table.c.patient_id == patient_id)))
         if not seen:
             raise AccountNotFoundError(f"no account for patient {patient_id}")
 

@@ -2,7 +2,9 @@
 
 - ``plan.created`` / ``plan.revised``: the plan's session frequency, for the "to book" list;
 - ``plan.reassessment.due``: the episode goes on the "to book" list with the reason;
-- ``plan.episode.discharged``: the episode of care is closed (``episode.closed``).
+- ``plan.episode.discharged``: the episode of care is closed (``episode.closed``), and its
+  sessions still booked ahead are cancelled (in good time, so without a fee; their reminders
+  stop, and their hours go to the waitlist): care has ended, nobody should turn up for them.
 
 Plan's events may arrive out of order across plan's streams; the newest fact wins
 (``updated_at`` / ``raised_at``), so a late older event never overwrites a newer one.
@@ -13,13 +15,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from booking.adapters.projections import episode_plans, reassessments_due
+from booking.adapters.projections import appointments, episode_plans, reassessments_due
 from booking.application import handlers
-from booking.domain import episode
+from booking.domain import appointment, episode
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.plan.v1.events import (
     EpisodeDischarged,
@@ -27,7 +29,7 @@ from kinetic_contracts.plan.v1.events import (
     PlanRevised,
     ReassessmentDue,
 )
-from kinetic_infra.event_store.decider import handle
+from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
@@ -70,15 +72,26 @@ def subscription(runtime: Runtime) -> Subscription:
 
     @sub.on(EpisodeDischarged.event_type)
     async def on_discharged(conn: AsyncConnection, event: CloudEvent) -> None:
-        discharged = EpisodeDischarged.model_validate(event.data)
+        discharged, now = EpisodeDischarged.model_validate(event.data), datetime.now(UTC)
+        context = EventContext(tenant_id=event.tenantid,
+                               correlation_id=event.correlationid or event.id,
+                               causation_id=event.id, location_id=discharged.location_id,
+                               episode_id=discharged.episode_id)
         await handle(conn, runtime.store, handlers.episode_stream(discharged.episode_id),
                      episode, episode.CloseEpisode(episode_id=discharged.episode_id,
-                                                   reason="discharged", now=datetime.now(UTC)),
-                     tenant_id=event.tenantid,
-                     context=EventContext(tenant_id=event.tenantid,
-                                          correlation_id=event.correlationid or event.id,
-                                          causation_id=event.id,
-                                          location_id=discharged.location_id,
-                                          episode_id=discharged.episode_id))
+                                                   reason="discharged", now=now),
+                     tenant_id=event.tenantid, context=context)
+        a = appointments.c
+        ahead = (await conn.execute(select(a.appointment_id).where(
+            a.episode_id == discharged.episode_id, a.status == "booked", a.starts_at > now)
+            .order_by(a.starts_at))).scalars().all()
+        for appointment_id in ahead:
+            state, _version = await load(conn, runtime.store,
+                                         handlers.appointment_stream(appointment_id),
+                                         appointment, tenant_id=event.tenantid)
+            assert isinstance(state, appointment.Booked)
+            await handlers.cancel_appointment(conn, runtime.store, appointment.CancelAppointment(
+                appointment_id=appointment_id, now=now, late_cancel_hours=0), context)
+            await handlers.offer_freed_hour(conn, runtime.store, state.booked, now, context)
 
     return sub
