@@ -1,14 +1,17 @@
 """The therapist's evaluation over HTTP and on the wire: a booked initial assessment opens
-one draft (even when the booking is delivered twice), the runner of CLINICAL.md §5 is
-evaluated and completed, its events reach the broker, a completed evaluation only takes
-addenda, and a reassessment reports change against the baseline."""
+one draft (even when the booking is delivered twice, or many tabs ask at once), the runner of
+CLINICAL.md §5 is evaluated and completed, its events reach the broker, an episode type the
+recorded criteria contradict is refused, a completed evaluation only takes addenda (each
+once, however often it is sent), and a reassessment reports change against the baseline."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import nats
 import pytest
 
@@ -67,7 +70,9 @@ async def drafts_of(api, episode_id: str) -> list[dict]:
     return (await api("assessment", "GET", f"/evaluations?episode_id={episode_id}")).json()
 
 
-async def evaluate_the_runner(api, evaluation_id: str) -> dict:
+async def evaluate_the_runner(api, evaluation_id: str, reasoning: dict = REASONING) -> dict:
+    """Every part of the §5 runner's evaluation, then completion: its answer (the evaluation,
+    or the problem that refused it)."""
     base = f"/evaluations/{evaluation_id}"
     for method, path, body in (
             ("PUT", "history", {"mechanism": "Weekly distance from 20 to 40 km in 3 weeks",
@@ -81,7 +86,7 @@ async def evaluate_the_runner(api, evaluation_id: str) -> dict:
                 "psfs_01": "run 30 min", "psfs_02": "stairs down",
                 "psfs_03": "squat to lift child"}}),
             ("PUT", "findings", FINDINGS),
-            ("PUT", "reasoning", REASONING)):
+            ("PUT", "reasoning", reasoning)):
         response = await api("assessment", method, f"{base}/{path}", json=body)
         assert response.status_code == 200, (path, response.text)
     draft = await api("assessment", "GET", f"{base}/explanation/draft")
@@ -162,6 +167,102 @@ async def test_the_runner_is_evaluated_and_the_evaluation_published(
         lambda: published("kinetic.assessment.reassessment.completed.v1"))
     [lefs] = reassessed["data"]["changes"]
     assert (lefs["baseline"], lefs["current"], lefs["passed_mcid"]) == (52.0, 61.0, True)
+
+
+async def test_evaluate_clicked_in_many_tabs_at_once_opens_one_draft(api, episode):
+    """Eight requests for the episode's draft at the same moment (tabs, a double click, a
+    click racing the appointment.booked consumer): each gets the one draft, none a 500."""
+    opened = await asyncio.gather(*(
+        api("assessment", "POST", "/evaluations", json={"episode_id": episode["episode_id"]})
+        for _ in range(8)))
+    assert [r.status_code for r in opened] == [201] * 8, [r.text for r in opened]
+    assert len({r.json()["id"] for r in opened}) == 1
+    [draft] = await drafts_of(api, episode["episode_id"])
+    assert draft["evaluation_id"] == opened[0].json()["id"]
+
+
+async def test_an_episode_type_the_recorded_criteria_contradict_is_refused_at_completion(
+        api, episode, published, wait_for):
+    """CLINICAL.md §3.1: two drivers make the episode chronic_multifactor; typed
+    acute_clear_driver, plan would draft 8 sessions instead of up to 20."""
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    load_spike = {"code": "load_spike", "rationale": "Weekly distance doubled in 3 weeks",
+                  "finding_ids": []}
+    two_drivers = {**REASONING, "drivers": [*REASONING["drivers"], load_spike]}
+    refused = await evaluate_the_runner(api, evaluation_id, two_drivers)
+    assert refused["status"] == 422, refused
+    assert refused["type"] == "/problems/episode-type-contradicts-criteria"
+    assert (refused["recorded"], refused["derived"], refused["because"]) == (
+        "acute_clear_driver", "chronic_multifactor", ["2 drivers"])
+    after = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    assert after.json()["status"] == "draft", "refused: nothing completed"
+
+    corrected = await api("assessment", "PUT", f"/evaluations/{evaluation_id}/reasoning",
+                          json={**two_drivers, "episode_type": "chronic_multifactor"})
+    assert corrected.status_code == 200, corrected.text
+    done = await api("assessment", "POST", f"/evaluations/{evaluation_id}/complete")
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+    [completed] = await wait_for(
+        lambda: published("kinetic.assessment.evaluation.completed.v1"))
+    assert completed["data"]["episode_type"] == "chronic_multifactor"
+
+    async def drafted():
+        got = await api("plan", "GET", f"/episodes/{episode['episode_id']}/plan")
+        return got.json() if got.status_code == 200 else None
+
+    plan = await wait_for(drafted)
+    assert plan["content"]["expected_sessions"] == 20  # the chronic course, not 8
+
+
+async def test_an_addendum_sent_again_with_its_key_is_added_and_disclosed_once(
+        api, episode, published, wait_for):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    done = await evaluate_the_runner(api, evaluation_id)
+    assert done["status"] == "completed", done
+    path = f"/evaluations/{evaluation_id}/addenda"
+    body = {"reason": "Corrected hip ER value", "text": "Hip ER was 9.0 kgf"}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "If-Match": str(done["version"])}
+    # A double submit, then a retry after a timeout: all name the version first read.
+    sent = [*await asyncio.gather(*(api("assessment", "POST", path, json=body, headers=headers)
+                                    for _ in range(2))),
+            await api("assessment", "POST", path, json=body, headers=headers)]
+    assert [r.status_code for r in sent] == [201] * 3, [r.text for r in sent]
+    assert {tuple(a["addendum_id"] for a in r.json()["addenda"]) for r in sent} == {
+        (sent[0].json()["addenda"][0]["addendum_id"],)}, "one addendum, the same every time"
+
+    stale = await api("assessment", "POST", path, json=body, headers={
+        "Idempotency-Key": str(uuid.uuid4()), "If-Match": str(done["version"])})
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["type"] == "/problems/evaluation-changed"
+    after = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    assert len(after.json()["addenda"]) == 1, "the stale one changed nothing"
+
+    await wait_for(lambda: published("kinetic.assessment.evaluation.addendum_text_recorded.v1"))
+    await asyncio.sleep(1)  # a second copy would be relayed by now
+    for event_type in ("addendum_added", "addendum_text_recorded"):
+        on_wire = await published(f"kinetic.assessment.evaluation.{event_type}.v1")
+        assert len(on_wire) == 1, (event_type, on_wire)
+
+
+async def test_the_addendum_form_sent_twice_adds_one_addendum(api, urls, session_of, tenant,
+                                                              episode):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    assert (await evaluate_the_runner(api, evaluation_id))["status"] == "completed"
+    async with httpx.AsyncClient(base_url=urls["assessment"],
+                                 cookies=session_of(tenant)) as client:
+        page = await client.get(f"/admin/evaluations/{evaluation_id}")
+        form = re.search(r'action="[^"]*/addenda">(.*?)</form>', page.text, re.S).group(1)
+        fields = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
+        assert set(fields) == {"version", "key"}, form
+        for _ in range(2):  # a double click
+            sent = await client.post(f"/admin/evaluations/{evaluation_id}/addenda",
+                                     data={**fields, "reason": "Typo", "text": "Hip ER 9.0"})
+            assert sent.status_code == 303 and "Addendum+added" in sent.headers["location"]
+    after = await api("assessment", "GET", f"/evaluations/{evaluation_id}")
+    assert [a["reason"] for a in after.json()["addenda"]] == ["Typo"]
 
 
 async def test_bad_answers_are_refused_and_change_nothing(api, episode):

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from assessment.domain import evaluation as ev
+from assessment.domain import ruleset
+from assessment.domain.episode import EpisodeThresholds
 from assessment.domain.errors import (
+    EpisodeTypeContradictedError,
     EvaluationClosedError,
     EvaluationIncompleteError,
+    OnsetInFutureError,
     RedFlagsPositiveError,
     UnknownFindingError,
 )
 from assessment.domain.findings import ObjectiveFindings, SingleLegSquat, SquatSide, StrengthTest
-from assessment.domain.history import RED_FLAGS, RedFlagScreen
+from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
 from assessment.domain.measures import AnswerOutOfRangeError
 from assessment.domain.reasoning import DriverReasoning, Reasoning, draft_explanation
 from kinetic_contracts.assessment.v1.events import (
@@ -190,3 +194,131 @@ def test_the_organizations_numbers_judge_the_change_and_their_version_is_recorde
     assert ruleset.decide(ruleset.ChangeRuleSet(
         organization_id="org", measures={"lefs": MeasureThresholds(mcid=12, mdc=9)},
         changed_by="Olivia", now=NOW), stricter) == []
+
+
+# -- CLINICAL.md §3.1 applied at completion --------------------------------------------
+
+def history(weeks_ago: int) -> ev.RecordHistory:
+    return ev.RecordHistory(evaluation_id=E, now=NOW, history=History(
+        onset=NOW.date() - timedelta(weeks=weeks_ago)))
+
+
+def reasoning(episode_type: str, *drivers: str) -> ev.RecordReasoning:
+    return ev.RecordReasoning(evaluation_id=E, now=NOW, reasoning=Reasoning(
+        symptom_sites=["knee_anterior_right"], episode_type=episode_type,
+        drivers=[DriverReasoning(code=code, rationale=f"{code} shown",
+                                 finding_ids=["strength:hip_abduction"])
+                 for code in drivers or ("hip_abductor_weakness",)]))
+
+
+def tsk(total: int) -> ev.RecordMeasure:
+    """TSK-17 answers adding up to ``total`` (17–68): items 4, 8, 12 and 16 are reversed, so
+    they are answered 5 − points."""
+    answers, extra = {}, total - 17
+    for item in range(1, 18):
+        points = 1 + min(3, extra)
+        extra -= points - 1
+        answers[f"tsk17_{item:02d}"] = 5 - points if item in (4, 8, 12, 16) else points
+    return ev.RecordMeasure(evaluation_id=E, now=NOW, measure="tsk17", answers=answers)
+
+
+def complete(state: ev.EvaluationState, rules: ruleset.RuleSet = ruleset.INITIAL) -> list:
+    return ev.decide(ev.CompleteEvaluation(evaluation_id=E, now=NOW, rules=rules), state)
+
+
+def test_given_two_drivers_typed_acute_when_completed_then_refused_naming_chronic():
+    state = given(*whole_runner(), reasoning("acute_clear_driver", "hip_abductor_weakness",
+                                             "load_spike"))
+    with pytest.raises(EpisodeTypeContradictedError) as refused:
+        complete(state)
+    assert refused.value.extensions == {
+        "recorded": "acute_clear_driver", "derived": "chronic_multifactor",
+        "because": ["2 drivers"]}
+
+
+def test_given_two_drivers_typed_chronic_when_completed_then_published_chronic():
+    state = given(*whole_runner(), reasoning("chronic_multifactor", "hip_abductor_weakness",
+                                             "load_spike"))
+    completed, *_ = complete(state)
+    assert isinstance(completed, EvaluationCompleted)
+    assert completed.episode_type == "chronic_multifactor"
+
+
+def test_given_one_driver_cited_twice_then_it_counts_once():
+    state = given(*whole_runner(), history(10),
+                  reasoning("acute_clear_driver", "hip_abductor_weakness",
+                            "hip_abductor_weakness"))
+    assert complete(state)[0].episode_type == "acute_clear_driver"
+
+
+def test_given_symptoms_for_12_weeks_typed_acute_when_completed_then_refused():
+    state = given(*whole_runner(), history(12))
+    with pytest.raises(EpisodeTypeContradictedError) as refused:
+        complete(state)
+    assert refused.value.extensions["because"] == ["symptoms for 12 weeks (≥ 12)"]
+
+
+def test_given_tsk_above_37_typed_acute_when_completed_then_refused():
+    state = given(*whole_runner(), history(10), tsk(38))
+    assert state.measures["tsk17"].scores == {"tsk17": 38.0}
+    with pytest.raises(EpisodeTypeContradictedError) as refused:
+        complete(state)
+    assert refused.value.extensions["because"] == ["TSK-17 38 (> 37)"]
+
+
+def test_given_tsk_37_and_10_weeks_typed_acute_when_completed_then_published_acute():
+    state = given(*whole_runner(), history(10), tsk(37))
+    assert state.measures["tsk17"].scores == {"tsk17": 37.0}
+    assert complete(state)[0].episode_type == "acute_clear_driver"
+
+
+def test_given_the_runners_facts_typed_chronic_when_completed_then_refused_naming_acute():
+    state = given(*whole_runner(), history(10), reasoning("chronic_multifactor"))
+    with pytest.raises(EpisodeTypeContradictedError) as refused:
+        complete(state)
+    assert refused.value.extensions["derived"] == "acute_clear_driver"
+
+
+def test_given_no_onset_and_one_driver_when_completed_then_the_therapists_type_stands():
+    assert complete(given(*whole_runner()))[0].episode_type == REASONING.episode_type
+    chronic = given(*whole_runner(), reasoning("chronic_multifactor"))
+    assert complete(chronic)[0].episode_type == "chronic_multifactor"
+
+
+def test_given_the_organizations_shorter_cutoff_when_completed_then_10_weeks_is_chronic():
+    rules = ruleset.RuleSet(version=2, episode=EpisodeThresholds(acute_weeks_cutoff=8))
+    with pytest.raises(EpisodeTypeContradictedError):
+        complete(given(*whole_runner(), history(10)), rules)
+
+
+def test_given_a_future_onset_when_history_recorded_then_refused_and_nothing_recorded():
+    with pytest.raises(OnsetInFutureError):
+        ev.decide(ev.RecordHistory(evaluation_id=E, now=NOW, history=History(
+            onset=NOW.date() + timedelta(days=5))), given())
+
+
+def test_given_episode_cutoffs_when_ruleset_changed_then_a_new_version_keeps_them():
+    cutoffs = EpisodeThresholds(acute_weeks_cutoff=10, tsk_high=40)
+    [changed] = ruleset.decide(ruleset.ChangeRuleSet(
+        organization_id="org", episode=cutoffs, changed_by="Olivia", now=NOW),
+        ruleset.INITIAL)
+    after = ruleset.evolve(ruleset.INITIAL, changed)
+    assert (after.version, after.episode) == (2, cutoffs)
+    assert ruleset.decide(ruleset.ChangeRuleSet(
+        organization_id="org", episode=cutoffs, changed_by="Olivia", now=NOW), after) == []
+
+
+def test_given_a_ruleset_change_recorded_before_episode_cutoffs_then_defaults_apply():
+    old = {"organization_id": "org", "version": 2, "measures": {}, "findings": {},
+           "changed_by": "Olivia", "changed_at": NOW.isoformat()}
+    assert ruleset.RuleSetChanged.model_validate(old).episode == EpisodeThresholds()
+
+
+def test_given_an_addendum_when_added_again_with_its_id_then_nothing_changes():
+    state = given(*whole_runner(), ev.CompleteEvaluation(evaluation_id=E, now=NOW))
+    again = ev.AddAddendum(evaluation_id=E, now=NOW, addendum_id=uuid.uuid4(), reason="typo",
+                           text="Hip ER was 9.0 kgf", by="Tara")
+    for event in ev.decide(again, state):
+        state = ev.evolve(state, event)
+    assert ev.decide(again, state) == []
+    assert len(state.addenda) == 1

@@ -5,6 +5,7 @@ Every action is a call of assessment's own API (kinetic_infra.http.admin_pages).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,7 +108,10 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             red_flags=RED_FLAGS, catalog=measures.CATALOG, chosen=chosen, muscles=MUSCLES,
             ratings=RATINGS, drivers=DRIVER_LIBRARY, indices=indices, draft=draft,
             finding_ids=sorted({i["finding_id"] for i in indices}), charts=charts,
-            flash=request.query_params.get("flash"), warn=request.query_params.get("warn") == "1")
+            # Drawn with the page: the addendum its form adds, however many times it is sent
+            # (a double click, a resend after a timeout).
+            addendum_key=str(uuid.uuid4()), flash=request.query_params.get("flash"),
+            warn=request.query_params.get("warn") == "1")
 
     async def measure_charts(request: Request, episode_id: str) -> list[str]:
         """Every score measured in the episode, oldest evaluation first, against the band
@@ -146,7 +150,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         form = {k: str(v) for k, v in raw.items()}
         method, path, body = "PUT", part, None
         if part == "history":
-            body = {"mechanism": form.get("mechanism", ""),
+            body = {"onset": form.get("onset") or None, "mechanism": form.get("mechanism", ""),
                     "aggravating": [s.strip() for s in form.get("aggravating", "").split(",")
                                     if s.strip()],
                     "easing": [s.strip() for s in form.get("easing", "").split(",") if s.strip()],
@@ -182,6 +186,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             return back_to(evaluation_id, f"Unknown part {part}", warn=True)
         # The version the page showed: a save over another tab's newer save is refused.
         headers = {"If-Match": form["version"]} if form.get("version") else {}
+        if part == "addenda" and form.get("key"):
+            headers["Idempotency-Key"] = form["key"]
         response = await call(request, method, f"/evaluations/{evaluation_id}/{path}",
                               json=body, headers=headers)
         if request.headers.get("accept") == "application/json":

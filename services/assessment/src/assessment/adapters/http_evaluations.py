@@ -27,6 +27,7 @@ from assessment.domain.errors import (
     UnknownMeasureError,
 )
 from assessment.domain import ruleset
+from assessment.domain.episode import EpisodeThresholds
 from assessment.domain.findings import FindingThresholds, ObjectiveFindings
 from assessment.domain.measures import MeasureThresholds
 from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
@@ -40,6 +41,7 @@ from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.http.audit import AuditedRoute, audited, note
 from kinetic_infra.http.auth import CurrentStaff, Staff
+from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 
 CLINICIANS = (Role.THERAPIST, Role.OPERATOR)
@@ -95,6 +97,9 @@ class RuleSetIn(Strict):
                                           '("koos:koos_pain"); the rest keep the defaults',
         examples=[{"lefs": {"mcid": 9, "mdc": 9}}])
     findings: FindingThresholds = FindingThresholds()
+    episode: EpisodeThresholds = Field(
+        default_factory=EpisodeThresholds,
+        description="CLINICAL.md §3.1's cut-offs for typing an episode chronic")
 
 
 class EvaluationSummary(BaseModel):
@@ -137,6 +142,13 @@ class EvaluationOut(BaseModel):
 # and a save over a newer version is refused (409) instead of silently overwriting it.
 IfMatch = Annotated[int | None, Header(alias="If-Match", ge=0,
                                        description="The evaluation's version as last read")]
+
+
+def unchanged_since(version: int, if_match: int | None) -> None:
+    if if_match is not None and if_match != version:
+        raise EvaluationChangedError(
+            f"the evaluation is at version {version}, you edited version {if_match}",
+            version=version)
 
 
 def as_out(state: evaluation.Evaluation) -> dict[str, Any]:
@@ -187,10 +199,7 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).patient_id = state.opened.patient_id
         note(request).location_id = state.opened.location_id
         note(request).resource_id = str(evaluation_id)
-        if if_match is not None and if_match != version:
-            raise EvaluationChangedError(
-                f"the evaluation is at version {version}, you edited version {if_match}",
-                version=version)
+        unchanged_since(version, if_match)
         return state, version
 
     async def out(conn: AsyncConnection, principal: Principal, evaluation_id: UUID
@@ -318,10 +327,24 @@ def router(runtime: Runtime) -> APIRouter:
               summary="Add an addendum (with a reason) to a completed evaluation",
               openapi_extra=audited("addendum", "evaluation"))
     async def addendum(request: Request, evaluation_id: UUID, body: AddendumIn,
-                       principal: Staff(*CLINICIANS)) -> dict[str, Any]:
-        return await record(request, principal, evaluation_id, lambda now, _r: evaluation.AddAddendum(
-            evaluation_id=evaluation_id, now=now, addendum_id=new_id(), reason=body.reason,
-            text=body.text, by=principal.name))
+                       principal: Staff(*CLINICIANS), if_match: IfMatch = None,
+                       idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        addendum_id = (evaluations.addendum_id_for(evaluation_id, idempotency_key)
+                       if idempotency_key else new_id())
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            state, version = await visible_at(conn, request, principal, evaluation_id)
+            # A retry of an addendum already added answers as the first request did: the
+            # version it names is stale only because that first request moved it on.
+            if not state.has_addendum(addendum_id):
+                unchanged_since(version, if_match)
+            await evaluations.run(conn, store, evaluation.AddAddendum(
+                evaluation_id=evaluation_id, now=datetime.now(UTC), addendum_id=addendum_id,
+                reason=body.reason, text=body.text, by=principal.name),
+                context(principal, state))
+            return {"out": await out(conn, principal, evaluation_id)}
+
+        return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
 
     @api.get("/evaluations/{evaluation_id}/explanation/draft", response_model=ExplanationIn,
              summary="A first draft of the explanation from the site, drivers and findings",
@@ -371,8 +394,8 @@ def router(runtime: Runtime) -> APIRouter:
             tenant = principal.tenant_id
             await handle(conn, store, evaluations.ruleset_stream(tenant), ruleset,
                          ChangeRuleSet(organization_id=str(tenant), measures=body.measures,
-                                       findings=body.findings, changed_by=principal.name,
-                                       now=datetime.now(UTC)),
+                                       findings=body.findings, episode=body.episode,
+                                       changed_by=principal.name, now=datetime.now(UTC)),
                          tenant_id=tenant, context=context(principal))
             return {"rules": (await evaluations.rules_of(conn, store, tenant)).model_dump()}
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.adapters.intake import episodes
@@ -39,6 +39,13 @@ def draft_id_for(source: UUID) -> UUID:
     return uuid.uuid5(source, "evaluation")
 
 
+def addendum_id_for(evaluation_id: UUID, idempotency_key: UUID) -> UUID:
+    """The addendum a request with this Idempotency-Key adds: the same one however often it
+    is sent. Derived, not the key itself, so a client reusing a key on another evaluation
+    still gets addendum ids that are unique (the partners service keys disclosures by them)."""
+    return uuid.uuid5(idempotency_key, f"addendum:{evaluation_id}")
+
+
 async def state_of(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
                    tenant_id: UUID) -> evaluation.EvaluationState:
     return (await loaded(conn, store, evaluation_id, tenant_id))[0]
@@ -63,7 +70,14 @@ async def open_draft(conn: AsyncConnection, store: EventStore, *, evaluation_id:
                      appointment_id: UUID | None = None, therapist_id: UUID | None = None
                      ) -> UUID:
     """Open a draft for the episode, or return the open draft of that kind it already has
-    (a booking and plan's reassessment-due may both ask for one)."""
+    (a booking and plan's reassessment-due may both ask for one).
+
+    Check-then-open is serialised per episode and kind by a transaction-scoped advisory
+    lock: two tabs clicking "Evaluate", or a click racing the appointment.booked consumer,
+    would otherwise both find no draft, and the second insert would break the one-draft
+    index (a 500). Whoever waits for the lock reads the draft the first one committed."""
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
+        f"assessment:draft:{episode_id}:{kind}", 0))))
     existing = await conn.scalar(select(evaluations.c.evaluation_id).where(
         evaluations.c.episode_id == episode_id, evaluations.c.kind == kind,
         evaluations.c.status == "draft"))

@@ -51,3 +51,13 @@ class UnknownFindingError(RuleViolationError):
 class EvaluationChangedError(ConflictError):
     type_slug = "evaluation-changed"
     title = "The evaluation changed since you loaded it (another tab?): reload it"
+
+
+class EpisodeTypeContradictedError(RuleViolationError):
+    type_slug = "episode-type-contradicts-criteria"
+    title = "The episode type contradicts the recorded criteria (CLINICAL.md §3.1)"
+
+
+class OnsetInFutureError(RuleViolationError):
+    type_slug = "onset-in-future"
+    title = "The symptoms cannot begin after the evaluation"

@@ -11,15 +11,17 @@ Pure: scores and indices are computed here from what the clinician entered, neve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar, Literal, assert_never
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assessment.domain import measures
+from assessment.domain.episode import EpisodeFacts, symptom_weeks, type_episode
 from assessment.domain.errors import (
     BaselineMissingError,
+    EpisodeTypeContradictedError,
     EvaluationClosedError,
     EvaluationExistsError,
     EvaluationIncompleteError,
@@ -33,7 +35,7 @@ from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
 from assessment.domain.reasoning import Reasoning, unknown_findings
 from assessment.domain.ruleset import RuleSet
 from kinetic_contracts.assessment.v1 import events as public
-from kinetic_contracts.assessment.v1.events import FindingIndex, Goal, MeasureScore
+from kinetic_contracts.assessment.v1.events import EpisodeType, FindingIndex, Goal, MeasureScore
 
 Kind = Literal["initial", "reassessment"]
 
@@ -182,6 +184,7 @@ class CompleteEvaluation(Command):
 
 
 class AddAddendum(Command):
+    # The same id again is the same addendum asked for twice (a retry): it is kept once.
     addendum_id: UUID
     reason: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1, max_length=5000)
@@ -216,6 +219,9 @@ class Evaluation(BaseModel):
     explanation: str | None = None
     addenda: list[AddendumRecorded] = Field(default_factory=list)
     completed_at: datetime | None = None
+
+    def has_addendum(self, addendum_id: UUID) -> bool:
+        return any(a.addendum_id == addendum_id for a in self.addenda)
 
     def baseline(self) -> list[MeasureScore]:
         return [MeasureScore(measure=m.measure, version=m.version, scores=m.scores)
@@ -285,6 +291,8 @@ def decide(command: EvaluationCommand, state: EvaluationState) -> list[Evaluatio
     e_id, now = command.evaluation_id, command.now
     match command:
         case RecordHistory():
+            if command.history.onset is not None:
+                symptom_weeks(command.history.onset, now.date())  # refuses a future onset
             return [HistoryRecorded(evaluation_id=e_id, history=command.history, at=now)]
         case ScreenRedFlags():
             unknown = sorted(set(command.screen.answers) - set(RED_FLAGS))
@@ -383,10 +391,30 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
     return [public.EvaluationCompleted(
         **ids, therapist_id=o.therapist_id, symptom_sites=r.symptom_sites,
         drivers=[public.Driver(code=d.code, finding_ids=d.finding_ids) for d in r.drivers],
-        working_diagnosis_icd10=r.working_diagnosis_icd10, episode_type=r.episode_type,
+        working_diagnosis_icd10=r.working_diagnosis_icd10,
+        episode_type=_episode_type(state, r, c.now.date(), c.rules),
         goals=state.goals, baseline_measures=state.baseline(), findings=indices,
         ruleset_version=state.findings.ruleset_version if state.findings else c.rules.version,
         completed_at=c.now), *measured, *_clinical_notes(ids, state, c.now)]
+
+
+def _episode_type(state: Evaluation, r: Reasoning, on: date, rules: RuleSet) -> EpisodeType:
+    """The therapist's type, if §3.1's criteria as recorded allow it. Refused rather than
+    replaced: plan drafts the course (8 sessions or 20) from it, and a type the therapist did
+    not sign off must not reach the patient's plan unseen."""
+    onset = state.history.onset if state.history else None
+    tsk = state.measures.get("tsk17")
+    typing = type_episode(EpisodeFacts(
+        symptom_weeks=None if onset is None else symptom_weeks(onset, on),
+        driver_count=len({d.code for d in r.drivers}),  # one driver cited twice is one
+        tsk=tsk.scores.get("tsk17") if tsk else None), rules.episode)
+    if typing.episode_type not in (None, r.episode_type):
+        raise EpisodeTypeContradictedError(
+            f"the recorded criteria make the episode {typing.episode_type} "
+            f"({', '.join(typing.because)}), not {r.episode_type}: correct the episode type "
+            "in the clinical reasoning, or the finding it follows from",
+            recorded=r.episode_type, derived=typing.episode_type, because=list(typing.because))
+    return r.episode_type
 
 
 def _clinical_notes(ids: dict[str, UUID], state: Evaluation, now: datetime
@@ -427,6 +455,8 @@ def _changes(baseline: list[MeasureScore], state: Evaluation, rules: RuleSet
 
 
 def _addendum(c: AddAddendum, state: Evaluation) -> list[EvaluationEvent]:
+    if state.has_addendum(c.addendum_id):
+        return []  # a retry: the addendum (and its restricted text) is disclosed once
     if state.status != "completed":
         raise EvaluationClosedError("addenda correct a completed evaluation; edit the draft")
     o = state.opened

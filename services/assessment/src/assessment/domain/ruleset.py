@@ -14,6 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from assessment.domain import measures
+from assessment.domain.episode import EpisodeThresholds
 from assessment.domain.errors import UnknownMeasureError
 from assessment.domain.findings import FindingThresholds
 from assessment.domain.measures import MeasureThresholds
@@ -26,6 +27,8 @@ class RuleSetChanged(BaseModel):
     version: int = Field(ge=2)
     measures: dict[str, MeasureThresholds]  # "lefs", or "koos:koos_pain" for one score
     findings: FindingThresholds
+    # Added later: a change recorded before it kept §3.1's defaults.
+    episode: EpisodeThresholds = EpisodeThresholds()
     changed_by: str
     changed_at: datetime
 
@@ -35,6 +38,7 @@ class ChangeRuleSet(BaseModel):
     organization_id: str
     measures: dict[str, MeasureThresholds] = Field(default_factory=dict)
     findings: FindingThresholds = FindingThresholds()
+    episode: EpisodeThresholds = EpisodeThresholds()
     changed_by: str
     now: datetime
 
@@ -46,6 +50,7 @@ class RuleSet(BaseModel):
     version: int = 1
     measures: dict[str, MeasureThresholds] = Field(default_factory=dict)
     findings: FindingThresholds = FindingThresholds()
+    episode: EpisodeThresholds = EpisodeThresholds()  # §3.1's cut-offs (typing the episode)
     changed_by: str | None = None
     changed_at: datetime | None = None
 
@@ -63,15 +68,18 @@ EVENT_TYPES = {RuleSetChanged.event_type: RuleSetChanged}
 
 def evolve(state: RuleSet, event: RuleSetChanged) -> RuleSet:
     return RuleSet(version=event.version, measures=event.measures, findings=event.findings,
-                   changed_by=event.changed_by, changed_at=event.changed_at)
+                   episode=event.episode, changed_by=event.changed_by,
+                   changed_at=event.changed_at)
 
 
 def decide(command: ChangeRuleSet, state: RuleSet) -> list[RuleSetChanged]:
     for key in command.measures:
         if key.split(":", 1)[0] not in measures.CATALOG:
             raise UnknownMeasureError(f"no measure {key!r} in the catalog", measure=key)
-    if (command.measures, command.findings) == (state.measures, state.findings):
+    if (command.measures, command.findings, command.episode) == (
+            state.measures, state.findings, state.episode):
         return []
     return [RuleSetChanged(organization_id=command.organization_id, version=state.version + 1,
                            measures=command.measures, findings=command.findings,
-                           changed_by=command.changed_by, changed_at=command.now)]
+                           episode=command.episode, changed_by=command.changed_by,
+                           changed_at=command.now)]
