@@ -4,7 +4,7 @@ the ledger."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -19,14 +19,10 @@ from billing.domain.money import (
     pro_rata,
 )
 from billing.domain.price_list import CancellationPolicy, Fees, Tariff
+from billing_builders import NOW, bought, eur, run_pack
 from kinetic_contracts.billing.v1 import events as public
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
-
-
-def eur(amount: int) -> Money:
-    return Money(amount=amount, currency="EUR")
 
 
 def tariff(**changes: object) -> Tariff:
@@ -181,22 +177,6 @@ def test_a_pack_pays_for_sessions_but_not_for_fees() -> None:
 
 
 # -- packs ---------------------------------------------------------------------------------
-
-def bought(sessions: int = 6, price: int = 51000) -> pack.Pack:
-    p = public.PackPurchased(pack_id=uuid.uuid4(), patient_id=uuid.uuid4(),
-                             location_id=uuid.uuid4(), offer="six", sessions=sessions,
-                             price=price, currency="EUR", invoice_id=uuid.uuid4(),
-                             purchased_at=NOW)
-    state = pack.evolve(None, pack.PackBought(purchased=p, by="olivia"))
-    assert state is not None
-    return state
-
-
-def run_pack(state: pack.Pack, command: pack.PackCommand) -> pack.Pack:
-    for e in pack.decide(command, state):
-        state = pack.evolve(state, e)  # type: ignore[arg-type, assignment]
-    return state
-
 
 def test_a_pack_of_six_covers_six_sessions_and_a_draw_is_counted_once() -> None:
     state = bought()

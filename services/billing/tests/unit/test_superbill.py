@@ -4,14 +4,13 @@ a pack session its share of the pack's invoice; the totals are the sums of the l
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from billing.domain import invoice, pack
 from billing.domain import superbill as bill
-from billing.domain.money import Money
+from billing_builders import NOW, bought, eur, run_pack
 from kinetic_contracts.billing.v1 import events as public
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DAY = date(2026, 11, 23)
 
 
@@ -36,10 +35,6 @@ def apply(state: invoice.Invoice, command: invoice.InvoiceCommand) -> invoice.In
     return state
 
 
-def eur(amount: int) -> Money:
-    return Money(amount=amount, currency="EUR")
-
-
 def pay(state: invoice.Invoice, amount: int) -> invoice.Invoice:
     return apply(state, invoice.RecordPayment(
         invoice_id=state.invoice_id, payment_id=uuid.uuid4(), amount=eur(amount),
@@ -61,22 +56,6 @@ def credit(state: invoice.Invoice, amount: int, reason_code: str = "goodwill"
 def sums(state: invoice.Invoice) -> bill.InvoiceSums:
     return bill.InvoiceSums(total=state.total, paid=state.paid, refunded=state.refunded,
                             credited=state.credited)
-
-
-def bought(sessions: int = 6, price: int = 51000) -> pack.Pack:
-    p = public.PackPurchased(pack_id=uuid.uuid4(), patient_id=uuid.uuid4(),
-                             location_id=uuid.uuid4(), offer="six", sessions=sessions,
-                             price=price, currency="EUR", invoice_id=uuid.uuid4(),
-                             purchased_at=NOW)
-    state = pack.evolve(None, pack.PackBought(purchased=p, by="olivia"))
-    assert state is not None
-    return state
-
-
-def run_pack(state: pack.Pack, command: pack.PackCommand) -> pack.Pack:
-    for e in pack.decide(command, state):
-        state = pack.evolve(state, e)  # type: ignore[arg-type, assignment]
-    return state
 
 
 def draw(state: pack.Pack, n: int) -> tuple[pack.Pack, list[uuid.UUID]]:
