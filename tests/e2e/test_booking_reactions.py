@@ -173,6 +173,10 @@ async def test_a_plan_not_booked_to_its_frequency_is_on_the_to_book_list(
 
     [entry] = await wait_for(under_booked)
     assert entry["detail"].startswith("0 of 2 sessions booked in the next 14 days")
+    # The next free treatment slots come with it, to book from the list.
+    assert len(entry["next_slots"]) == 3
+    assert all(datetime.fromisoformat(s["starts_at"]) > datetime.now(UTC)
+               for s in entry["next_slots"])
     start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     await book(api, clinic, start, episode_id=episode_id, appointment_type="initial_assessment")
     assert (await under_booked())[0]["detail"].startswith("1 of 2")

@@ -65,11 +65,16 @@ class ToBookOut(BaseModel):
     detail: str
     due_by: date | None
     next_slots: list[SlotOut] = Field(
-        description="For a reassessment: the next free reassessment slots at the location")
+        description="The next free slots at the location of what the entry needs: a "
+                    "reassessment, or a treatment session for a plan not booked to frequency")
 
 
 class Created(BaseModel):
     id: UUID
+
+
+# What each reason on the list needs booked.
+SLOT_KINDS = {"reassessment_due": "reassessment", "under_booked": "treatment_session"}
 
 
 def _front_desk_at(principal: Principal, location_id: UUID) -> None:
@@ -159,20 +164,23 @@ def router(runtime: Runtime) -> APIRouter:
         now = datetime.now(UTC)
         async with db.read(principal.tenant_id) as conn:
             entries = await to_book(conn, location_id, now)
-            slots: list[SlotOut] = []
-            if any(e.reason == "reassessment_due" for e in entries):
-                minutes = await availability.minutes_for(conn, "reassessment")
-                today = now.date()
-                found = await availability.search(conn, location_id, today,
-                                                  today + timedelta(days=HORIZON_DAYS),
-                                                  minutes, now)
-                if found is not None:
-                    calendar, free = found
-                    slots = [SlotOut(therapist_id=s.therapist_id,
-                                     starts_at=s.starts_at.astimezone(calendar.zone),
-                                     ends_at=s.ends_at.astimezone(calendar.zone))
-                             for s in free[:NEXT_SLOTS]]
-        return [{**vars(e), "next_slots": slots if e.reason == "reassessment_due" else []}
-                for e in entries]
+            slots: dict[str, list[SlotOut]] = {}
+            for reason in {e.reason for e in entries}:
+                slots[reason] = await next_slots(conn, location_id, SLOT_KINDS[reason], now)
+        return [{**vars(e), "next_slots": slots[e.reason]} for e in entries]
+
+    async def next_slots(conn: AsyncConnection, location_id: UUID, kind: str, now: datetime
+                         ) -> list[SlotOut]:
+        """The next free slots of that kind at the location, over the list's horizon."""
+        minutes = await availability.minutes_for(conn, kind)
+        found = await availability.search(conn, location_id, now.date(),
+                                          now.date() + timedelta(days=HORIZON_DAYS),
+                                          minutes, now)
+        if found is None:
+            return []
+        calendar, free = found
+        return [SlotOut(therapist_id=s.therapist_id, starts_at=s.starts_at.astimezone(
+            calendar.zone), ends_at=s.ends_at.astimezone(calendar.zone))
+            for s in free[:NEXT_SLOTS]]
 
     return api
