@@ -254,6 +254,10 @@ async def test_the_admin_summary_is_for_the_organizations_operators_only(platfor
             page = await client.get("/admin")
         assert page.status_code == 200, page.text
         assert ("Canarysson" in page.text) is shown, principal.role_label()
+    # What the operator read is in the audit trail, as any read of patient data is.
+    summaries = [r for r in await audit_rows(platform, "booking", tenant)
+                 if r["resource_type"] == "admin-summary"]
+    assert [(r["action"], r["role"]) for r in summaries] == [("read", "operator")]
 
 
 

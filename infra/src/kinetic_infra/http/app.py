@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select, text
 
-from kinetic_infra.audit.trail import audit_log, verify_chain
+from kinetic_infra.audit.trail import AuditRecord, audit_log, verify_chain, write
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.auth.tokens import TokenVerifier
 from kinetic_infra.db.schema import dead_letters
@@ -142,6 +142,11 @@ def _install_admin(app: FastAPI, runtime: Runtime) -> None:
             letters = (await conn.execute(
                 select(dead_letters).order_by(dead_letters.c.id.desc()).limit(200)
             )).mappings().all() if operator else []
+        if tables:  # patients' names among them: a read like any other, in the trail
+            await write(runtime.db, AuditRecord(
+                tenant_id=principal.tenant_id, actor=principal.staff_id,
+                role=principal.role_label(), action="read", resource_type="admin-summary",
+                request_id=request.headers.get("x-request-id")))
         return page(request, "admin.html", principal, title="Admin", tables=tables,
                     dead_letters=letters, flash=flash, base="")
 
