@@ -3,13 +3,17 @@ assessment, plan drafts a four-stage plan from the evaluation, the therapist act
 sessions completed in booking are logged in plan with the progression they propose, the
 stall at session 4 fires STALL-1 through the EpisodeOfCareWorkflow, assessment's
 reassessment feeds the numbers back, the stages advance, and discharge is refused while one
-criterion is unmet, then allowed; booking closes the episode and the workflow ends."""
+criterion is unmet, then allowed; booking closes the episode and the workflow ends.
+
+An episode that ends before its plan is active ends the same way: referred out at the initial
+evaluation, closed by the clinician while the plan is a draft, or with no plan drafted."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from kinetic_contracts.booking.v1.events import AppointmentCompleted
@@ -296,3 +300,130 @@ async def test_a_discharge_override_records_who_why_and_when_and_the_home_progra
     assert (event["data"]["basis"], event["data"]["override_reason"]) == (
         "override", "patient_withdrew")
     assert "Moved abroad" not in str(event["data"])
+
+
+# -- episodes that end before their plan is active -------------------------------------------
+
+async def _workflow_stage(api, episode_id: str) -> str | None:
+    got = await api("plan", "GET", f"/episodes/{episode_id}/workflow")
+    return got.json()["stage"] if got.status_code == 200 else None
+
+
+async def _ended(api, episode_id: str) -> bool:
+    """Booking closed the episode and its EpisodeOfCareWorkflow ended."""
+    booked = (await api("booking", "GET", f"/episodes/{episode_id}")).json()
+    return booked["status"] == "closed" and await _workflow_stage(api, episode_id) == "discharged"
+
+
+async def test_an_initial_evaluation_referred_out_ends_the_episode_and_booking_closes_it(
+        api, episode, published, wait_for):
+    """Red flags at the initial evaluation: assessment refers the patient out; plan, which
+    never drafted a plan, discharges the episode as referred out."""
+    episode_id = episode["episode_id"]
+    created = await api("assessment", "POST", "/evaluations", json={"episode_id": episode_id})
+    evaluation = f"/evaluations/{created.json()['id']}"
+    assert await wait_for(lambda: _is(_workflow_stage(api, episode_id), "awaiting_evaluation"))
+    positive = {"answers": {**NEGATIVE["answers"], "unexplained_weight_loss": True}}
+    assert (await api("assessment", "PUT", f"{evaluation}/red-flags",
+                      json=positive)).status_code == 200
+    referred = await api("assessment", "POST", f"{evaluation}/refer-out")
+    assert referred.status_code == 200, referred.text
+
+    [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
+    assert event["data"]["ended_before_plan"] == "referred_out"
+    assert (event["data"]["plan_id"], event["data"]["basis"], event["data"]["discharged_by"]) == (
+        None, None, None)
+    await wait_for(lambda: _ended(api, episode_id))
+    caseload = (await api("plan", "GET", f"/episodes/{episode_id}")).json()
+    assert caseload["plan_status"] == "discharged"
+    assert (await api("plan", "GET", f"/episodes/{episode_id}/plan")).status_code == 404
+
+
+async def _is(probe, expected) -> bool:
+    return await probe == expected
+
+
+async def test_an_episode_with_a_draft_plan_is_closed_by_the_clinician_when_the_patient_withdraws(
+        api, episode, published, wait_for):
+    episode_id = episode["episode_id"]
+    base = f"/episodes/{episode_id}"
+    plan = await evaluated_plan(api, episode, wait_for)
+    assert plan["status"] == "draft"
+    await wait_for(lambda: _is(_workflow_stage(api, episode_id), "awaiting_plan"))
+
+    refused = await api("plan", "POST", f"{base}/discharge", json={"override": {
+        "reason_code": "patient_withdrew", "free_text": "Moved abroad for work"}})
+    assert refused.status_code == 409 and "close the episode" in refused.json()["detail"]
+    wordless = await api("plan", "POST", f"{base}/close", json={"reason": "patient_withdrew"})
+    assert wordless.status_code == 422, wordless.text
+
+    closed = await api("plan", "POST", f"{base}/close", json={
+        "reason": "patient_withdrew", "free_text": "Moved abroad for work"})
+    assert closed.status_code == 200, closed.text
+    body = closed.json()
+    assert (body["status"], body["plan_id"], body["closure"]["reason"],
+            body["closure"]["free_text"]) == ("discharged", plan["plan_id"], "patient_withdrew",
+                                              "Moved abroad for work")
+    again = await api("plan", "POST", f"{base}/close", json={
+        "reason": "patient_withdrew", "free_text": "Moved abroad for work"})
+    assert again.status_code == 200 and again.json()["closure"] == body["closure"]
+    other = await api("plan", "POST", f"{base}/close", json={
+        "reason": "nothing_to_treat", "free_text": "On second thoughts"})
+    assert other.status_code == 409, other.text
+
+    [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
+    assert (event["data"]["ended_before_plan"], event["data"]["plan_id"]) == (
+        "patient_withdrew", plan["plan_id"])
+    assert event["data"]["discharged_by"] and event["data"]["basis"] is None
+    assert "Moved abroad" not in str(event["data"])
+    await wait_for(lambda: _ended(api, episode_id))
+    after = (await api("plan", "GET", f"{base}/plan")).json()
+    assert (after["status"], after["closure"]["reason"]) == ("discharged", "patient_withdrew")
+
+
+async def test_an_episode_whose_evaluation_measured_nothing_to_track_is_closed_as_nothing_to_treat(
+        platform, api, tenant, episode, published, wait_for):
+    """Only TSK and GROC measured: plan drafts nothing, and the clinician closes the episode."""
+    from kinetic_contracts.assessment.v1.events import EvaluationCompleted, Goal, MeasureScore
+
+    episode_id = episode["episode_id"]
+    await wait_for(lambda: _is(_workflow_stage(api, episode_id), "awaiting_evaluation"))
+    await publish(platform, tenant, "assessment", EvaluationCompleted(
+        evaluation_id=uuid.uuid4(), episode_id=episode_id, patient_id=episode["patient_id"],
+        location_id=episode["location_id"], symptom_sites=["knee_anterior_right"],
+        drivers=[{"code": "hip_abductor_weakness"}], episode_type="acute_clear_driver",
+        goals=[Goal(activity="running", level="45 min")],
+        baseline_measures=[MeasureScore(measure="tsk17", version="1", scores={"tsk17": 31}),
+                           MeasureScore(measure="groc", version="1", scores={"groc": 2})],
+        findings=[], completed_at=datetime.now(UTC)))
+    await wait_for(lambda: _is(_workflow_stage(api, episode_id), "awaiting_plan"))
+    assert (await api("plan", "GET", f"/episodes/{episode_id}/plan")).status_code == 404
+
+    closed = await api("plan", "POST", f"/episodes/{episode_id}/close", json={
+        "reason": "nothing_to_treat", "free_text": "No impairment to treat; advice given"})
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["plan_id"], closed.json()["closure"]["reason"]) == (
+        None, "nothing_to_treat")
+    [event] = await wait_for(lambda: published("kinetic.plan.episode.discharged.v1"))
+    assert (event["data"]["ended_before_plan"], event["data"]["plan_id"]) == (
+        "nothing_to_treat", None)
+    await wait_for(lambda: _ended(api, episode_id))
+
+
+async def test_the_episode_page_closes_an_episode_whose_plan_is_a_draft(
+        api, urls, session_of, tenant, episode, wait_for):
+    episode_id = episode["episode_id"]
+    await evaluated_plan(api, episode, wait_for)
+    async with httpx.AsyncClient(base_url=urls["plan"], cookies=session_of(tenant)) as page:
+        before = await page.get(f"/admin/caseload/{episode_id}")
+        assert before.status_code == 200 and "Close the episode" in before.text
+        sent = await page.post(f"/admin/caseload/{episode_id}/close", data={
+            "form": "close", "reason": "nothing_to_treat",
+            "free_text": "Symptoms settled before treatment began"})
+        assert sent.status_code == 303 and "Episode+closed" in sent.headers["location"], (
+            sent.status_code, sent.text[:500])
+        after = await page.get(f"/admin/caseload/{episode_id}")
+    assert "before the plan was active — nothing to treat" in after.text
+    assert "Close the episode" not in after.text
+    plan = (await api("plan", "GET", f"/episodes/{episode_id}/plan")).json()
+    assert (plan["status"], plan["closure"]["reason"]) == ("discharged", "nothing_to_treat")

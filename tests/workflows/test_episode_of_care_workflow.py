@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from unittest import mock
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from plan.application.workflows import (
     AWAITING_EVALUATION,
     AWAITING_PLAN,
     CHECK_PROGRESS,
+    CLOSED_PATCH,
     DISCHARGED,
     LIFECYCLE_PATCH,
     REASSESSMENT_DUE,
@@ -54,6 +56,8 @@ from plan.application.workflows import (
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORDED = ("happy_path_to_discharge", "pre_patch_evaluation_only", "continued_as_new")
+# The closure before the evaluation (CLOSED_PATCH): taken, and heard by a worker before it.
+RECORDED_CLOSURES = ("closed_before_evaluation", "closure_unheard_before_patch")
 RECORDING = os.environ.get("KINETIC_RECORD_HISTORIES") == "1"
 # The project's converter: what connect_client gives every client and worker.
 CONVERTER = kinetic_infra.temporal.pydantic_data_converter
@@ -276,6 +280,39 @@ async def test_nothing_is_checked_before_the_evaluation_and_the_stage_follows_th
         assert (status.plan_stage, status.today) == ("early_loading", ACTIVATED_ON)
         await asyncio.sleep(0.3)
         assert len(fake.calls) == 2, "no next_check, no trigger: no further check"
+
+
+async def test_an_episode_closed_before_its_evaluation_ends_without_a_check(
+        client, task_queue, episodes):
+    """Referred out at the initial evaluation (or the patient withdrew first): no evaluation
+    and no plan will come, and no check would see the end, so the closure ends the wait."""
+    fake = FakeProgress()
+    async with watching(client, task_queue, fake):
+        handle = await episodes(task_queue)
+        await first_task_done(handle)
+        await handle.signal(EpisodeOfCareWorkflow.episode_closed)
+        result = await asyncio.wait_for(handle.result(), WAIT)
+    assert isinstance(result, EpisodeOfCareStatus) and result.stage == DISCHARGED
+    assert fake.calls == []
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_an_episode_closed_while_awaiting_its_plan_ends_on_the_plans_record(
+        client, task_queue, episodes):
+    """A draft closed, or no plan drafted: the discharge's ``plan_changed`` brings a check,
+    which reads the end from the plan."""
+    fake = FakeProgress(ProgressReport(plan_status="draft"))
+    async with watching(client, task_queue, fake):
+        handle = await episodes(task_queue)
+        await handle.signal(EpisodeOfCareWorkflow.evaluation_completed)
+        await fake.calls_reach(1)
+        await stage_becomes(handle, AWAITING_PLAN)
+        fake.report = ProgressReport(plan_status="discharged")
+        await handle.signal(EpisodeOfCareWorkflow.episode_closed)
+        await handle.signal(EpisodeOfCareWorkflow.plan_changed, Trigger(id="discharged"))
+        result = await asyncio.wait_for(handle.result(), WAIT)
+    assert result.stage == DISCHARGED
+    assert [c.ids for c in fake.calls] == [[], ["discharged"]]
 
 
 async def _input_of(handle: WorkflowHandle) -> EpisodeOfCareInput:
@@ -583,19 +620,64 @@ async def record_continued_as_new(client: Client) -> WorkflowHistory:
         return history
 
 
+async def record_closed_before_evaluation(client: Client) -> WorkflowHistory:
+    task_queue = f"episode-record-{uuid4()}"
+    async with watching(client, task_queue, FakeProgress()):
+        inp = episode_input()
+        handle = await client.start_workflow(EpisodeOfCareWorkflow.run, inp,
+                                             id=workflow_id(inp.episode_id),
+                                             task_queue=task_queue)
+        await first_task_done(handle)
+        await handle.signal(EpisodeOfCareWorkflow.episode_closed)
+        assert (await asyncio.wait_for(handle.result(), WAIT)).stage == DISCHARGED
+        return await handle.fetch_history()
+
+
+def _patched_without_the_closure(real: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``workflow.patched`` as a worker before CLOSED_PATCH answered it: never taken."""
+    return lambda patch_id: False if patch_id == CLOSED_PATCH else real(patch_id)
+
+
+async def record_closure_unheard_before_patch(client: Client) -> WorkflowHistory:
+    """A closure signalled to a worker that did not act on it (deployed before the patch):
+    the workflow went on waiting, and ended by its check once the evaluation came."""
+    task_queue = f"episode-record-{uuid4()}"
+    fake = FakeProgress(ProgressReport(plan_status="discharged"))
+    real = episode_workflow.workflow.patched
+    with mock.patch.object(episode_workflow.workflow, "patched",
+                           _patched_without_the_closure(real)):
+        async with watching(client, task_queue, fake,
+                            workflow_runner=UnsandboxedWorkflowRunner()):
+            inp = episode_input()
+            handle = await client.start_workflow(EpisodeOfCareWorkflow.run, inp,
+                                                 id=workflow_id(inp.episode_id),
+                                                 task_queue=task_queue)
+            await first_task_done(handle)
+            await handle.signal(EpisodeOfCareWorkflow.episode_closed)
+            await asyncio.sleep(0.5)  # time enough to end, had it acted on the signal
+            status = await handle.query(EpisodeOfCareWorkflow.status)
+            assert status.stage == AWAITING_EVALUATION
+            await handle.signal(EpisodeOfCareWorkflow.evaluation_completed)
+            assert (await asyncio.wait_for(handle.result(), WAIT)).stage == DISCHARGED
+            return await handle.fetch_history()
+
+
 @pytest.mark.skipif(not RECORDING, reason="set KINETIC_RECORD_HISTORIES=1 to re-record")
 async def test_record_histories(client):
     HISTORIES.mkdir(exist_ok=True)
     for name, record in (("happy_path_to_discharge", record_happy_path),
                          ("pre_patch_evaluation_only", record_pre_patch),
-                         ("continued_as_new", record_continued_as_new)):
+                         ("continued_as_new", record_continued_as_new),
+                         ("closed_before_evaluation", record_closed_before_evaluation),
+                         ("closure_unheard_before_patch", record_closure_unheard_before_patch)):
         history = await record(client)
         (HISTORIES / f"{name}.json").write_text(
             json.dumps(json.loads(history.to_json()), indent=2) + "\n")
 
 
 def _history_names() -> list[str]:
-    return sorted(set(RECORDED) | {p.stem for p in HISTORIES.glob("*.json")})
+    return sorted(set(RECORDED) | set(RECORDED_CLOSURES)
+                  | {p.stem for p in HISTORIES.glob("*.json")})
 
 
 @pytest.mark.parametrize("name", _history_names())
@@ -606,15 +688,22 @@ async def test_every_recorded_history_replays_on_the_current_workflow(name):
     assert result.replay_failure is None, f"{name}: {result.replay_failure!r}"
 
 
+def markers(history: WorkflowHistory) -> list[bytes]:
+    return [p.data for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            for d in e.marker_recorded_event_attributes.details.values() for p in d.payloads]
+
+
+def last(history: WorkflowHistory) -> int:
+    return history.events[-1].event_type
+
+
+def signals(history: WorkflowHistory) -> list[str]:
+    return [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+
+
 def test_the_recorded_histories_cover_both_paths_of_the_patch():
-    def markers(history: WorkflowHistory) -> list[bytes]:
-        return [p.data for e in history.events
-                if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-                for d in e.marker_recorded_event_attributes.details.values() for p in d.payloads]
-
-    def last(history: WorkflowHistory) -> int:
-        return history.events[-1].event_type
-
     happy, pre, continued = (recorded(n) for n in RECORDED)
     assert any(LIFECYCLE_PATCH.encode() in m for m in markers(happy))
     assert markers(pre) == [], "recorded before the patch existed"
@@ -625,6 +714,18 @@ def test_the_recorded_histories_cover_both_paths_of_the_patch():
     assert kinds[EventType.EVENT_TYPE_TIMER_FIRED] == 1, "the happy path waited on a timer"
     assert kinds[EventType.EVENT_TYPE_TIMER_CANCELED] == 1, "and a trigger cut one short"
     assert kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED] == 4
+
+
+def test_the_recorded_histories_cover_both_paths_of_the_closure_patch():
+    closed, unheard = (recorded(n) for n in RECORDED_CLOSURES)
+    assert any(CLOSED_PATCH.encode() in m for m in markers(closed))
+    assert signals(closed) == ["episode_closed"]
+    assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                   for e in closed.events), "closed before the evaluation: nothing checked"
+    assert not any(CLOSED_PATCH.encode() in m for m in markers(unheard))
+    assert any(LIFECYCLE_PATCH.encode() in m for m in markers(unheard))
+    assert signals(unheard) == ["episode_closed", "evaluation_completed"]
+    assert last(closed) == last(unheard) == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 
 
 async def test_a_change_outside_a_patch_fails_replay_of_a_recorded_episode():
@@ -639,4 +740,14 @@ async def test_without_the_patch_guard_a_pre_patch_history_fails_replay(monkeypa
     monkeypatch.setattr(episode_workflow.workflow, "patched", lambda _patch_id: True)
     result = await replayer(EpisodeOfCareWorkflow, sandboxed=False).replay_workflow(
         recorded("pre_patch_evaluation_only"), raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
+
+
+async def test_without_the_closure_patch_guard_a_closure_heard_before_it_fails_replay(
+        monkeypatch):
+    # The closure taken whatever the history says: an episode whose closure reached a worker
+    # before the patch went on waiting, which this code would not.
+    monkeypatch.setattr(episode_workflow.workflow, "patched", lambda _patch_id: True)
+    result = await replayer(EpisodeOfCareWorkflow, sandboxed=False).replay_workflow(
+        recorded("closure_unheard_before_patch"), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure

@@ -8,7 +8,14 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.service.definition import AdminTable, ServiceDefinition, latest_rows
-from plan.adapters import admin_pages, caseload, episode_watch, evaluations, sessions
+from plan.adapters import (
+    admin_pages,
+    caseload,
+    episode_watch,
+    evaluations,
+    referrals,
+    sessions,
+)
 from plan.adapters.http import router
 from plan.adapters.http_plans import router as plans_router
 from plan.adapters.projections import plan_status
@@ -31,6 +38,7 @@ SERVICE = ServiceDefinition(
     routers=lambda runtime: [router(runtime), plans_router(runtime)],
     subscriptions=lambda runtime: [caseload.subscription(runtime),
                                    evaluations.subscription(runtime),
+                                   referrals.subscription(runtime),
                                    sessions.subscription(),
                                    *episode_watch.subscriptions(runtime)],
     admin_tables=admin_tables,

@@ -64,7 +64,8 @@ class ReassessmentDue(EventData):
 
 class EpisodeDischarged(EventData):
     """The episode of care ends: every discharge criterion is met, or a clinician overrode
-    (with a reason code; the free text stays in plan)."""
+    (with a reason code; the free text stays in plan), or the episode ended before any plan
+    of care was active (``ended_before_plan`` says why)."""
 
     event_type: ClassVar[str] = "kinetic.plan.episode.discharged.v1"
     aggregate_id_field: ClassVar[str] = "episode_id"
@@ -72,7 +73,7 @@ class EpisodeDischarged(EventData):
     episode_id: UUID
     patient_id: UUID
     location_id: UUID
-    # Optional only because it was added within v1: plan always sends it.
+    # Optional only because it was added within v1: plan sends it whenever a plan was drafted.
     plan_id: UUID | None = Field(default=None, description="The plan the patient was "
                                  "discharged from")
     discharged_at: datetime
@@ -80,6 +81,13 @@ class EpisodeDischarged(EventData):
     override_reason: Literal["patient_goal_met_early", "patient_withdrew", "referred_out",
                              "plateau_accepted", "other"] | None = None
     discharged_by: UUID | None = None
+    # Optional because it was added within v1.
+    ended_before_plan: Literal["referred_out", "patient_withdrew", "nothing_to_treat"] | None = (
+        Field(default=None, description=(
+            "Set when the episode ended before any plan of care was active (none was drafted, "
+            "or only a draft): why. basis and override_reason are then absent, as there were "
+            "no criteria to meet or override; plan_id is the draft's, absent when none was "
+            "drafted; discharged_by is absent when assessment's referral out ended it")))
 
 
 class _PlanStep(EventData):

@@ -2,7 +2,8 @@
 (sessions to log, progressions to decide, reassessments due, overdue milestones, stale
 prescriptions, a draft to activate), and one page per episode with the plan, its milestones
 and a chart of the primary measure, the prescriptions editor, the session log, the proposed
-progression to accept, the reassessment outcome, stage moves, discharge and the timeline.
+progression to accept, the reassessment outcome, stage moves, discharge (or closing the
+episode while the plan is a draft) and the timeline.
 
 Every action is a call of plan's own API (kinetic_infra.http.admin_pages), so the pages
 follow its rules, its audit trail and its problems. A refused action shows the problem in
@@ -31,7 +32,7 @@ from kinetic_infra.service.definition import Runtime
 from plan.adapters import measure_chart
 from plan.adapters.sessions import TO_LOG
 from plan.application import plans
-from plan.domain.discharge import OverrideReason
+from plan.domain.discharge import ClosureReason, OverrideReason
 from plan.domain.prescription import Prescription
 from plan.domain.stalls import ReassessmentDecision
 
@@ -39,6 +40,7 @@ HOME = "/admin/caseload"
 MENU = [("Caseload", HOME)]
 OUTCOMES = [(code, code.replace("_", " ")) for code in get_args(ReassessmentDecision)]
 OVERRIDES = [(code, code.replace("_", " ")) for code in get_args(OverrideReason)]
+CLOSURES = [(code, code.replace("_", " ")) for code in get_args(ClosureReason)]
 EDITED = ("sets", "reps", "load_kg", "bodyweight", "tempo")  # what the editor changes
 LOOKUPS = 8  # the caseload's plan reads at once
 
@@ -158,6 +160,11 @@ def _summary(event_type: str, d: dict[str, Any], name: Callable[[str], str]) -> 
             return f"Discharged by override ({o['reason_code'].replace('_', ' ')}): " \
                    f"{o['free_text']}"
         return "Discharged: every criterion met"
+    if kind == "episode.closed":
+        c = d["closure"]
+        why = c["free_text"] or ", ".join(f.replace("_", " ") for f in c["red_flags"])
+        return f"Closed before the plan was active ({c['reason'].replace('_', ' ')})" + (
+            f": {why}" if why else "")
     return ""
 
 
@@ -305,7 +312,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             charts=_charts(plan, recorded), timeline=timeline, name=name,
             unit=lambda code: exercises.get(code, {}).get("reps_unit", "reps"),
             describe=describe, prescribed={x["exercise"]: x for x in content["prescriptions"]},
-            outcomes=OUTCOMES, overrides=OVERRIDES, v=v, on=on,
+            outcomes=OUTCOMES, overrides=OVERRIDES, closures=CLOSURES, v=v, on=on,
             message=message or request.query_params.get("flash"),
             warn=warn or request.query_params.get("warn") == "1")
         response.status_code = status_code
@@ -443,6 +450,9 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             body = {"override": {"reason_code": form.get("reason_code"),
                                  "free_text": form.get("free_text", "")}
                     } if form.get("override") == "yes" else {}
+        elif action == "close":
+            path, anchor = f"{api}/close", "discharge"
+            body = {"reason": form.get("reason"), "free_text": form.get("free_text", "")}
         else:
             return redirect(here, f"Unknown action {action}", warn=True)
 
@@ -471,6 +481,8 @@ def _done(action: str, parts: list[str], after: dict[str, Any]) -> str:
             f"Revision {after['revision']} saved.")
     if action == "activate":
         return f"Plan activated (revision {after['revision']})."
+    if action == "close":  # the answer is the closure, not the plan
+        return "Episode closed before treatment."
     if parts[0] == "sessions":
         session = next((s for s in after["sessions"] if s["appointment_id"] == parts[1]), None)
         if parts[2] == "log" and session is not None:

@@ -19,9 +19,11 @@ from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
 from kinetic_infra.telemetry import workflows_started
 from kinetic_infra.temporal import temporal_client
+from plan.application import plans
 from plan.settings import plan_settings
 from plan.application.workflows import (
     AWAITING_EVALUATION,
+    DISCHARGED,
     EpisodeOfCareInput,
     EpisodeOfCareWorkflow,
     workflow_id,
@@ -75,15 +77,20 @@ def subscription(runtime: Runtime) -> Subscription:
     async def on_episode_opened(conn: AsyncConnection, event: CloudEvent) -> None:
         opened = EpisodeOpened.model_validate(event.data)
         wf_id = workflow_id(opened.episode_id)
-        await start_episode_workflow(runtime, episode_input(
-            tenant_id=event.tenantid, episode_id=opened.episode_id,
-            patient_id=opened.patient_id, location_id=opened.location_id,
-            symptom_site=opened.symptom_site, goal_target_date=opened.goal_target_date,
-            opened_at=opened.opened_at))
+        # Referred out before this consumer heard the episode open: a workflow started now
+        # would wait for an evaluation that never comes.
+        ended = await plans.ended(conn, runtime.store, opened.episode_id, event.tenantid)
+        if not ended:
+            await start_episode_workflow(runtime, episode_input(
+                tenant_id=event.tenantid, episode_id=opened.episode_id,
+                patient_id=opened.patient_id, location_id=opened.location_id,
+                symptom_site=opened.symptom_site, goal_target_date=opened.goal_target_date,
+                opened_at=opened.opened_at))
         await conn.execute(insert(caseload).values(
             episode_id=opened.episode_id, tenant_id=event.tenantid, patient_id=opened.patient_id,
             location_id=opened.location_id, symptom_site=opened.symptom_site,
-            plan_status=AWAITING_EVALUATION, workflow_id=wf_id, opened_at=opened.opened_at,
+            plan_status=DISCHARGED if ended else AWAITING_EVALUATION, workflow_id=wf_id,
+            opened_at=opened.opened_at,
         ).on_conflict_do_nothing(index_elements=["episode_id"]))
 
     return sub

@@ -2,7 +2,9 @@
 
 - ``plan-episode-signals`` reads plan's own public events (activation, a logged session, a
   revision, an answered reassessment, a stage advance, the discharge) and signals the
-  episode's workflow ``plan_changed`` with the event's id.
+  episode's workflow ``plan_changed`` with the event's id. A discharge (also one that closed
+  the episode before its plan was active) is signalled ``episode_closed`` first: a workflow
+  still waiting for the evaluation runs no check that would see it, so it is told.
 - ``plan-measures`` reads assessment's ``outcome.measured`` and ``reassessment.completed`` and
   signals the numbers themselves, so the workflow's activity records them and runs the rules
   in one transaction (recording them here first would race the activity).
@@ -59,11 +61,15 @@ SIGNALLED = (public.PlanCreated, public.PlanRevised, public.SessionLogged, publi
              public.StageAdvanced, public.ReassessmentResolved, public.EpisodeDischarged)
 
 
-async def signal(runtime: Runtime, episode_id: object, trigger: Trigger) -> None:
+async def signal(runtime: Runtime, episode_id: object, trigger: Trigger | None) -> None:
+    """``plan_changed`` with the trigger, or ``episode_closed`` without one."""
     client = await temporal_client(runtime)
+    handle = client.get_workflow_handle(workflow_id(episode_id))  # type: ignore[arg-type]
     try:
-        await client.get_workflow_handle(workflow_id(episode_id)).signal(  # type: ignore[arg-type]
-            EpisodeOfCareWorkflow.plan_changed, trigger)
+        if trigger is None:
+            await handle.signal(EpisodeOfCareWorkflow.episode_closed)
+        else:
+            await handle.signal(EpisodeOfCareWorkflow.plan_changed, trigger)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -74,6 +80,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     measures = Subscription(name="plan-measures", source_service="assessment")
 
     async def on_plan_event(_conn: AsyncConnection, event: CloudEvent) -> None:
+        if event.type == public.EpisodeDischarged.event_type:
+            await signal(runtime, event.data["episode_id"], None)
         await signal(runtime, event.data["episode_id"], Trigger(id=str(event.id)))
 
     for model in SIGNALLED:
@@ -114,6 +122,8 @@ def rules_not_retried() -> Iterator[None]:
 def _report(state: plan.PlanState, today: date, rules: PlanRules) -> dict[str, Any]:
     if state is None:
         return ProgressReport(plan_status="none").model_dump(mode="json")
+    if isinstance(state, plan.ClosedWithoutPlan):
+        return ProgressReport(plan_status="discharged").model_dump(mode="json")
     return ProgressReport(
         plan_status=state.status, plan_stage=state.stage, activated_on=state.activated_on,
         reassessment_due=state.open_reassessment is not None,
@@ -133,7 +143,7 @@ def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
             store = runtime.store
             state, _ = await plans.loaded(conn, store, plan_id, check.tenant_id)
             rules = await plans.rules_of(conn, store, check.tenant_id)
-            if state is None:
+            if not isinstance(state, plan.Plan):  # none yet, or closed without one
                 return _report(state, check.today, rules)
             context = plans.context_for(check.tenant_id, command_id, state)
             used = await plans.sessions_used(conn, check.episode_id)

@@ -9,6 +9,11 @@ is signalled, or, if plan has not yet seen the episode open, it is started with 
 an episode has one workflow ever (reuse of its id is rejected), so the late ``episode.opened``
 does not start a second run that would wait for an evaluation already done. The draft's id
 comes from the episode, so a redelivery drafts nothing twice.
+
+An episode already over when the evaluation is heard (closed, or referred out, before plan's
+consumers caught up) gets neither a draft nor a workflow. One whose evaluation measured
+nothing the rule set tracks gets no draft and waits for the plan: the clinician closes it
+with the reason (``POST /episodes/{id}/close``, "nothing to treat") or evaluates again.
 """
 
 from __future__ import annotations
@@ -39,12 +44,15 @@ def subscription(runtime: Runtime) -> Subscription:
     async def on_evaluated(conn: AsyncConnection, event: CloudEvent) -> None:
         done = EvaluationCompleted.model_validate(event.data)
         now = datetime.now(UTC)
+        if await plans.ended(conn, runtime.store, done.episode_id, event.tenantid):
+            return
         rules = await plans.rules_of(conn, runtime.store, event.tenantid)
         try:
             content = draft_plan(done, await plans.library_of(conn), rules, now.date())
         except NothingToTrackError as exc:
             # The evaluation measured nothing the rule set can track: there is no plan to
-            # draft from it, and retrying will not change that. The episode still moves on.
+            # draft from it, and retrying will not change that. The episode still moves on,
+            # to wait for a plan or for the clinician to close it.
             log.warning("no plan drafted for episode %s: %s", done.episode_id, exc)
         else:
             context = EventContext(tenant_id=event.tenantid,

@@ -122,6 +122,9 @@ class PlanOut(BaseModel):
     content: PlanContent
     milestones: list[Milestone]
     discharge: dict[str, Any] = Field(description="Whether discharge is allowed now, and why")
+    closure: dict[str, Any] | None = Field(
+        default=None, description="How the episode was closed while the plan was a draft "
+                                  "(POST /episodes/{id}/close); none otherwise")
     sessions: list[dict[str, Any]]
     reassessment_due: list[dict[str, Any]] = Field(
         description="The stall flags awaiting an outcome (empty when none)")
@@ -174,6 +177,7 @@ def as_out(state: plan.Plan, version: int, rule_set: PlanRules, today: date
                       "missing_kinds": list(decision.missing_kinds),
                       "record": state.discharge.model_dump(mode="json")
                       if state.discharge else None},
+        "closure": state.closure.model_dump(mode="json") if state.closure else None,
         "sessions": [s.model_dump(mode="json") for s in state.sessions],
         "reassessment_due": [f.model_dump(mode="json") for f in open_.flags] if open_ else [],
         "stale_prescriptions": stale,
@@ -192,7 +196,9 @@ def router(runtime: Runtime) -> APIRouter:
         (else 404), and unchanged since the caller read it when they say which version."""
         state, version = await plans.loaded(conn, store, plans.plan_id_for(episode_id),
                                             principal.tenant_id)
-        if state is None or not principal.can_at(state.ids.location_id, CLINICIANS):
+        # An episode closed before any plan was drafted has a closure and no plan to show.
+        if not isinstance(state, plan.Plan) or not principal.can_at(state.ids.location_id,
+                                                                    CLINICIANS):
             raise plan.PlanNotFoundError(f"episode {episode_id} has no plan you can see")
         note(request).patient_id = state.ids.patient_id
         note(request).location_id = state.ids.location_id
@@ -206,7 +212,7 @@ def router(runtime: Runtime) -> APIRouter:
                   ) -> dict[str, Any]:
         state, version = await plans.loaded(conn, store, plans.plan_id_for(episode_id),
                                             principal.tenant_id)
-        assert state is not None
+        assert isinstance(state, plan.Plan)
         rule_set = await plans.rules_of(conn, store, principal.tenant_id)
         return as_out(state, version, rule_set, datetime.now(UTC).date())
 

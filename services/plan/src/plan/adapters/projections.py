@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_infra.event_store.model import RecordedEvent
 from kinetic_infra.projections import Projection
+from plan.adapters.caseload import caseload
 from plan.domain import plan as p
 from plan.domain.content import PlanContent
 
@@ -132,3 +133,13 @@ async def _stage(conn: AsyncConnection, event: RecordedEvent) -> None:
 @plan_status.on(p.Discharged.event_type)
 async def _discharged(conn: AsyncConnection, event: RecordedEvent) -> None:
     await _update(conn, event, status="discharged")
+
+
+@plan_status.on(p.EpisodeClosed.event_type)
+async def _closed(conn: AsyncConnection, event: RecordedEvent) -> None:
+    """A draft's row (if any) shows it closed; the caseload row too, since an episode closed
+    without a plan has no plan row to show it by."""
+    await _update(conn, event, status="discharged")
+    await conn.execute(caseload.update()
+                       .where(caseload.c.episode_id == event.data["ids"]["episode_id"])
+                       .values(plan_status="discharged"))

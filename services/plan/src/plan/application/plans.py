@@ -58,9 +58,18 @@ async def loaded(conn: AsyncConnection, store: EventStore, plan_id: UUID, tenant
 async def state_of(conn: AsyncConnection, store: EventStore, plan_id: UUID, tenant_id: UUID
                    ) -> plan.Plan:
     state, _ = await loaded(conn, store, plan_id, tenant_id)
-    if state is None:
+    if not isinstance(state, plan.Plan):
         raise plan.PlanNotFoundError(f"plan {plan_id} has not been drafted")
     return state
+
+
+async def ended(conn: AsyncConnection, store: EventStore, episode_id: UUID, tenant_id: UUID
+                ) -> bool:
+    """Whether the episode's record says it is over: discharged, or closed before its plan
+    was active. Plan's consumers may hear of an episode only after that (each reads its own
+    stream), and an ended episode gets no workflow to wait for it."""
+    state, _ = await loaded(conn, store, plan_id_for(episode_id), tenant_id)
+    return state is not None and state.status == "discharged"
 
 
 async def run(conn: AsyncConnection, store: EventStore, command: plan.PlanCommand,

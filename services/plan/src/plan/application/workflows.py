@@ -5,7 +5,10 @@ then watches the episode until discharge: after every change to the plan (a sess
 a measure taken, a revision, an answered reassessment) and whenever a milestone's date or a
 checkpoint comes, one activity records what assessment measured, announces overdue
 milestones and runs the stall rules (CLINICAL.md §3.2). The plan aggregate holds the record
-and the rules; the workflow holds the episode's clock and its timers.
+and the rules; the workflow holds the episode's clock and its timers. An episode closed
+before its plan was active (referred out, the patient withdrew, nothing to treat) ends it
+too: signal ``episode_closed`` while it waits for the evaluation, else the check that reads
+the end from the plan.
 
 The episode's clock runs at ``day_seconds`` per day from the plan's activation (86 400 in
 production; a test shortens it by configuration), so a milestone due in ten days wakes the
@@ -34,6 +37,11 @@ CHECK_PROGRESS = "check_episode_progress"
 # Before this patch the workflow ended once the evaluation arrived (issue #7's first slice);
 # histories recorded then replay on the old path.
 LIFECYCLE_PATCH = "episode-lifecycle"
+# Before this patch a workflow waiting for the evaluation had no way to end: an episode
+# closed then (referred out, the patient withdrew) kept it waiting for good. A history in
+# which the signal ``episode_closed`` reached a worker that did not know it (and so went on
+# waiting) replays on that path.
+CLOSED_PATCH = "episode-closed-before-evaluation"
 SEEN_KEPT = 500  # signal ids remembered across continue-as-new, to drop a redelivery
 # The error type of a progress check the plan's rules refused (a criterion that cannot be
 # judged as the plan stands): not retried, since the same plan gives the same answer.
@@ -128,13 +136,20 @@ class EpisodeOfCareWorkflow:
         self._held: list[Trigger] = []  # the triggers of a check the rules refused
         self._plan_stage: str | None = None
         self._next_check: date | None = None
+        self._closed = False  # signal episode_closed: the plan's record says it ended
 
     @workflow.run
     async def run(self, inp: EpisodeOfCareInput) -> EpisodeOfCareStatus:
         if not workflow.patched(LIFECYCLE_PATCH):
             await workflow.wait_condition(lambda: self._stage != AWAITING_EVALUATION)
             return self._status(inp)
-        await workflow.wait_condition(lambda: self._stage != AWAITING_EVALUATION)
+        await workflow.wait_condition(
+            lambda: self._stage != AWAITING_EVALUATION or self._closed)
+        if self._stage == AWAITING_EVALUATION:  # only the closure woke it
+            if workflow.patched(CLOSED_PATCH):
+                self._stage = DISCHARGED
+                return self._status(inp)
+            await workflow.wait_condition(lambda: self._stage != AWAITING_EVALUATION)
         if self._stage == EVALUATED:
             self._stage = AWAITING_PLAN
         wake: float | None = 0  # check once at the start: the plan may be active already
@@ -205,6 +220,13 @@ class EpisodeOfCareWorkflow:
     def evaluation_completed(self) -> None:
         if self._stage == AWAITING_EVALUATION:
             self._stage = EVALUATED
+
+    @workflow.signal(name="episode_closed")
+    def episode_closed(self) -> None:
+        """The episode ended (its discharge was published). Once the evaluation is in, the
+        ``plan_changed`` sent with it brings the check that reads the end from the plan;
+        before it, nothing else would."""
+        self._closed = True
 
     @workflow.signal(name="plan_changed")
     def plan_changed(self, trigger: Trigger) -> None:

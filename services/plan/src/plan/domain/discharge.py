@@ -7,6 +7,10 @@ override``. Pain reduction alone never satisfies discharge, so the criteria must
 functional one (a PROM target), a performance one (a §2 test) and a sport/work one (a PSFS item
 or task); pain criteria count toward none of these. A set without all three is refused even
 when every criterion in it is met.
+
+An episode can also end before its plan is active (referred out, the patient withdrew,
+nothing to treat): that is a ``Closure`` with its reason, not a discharge, since no criteria
+were set to be met or overridden.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import date, datetime
 from typing import Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kinetic_contracts.assessment.v1.events import EpisodeType
 from kinetic_contracts.problems import RuleViolationError
@@ -177,6 +181,23 @@ class DischargeOverride(_Frozen):
     reason_code: OverrideReason
     free_text: Text
     timestamp: datetime
+
+
+# Why an episode ends before any plan of care was active: no criteria were set to be met or
+# overridden, so these are not §3.5's override reasons (those judge an active plan).
+ClosureReason = Literal["referred_out", "patient_withdrew", "nothing_to_treat"]
+
+
+class Closure(_Frozen):
+    """An episode closed before its plan was active: why, in words (kept in plan; the public
+    event carries the reason code only), the positive red flags of assessment's referral,
+    who (None when the referral itself closed it) and when."""
+
+    reason: ClosureReason
+    free_text: str = Field(default="", max_length=2000)
+    red_flags: tuple[str, ...] = ()
+    by: UUID | None = None
+    at: datetime
 
 
 class DischargeDecision(_Frozen):

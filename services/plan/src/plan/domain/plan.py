@@ -4,7 +4,9 @@ Drafted from the initial evaluation, edited by the therapist, activated once it 
 point (§3.1), then lived: sessions logged with the progression each one proposes (§3.4),
 results that meet milestones, stall checks that call for a reassessment (§3.2) which the
 clinician must answer before the plan goes on, stage advances the clinician confirms (§3.3)
-and a discharge only on the criteria or an explicit override (§3.5).
+and a discharge only on the criteria or an explicit override (§3.5). An episode that ends
+before its plan is active (referred out, the patient withdrew, nothing to treat) is closed
+with its reason, from a draft or with no plan at all; its stream then holds only that.
 
 Pure: every fact from outside (the rule set, today's date, the session's number, what was
 measured) arrives in the command. The rules live in the sibling modules; this module keeps
@@ -25,6 +27,7 @@ from kinetic_contracts.plan.v1 import events as public
 from kinetic_contracts.problems import ConflictError, NotFoundError, RuleViolationError
 from plan.domain import discharge, progression, scales, stages
 from plan.domain.content import Baseline, PlanContent, require_gain_baselines
+from plan.domain.discharge import Closure
 from plan.domain.exercises import UnknownExerciseError
 from plan.domain.criteria import CriterionResult, Text, judge, read_value
 from plan.domain.prescription import Prescription, SessionPerformance
@@ -397,14 +400,32 @@ class Discharged(_Event):
             override_reason=d.override.reason_code if d.override else None, discharged_by=d.by)
 
 
+class EpisodeClosed(_Event):
+    """The episode ended before its plan was active: from a draft (``drafted``), or before any
+    plan was drafted, when this is the stream's first event. Nothing was judged against
+    criteria, so the public discharge says why instead of a basis."""
+
+    event_type: ClassVar[str] = "kinetic.plan.episode.closed.v1"
+    ids: _Ids
+    drafted: bool
+    closure: Closure
+
+    def to_public(self) -> public.EpisodeDischarged:
+        c = self.closure
+        return public.EpisodeDischarged(
+            **self.ids.as_dict(), plan_id=self.plan_id if self.drafted else None,
+            discharged_at=c.at, discharged_by=c.by, ended_before_plan=c.reason)
+
+
 PlanEvent = (PlanDrafted | PlanEdited | PlanActivated | SessionRecorded | NextMorningRecorded
              | ProgressionDecided | ResultsRecorded | MilestoneMet | MilestoneOverdue
-             | ReassessmentFlagged | ReassessmentResolved | StageChanged | Discharged)
+             | ReassessmentFlagged | ReassessmentResolved | StageChanged | Discharged
+             | EpisodeClosed)
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {e.event_type: e for e in (
     PlanDrafted, PlanEdited, PlanActivated, SessionRecorded, NextMorningRecorded,
     ProgressionDecided, ResultsRecorded, MilestoneMet, MilestoneOverdue, ReassessmentFlagged,
-    ReassessmentResolved, StageChanged, Discharged)}
+    ReassessmentResolved, StageChanged, Discharged, EpisodeClosed)}
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -429,6 +450,9 @@ class Plan(_Frozen):
     open_reassessment: OpenReassessment | None = None
     resolutions: tuple[ReassessmentResolved, ...] = ()
     discharge: Discharge | None = None
+    drafted_at: datetime | None = None
+    # A field of this model is named ``discharge``: the module's class is imported by name.
+    closure: Closure | None = None  # closed while a draft (status "discharged")
 
     @property
     def stage_state(self) -> stages.StageState:
@@ -458,7 +482,17 @@ class Plan(_Frozen):
                                            override)
 
 
-PlanState = Plan | None
+class ClosedWithoutPlan(_Frozen):
+    """An episode closed before any plan was drafted: a late evaluation drafts nothing for
+    it, and nothing else applies."""
+
+    plan_id: UUID
+    ids: _Ids
+    closure: Closure
+    status: Literal["discharged"] = "discharged"
+
+
+PlanState = Plan | ClosedWithoutPlan | None
 INITIAL: PlanState = None
 
 
@@ -469,8 +503,11 @@ def evolve(state: PlanState, event: BaseModel) -> PlanState:
                                                     location_id=event.location_id),
                     evaluation_id=event.evaluation_id, content=event.content,
                     drafted_ruleset_version=event.ruleset_version,
-                    stage=event.content.stages[0].code)
-    assert state is not None, "a plan's first event is its draft"
+                    stage=event.content.stages[0].code, drafted_at=event.drafted_at)
+    if isinstance(event, EpisodeClosed) and state is None:
+        return ClosedWithoutPlan(plan_id=event.plan_id, ids=event.ids, closure=event.closure)
+    assert isinstance(state, Plan), \
+        "a plan's first event is its draft, or the closure of an episode that had none"
     match event:
         case PlanEdited():
             stage = state.stage if any(s.code == state.stage for s in event.content.stages) \
@@ -522,6 +559,9 @@ def evolve(state: PlanState, event: BaseModel) -> PlanState:
         case Discharged():
             return state.model_copy(update={"status": "discharged",
                                             "discharge": event.discharge})
+        case EpisodeClosed():
+            return state.model_copy(update={"status": "discharged",
+                                            "closure": event.closure})
     return state
 
 
@@ -628,9 +668,32 @@ class DischargePatient(_Command):
     override: discharge.DischargeOverride | None = None
 
 
+class CloseEpisode(_Command):
+    """End an episode whose plan never became active (none drafted, or only a draft): by a
+    clinician (``by``, with the reason in words), or by assessment's referral out (``by``
+    None, with the red flags and ``referred_at``). The episode's ids are the command's
+    because there may be no plan to read them from."""
+
+    episode_id: UUID
+    patient_id: UUID
+    location_id: UUID
+    reason: discharge.ClosureReason
+    free_text: str = Field(default="", max_length=2000)
+    red_flags: tuple[str, ...] = ()
+    by: UUID | None = None
+    referred_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _clinician_says_why(self) -> CloseEpisode:
+        if self.by is not None and not self.free_text.strip():
+            raise ValueError("closing an episode, say why in words")
+        return self
+
+
 PlanCommand = (DraftPlan | EditPlan | ActivatePlan | LogSession | RecordNextMorning
                | DecideProgression | RecordMeasures | RecordTaskResult | CheckProgress
-               | ResolveReassessment | AdvanceStage | MoveStageBack | DischargePatient)
+               | ResolveReassessment | AdvanceStage | MoveStageBack | DischargePatient
+               | CloseEpisode)
 
 
 def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
@@ -644,11 +707,15 @@ def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
                             therapist_id=command.therapist_id, content=command.content,
                             ruleset_version=command.rules.version,
                             drafted_on=command.now.date(), drafted_at=command.now)]
+    if isinstance(command, CloseEpisode):
+        return _close(command, state)
     if state is None:
         raise PlanNotFoundError(f"plan {command.plan_id} has not been drafted")
     if state.status == "discharged":
         if isinstance(command, (CheckProgress, RecordMeasures)):
             return []  # late numbers for a closed episode change nothing
+        if isinstance(state, ClosedWithoutPlan):
+            raise PlanStatusError("the episode was closed before a plan was drafted")
         raise PlanStatusError("the episode is discharged; its plan is closed")
     match command:
         case EditPlan():
@@ -679,7 +746,12 @@ def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
                                      at=command.now, to=command.to)
             return [_stage_changed(s, moved)]
         case DischargePatient():
-            return _discharge(command, _active(state))
+            if state.status == "draft":
+                # The draft was never a plan of care: there are no criteria to meet or
+                # override. An episode ending here is closed with its reason instead.
+                raise PlanStatusError("the plan is still a draft: activate it, or close the "
+                                      "episode with the reason if it ends before treatment")
+            return _discharge(command, state)
     raise AssertionError(command)
 
 
@@ -995,6 +1067,30 @@ def _resolve(c: ResolveReassessment, state: Plan) -> list[BaseModel]:
     return [ReassessmentResolved(plan_id=state.plan_id, ids=state.ids, outcome=c.outcome,
                                  rules=tuple(f.rule for f in open_.flags),
                                  free_text=c.free_text, by=c.by, at=c.now)]
+
+
+def _close(c: CloseEpisode, state: PlanState) -> list[BaseModel]:
+    if (isinstance(state, Plan) and c.referred_at is not None and state.drafted_at is not None
+            and state.drafted_at > c.referred_at):
+        # The plan was drafted from an evaluation completed after the referral (the patient
+        # came back cleared): the referral no longer ends anything.
+        return []
+    if state is not None and state.closure is not None:
+        if state.closure.reason == c.reason:
+            return []  # the same closure asked for again: a retry, or the referral after it
+        raise PlanStatusError("the episode is already closed",
+                              reason=state.closure.reason)
+    if isinstance(state, Plan) and state.status == "active":
+        raise PlanStatusError("the plan is active: discharge the patient instead, with an "
+                              "override and its reason when the criteria are not met")
+    if isinstance(state, Plan) and state.status == "discharged":
+        raise PlanStatusError("the episode is discharged; its plan is closed")
+    ids = state.ids if state is not None else _Ids(
+        episode_id=c.episode_id, patient_id=c.patient_id, location_id=c.location_id)
+    closure = Closure(reason=c.reason, free_text=c.free_text, red_flags=c.red_flags, by=c.by,
+                      at=c.now)
+    return [EpisodeClosed(plan_id=c.plan_id, ids=ids, drafted=state is not None,
+                          closure=closure)]
 
 
 def _discharge(c: DischargePatient, state: Plan) -> list[BaseModel]:
