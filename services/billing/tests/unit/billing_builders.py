@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from billing.domain import pack
+from billing.domain import invoice, pack
 from billing.domain.money import Money
 from kinetic_contracts.billing.v1 import events as public
 
@@ -14,6 +14,12 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def eur(amount: int) -> Money:
     return Money(amount=amount, currency="EUR")
+
+
+def apply(state: invoice.Invoice, command: invoice.InvoiceCommand) -> invoice.Invoice:
+    for e in invoice.decide(command, state):
+        state = invoice.evolve(state, e)  # type: ignore[arg-type, assignment]
+    return state
 
 
 def bought(sessions: int = 6, price: int = 51000) -> pack.Pack:

@@ -19,7 +19,7 @@ from billing.domain.money import (
     pro_rata,
 )
 from billing.domain.price_list import CancellationPolicy, Fees, Tariff
-from billing_builders import NOW, bought, eur, run_pack
+from billing_builders import NOW, apply, bought, eur, run_pack
 from kinetic_contracts.billing.v1 import events as public
 
 TODAY = NOW.date()
@@ -247,12 +247,6 @@ def issued(total: int = 9500, tax_rate_bp: int = 0) -> invoice.Invoice:
     [event] = invoice.decide(invoice.IssueInvoice(issued=header, lines=(line,)), None)
     state = invoice.evolve(None, event)  # type: ignore[arg-type]
     assert state is not None
-    return state
-
-
-def apply(state: invoice.Invoice, command: invoice.InvoiceCommand) -> invoice.Invoice:
-    for e in invoice.decide(command, state):
-        state = invoice.evolve(state, e)  # type: ignore[arg-type, assignment]
     return state
 
 
