@@ -49,7 +49,9 @@ class PartnerConnection:
             await self.nc.close()
 
     async def read_all(self, enough: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Events from the partner's durable consumer (acknowledged) until ``enough(events)``."""
+        """Events from the partner's durable consumer (acknowledged) until ``enough(events)``.
+        Across the end of a session (10 s in tests) it connects again, as a partner's client
+        does: the durable consumer resumes where it was."""
         assert self.nc is not None
         sub = await self.nc.jetstream().pull_subscribe_bind(self.feed.durable, self.feed.stream)
         events: list[dict[str, Any]] = []
@@ -62,6 +64,11 @@ class PartnerConnection:
                     await message.ack()
             except asyncio.TimeoutError:  # nothing new (nats-py raises either kind)
                 pass
+            except nats.errors.ConnectionClosedError:  # the session ended
+                await self.__aenter__()
+                assert self.nc is not None
+                sub = await self.nc.jetstream().pull_subscribe_bind(self.feed.durable,
+                                                                    self.feed.stream)
         return events
 
 
