@@ -163,9 +163,13 @@ async def offer_freed_hour(conn: AsyncConnection, store: EventStore, freed: Appo
     if freed.starts_at <= now:
         return None
     tenant = context.tenant_id
-    place = await load_location(conn, store, freed.location_id, tenant)
-    person = await load_therapist(conn, store, freed.therapist_id, tenant)
-    if place is None or person is None or why_unbookable(
+    loaded = await load_many(conn, store, {location_stream(freed.location_id): location,
+                                           therapist_stream(freed.therapist_id): therapist},
+                             tenant_id=tenant)  # one round trip, as booking_facts reads them
+    place = loaded[location_stream(freed.location_id)][0]
+    person = loaded[therapist_stream(freed.therapist_id)][0]
+    if not isinstance(place, location.Location) or not isinstance(
+            person, therapist.Therapist) or why_unbookable(
             freed.starts_at, freed.ends_at, place.calendar(),
             person.calendar(freed.location_id)) is not None:
         return None
