@@ -1,11 +1,12 @@
 """The front desk's day in a real browser: register a patient, open an episode of care at
 intake and book its initial assessment into it, book an under-booked plan from the "to book"
 list, put a patient on the waitlist for one therapist before a time, cancel and see the freed
-hour offered to the waitlist; a refused form keeps what was typed, and a form sent twice
-creates one record."""
+hour offered to the waitlist, check in a patient recorded as a no-show who came after all; a
+refused form keeps what was typed, and a form sent twice creates one record."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -189,6 +190,41 @@ async def test_the_front_desk_reverses_a_completion_recorded_in_error(
     # The hour is free again, and the API agrees.
     got = await api("booking", "GET", f"/appointments/{appointment_id}")
     assert got.json()["status"] == "reversed"
+
+
+async def test_a_patient_recorded_as_a_no_show_who_came_after_all_is_checked_in_from_the_day(
+        signed_in, api, tenant):
+    location = (await api("booking", "POST", "/locations", json={
+        "name": "Eimsbüttel", "timezone": "Europe/Berlin"})).json()["id"]
+    therapist = (await api("booking", "POST", "/therapists", json={
+        "location_ids": [location], "display_name": "Lena Late"})).json()["id"]
+    patient = (await api("booking", "POST", "/patients", json={
+        "given_name": "Tom", "family_name": "Tardy", "date_of_birth": "1990-03-03",
+        "home_location_id": location})).json()["id"]
+    starts = (datetime.now(BERLIN) + timedelta(seconds=2)).replace(microsecond=0)
+    booked = await api("booking", "POST", "/appointments", json={
+        "patient_id": patient, "therapist_id": therapist, "location_id": location,
+        "appointment_type": "treatment_session", "starts_at": starts.isoformat()})
+    assert booked.status_code == 201, booked.text
+    missed_id = booked.json()["id"]
+    await asyncio.sleep((starts - datetime.now(BERLIN)).total_seconds() + 0.2)
+    missed = await api("booking", "POST", f"/appointments/{missed_id}/no-show")
+    assert missed.status_code == 200, missed.text
+
+    page = await signed_in("booking", front_desk_of(tenant, location))
+    await page.goto(f"/admin/front-desk?location_id={location}&date={starts.date()}")
+    cell = page.locator(f'td[data-hour="{starts:%H}:00"]')
+    await expect(cell.locator(".appt .status")).to_have_text("no show")
+    await cell.get_by_role("button", name="Arrived after all").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Checked in: the no-show is reversed and its fee credited.")
+    await expect(cell.locator(".appt.checked_in .status")).to_have_text(
+        "checked in (arrived after a no-show)")
+    await expect(cell.locator(".appt.reversed .status")).to_have_text("reversed")
+    [replacement] = [a for a in await sessions_of(api, {"location_id": location}, patient,
+                                                  starts.date())
+                     if a["status"] == "checked_in"]
+    assert replacement["replaces"] == missed_id
 
 
 async def test_the_front_desk_opens_an_episode_at_intake_and_books_its_assessment_into_it(

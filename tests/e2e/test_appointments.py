@@ -4,7 +4,9 @@ location's policy calls late or not."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from urllib.parse import urlencode
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -243,3 +245,94 @@ async def test_a_reversed_completion_is_no_session_in_plan(platform, api, episod
 
 async def _none(count) -> bool:
     return await count() == 0
+
+
+async def missed_session(api, clinic: dict[str, str], **overrides) -> str:
+    """A session that started a moment ago and was recorded as a no-show."""
+    starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    session = await api("booking", "POST", "/appointments",
+                        json=booking(clinic, starts_at, **overrides))
+    assert session.status_code == 201, session.text
+    appointment_id = session.json()["id"]
+    not_yet = await api("booking", "POST", f"/appointments/{appointment_id}/arrived")
+    assert not_yet.status_code == 409, not_yet.text  # booked, not a no-show
+    assert not_yet.json()["type"] == "/problems/appointment-state"
+    await asyncio.sleep((starts_at - datetime.now(UTC)).total_seconds() + 0.2)
+    missed = await api("booking", "POST", f"/appointments/{appointment_id}/no-show")
+    assert missed.json()["status"] == "no_show", missed.text
+    return str(appointment_id)
+
+
+async def booking_events(platform, tenant: uuid.UUID, event_type: str) -> list[dict]:
+    conn = await asyncpg.connect(platform.maintenance_url("booking"))
+    try:
+        rows = await conn.fetch("SELECT data FROM events WHERE tenant_id = $1 AND type = $2",
+                                tenant, event_type)
+        return [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
+                for r in rows]
+    finally:
+        await conn.close()
+
+
+async def test_a_patient_recorded_as_a_no_show_who_came_after_all_is_checked_in_once(
+        platform, api, clinic, tenant, published, wait_for):
+    missed_id = await missed_session(api, clinic)
+    arrived = f"/appointments/{missed_id}/arrived"
+    therapist = Principal(f"therapist-{uuid.uuid4()}", "Therapist", tenant, location_roles={
+        uuid.UUID(clinic["location_id"]): frozenset({Role.THERAPIST})})
+    assert (await api("booking", "POST", arrived, as_staff=therapist)).status_code == 403
+
+    came = await api("booking", "POST", arrived)
+    assert came.status_code == 201, came.text
+    replacement = came.json()
+    missed = (await api("booking", "GET", f"/appointments/{missed_id}")).json()
+    assert missed["status"] == "reversed"
+    assert replacement["appointment_id"] != missed_id
+    assert (replacement["status"], replacement["replaces"]) == ("checked_in", missed_id)
+    assert {k: replacement[k] for k in ("patient_id", "therapist_id", "starts_at", "ends_at")} \
+        == {k: missed[k] for k in ("patient_id", "therapist_id", "starts_at", "ends_at")}
+    # A double click is one replacement; the replacement itself is no no-show to replace.
+    again = await api("booking", "POST", arrived)
+    assert again.status_code == 201 and again.json()["appointment_id"] == \
+        replacement["appointment_id"]
+    replaced = f"/appointments/{replacement['appointment_id']}"
+    assert (await api("booking", "POST", f"{replaced}/arrived")).status_code == 409
+    done = await api("booking", "POST", f"{replaced}/complete")
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+
+    [undone] = await booking_events(platform, tenant, "kinetic.booking.appointment.reversed.v1")
+    assert (undone["appointment_id"], undone["reversed_outcome"], undone["reason_code"]) == (
+        missed_id, "no_show", "recorded_in_error")
+
+    async def rebooking() -> list[dict]:
+        return [e for e in await published("kinetic.booking.appointment.booked.v1")
+                if e["data"].get("replaces") == missed_id]
+
+    [rebooked] = await wait_for(rebooking)
+    assert rebooked["data"]["appointment_id"] == replacement["appointment_id"]
+    day = await api("booking", "GET", "/appointments?" + urlencode({
+        "location_id": clinic["location_id"], "start": missed["starts_at"],
+        "end": missed["ends_at"]}))
+    assert {(a["appointment_id"], a["status"]) for a in day.json()} == {
+        (missed_id, "reversed"), (replacement["appointment_id"], "completed")}
+
+
+async def test_an_arrival_after_a_no_show_whose_hour_went_to_a_walk_in_is_refused_unchanged(
+        platform, api, clinic, tenant):
+    missed_id = await missed_session(api, clinic)
+    walk_in = await new_patient(api, clinic["location_id"], "Walkin")
+    missed = (await api("booking", "GET", f"/appointments/{missed_id}")).json()
+    taken = await api("booking", "POST", "/appointments", json=booking(
+        clinic, datetime.fromisoformat(missed["starts_at"]) + timedelta(minutes=30),
+        patient_id=walk_in))
+    assert taken.status_code == 201, taken.text
+
+    came = await api("booking", "POST", f"/appointments/{missed_id}/arrived")
+    assert came.status_code == 409, came.text
+    assert came.headers["content-type"] == "application/problem+json"
+    assert came.json()["type"] == "/problems/slot-taken"
+    # Nothing was written: the no-show stands, and no replacement exists.
+    assert (await api("booking", "GET", f"/appointments/{missed_id}")).json()["status"] == \
+        "no_show"
+    assert await booking_events(platform, tenant,
+                                "kinetic.booking.appointment.reversed.v1") == []

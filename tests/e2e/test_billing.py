@@ -785,3 +785,38 @@ async def test_a_provider_payment_beyond_what_the_invoice_asks_is_recorded_as_cr
     assert refund.status_code == 201, refund.text
     assert (refund.json()["outstanding"], refund.json()["credited"]) == (0, 0)
     assert await books() == (0, 0, {"payments": 19000, "refunds": 9500, "net": 9500})
+
+
+async def test_a_no_show_who_came_after_all_has_the_fee_credited_and_the_session_charged(
+        platform, api, front_desk, wait_for):
+    therapist_id = await priced_at(api, wait_for, front_desk["location_id"], policy={
+        "late_cancel_hours": 24, "late_cancel_fee": 4000, "no_show_fee": 3000})
+    starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    session = await api("booking", "POST", "/appointments", json={
+        "patient_id": front_desk["patient_id"], "therapist_id": therapist_id,
+        "location_id": front_desk["location_id"], "appointment_type": "treatment_session",
+        "starts_at": starts_at.isoformat()})
+    missed_id = uuid.UUID(session.json()["id"])
+    await asyncio.sleep((starts_at - datetime.now(UTC)).total_seconds() + 0.2)
+    assert (await api("booking", "POST", f"/appointments/{missed_id}/no-show")
+            ).status_code == 200
+    [fee] = await wait_for(lambda: invoices_for(platform, missed_id))
+    assert (fee["kind"], fee["total"]) == ("no_show", 3000)
+
+    came = await api("booking", "POST", f"/appointments/{missed_id}/arrived")
+    assert came.status_code == 201, came.text
+    replacement_id = uuid.UUID(came.json()["appointment_id"])
+    done = await api("booking", "POST", f"/appointments/{replacement_id}/complete")
+    assert done.json()["status"] == "completed", done.text
+
+    [bill] = await wait_for(lambda: invoices_for(platform, replacement_id))
+    assert (bill["kind"], bill["total"]) == ("session", 9500)
+
+    async def credited() -> Any:
+        [row] = await invoices_for(platform, missed_id)
+        return row if row["credited"] else None
+
+    row = await wait_for(credited)
+    assert (row["credited"], row["outstanding"]) == (3000, 0)
+    assert (await charge_of(platform, missed_id))["status"] == "reversed"
+    assert (await charge_of(platform, replacement_id))["status"] == "charged"

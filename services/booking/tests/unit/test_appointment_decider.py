@@ -373,3 +373,66 @@ def test_given_a_session_that_has_started_when_cancelled_then_refused():
     for hours_before in (0, -0.5, -3):  # at the start, during it, after it
         with pytest.raises(WrongAppointmentStateError):
             cancel(state, hours_before=hours_before)
+
+
+def arrive_after(no_show, replacement=appointment.INITIAL, minutes_after_start: int = 20):
+    return appointment.decide(appointment.ArriveAfterNoShow(
+        appointment_id=uuid.UUID(int=7), no_show=no_show,
+        now=no_show.booked.starts_at + timedelta(minutes=minutes_after_start)), replacement)
+
+
+def no_show():
+    state = booked()
+    return appointment.evolve(state, arrive(state, "no_show", minutes_after_start=15)[0])
+
+
+def test_given_a_no_show_when_the_patient_arrives_after_all_then_a_replacement_is_checked_in():
+    missed = no_show()
+    booked_again, checked_in = arrive_after(missed)
+    b = missed.booked
+    assert booked_again.replaces == b.appointment_id
+    assert booked_again.appointment_id == checked_in.appointment_id == uuid.UUID(int=7)
+    assert (booked_again.patient_id, booked_again.therapist_id, booked_again.location_id,
+            booked_again.episode_id, booked_again.appointment_type, booked_again.starts_at,
+            booked_again.ends_at) == (b.patient_id, b.therapist_id, b.location_id,
+                                      b.episode_id, b.appointment_type, b.starts_at, b.ends_at)
+    state = appointment.evolve(appointment.evolve(appointment.INITIAL, booked_again), checked_in)
+    assert isinstance(state, appointment.CheckedIn)
+    # The replacement is then completed like any session checked in.
+    [done] = arrive(state, "completed", minutes_after_start=60)
+    assert done.event_type == "kinetic.booking.appointment.completed.v1"
+
+
+def test_given_a_no_show_reversed_already_when_the_patient_arrives_then_replaced_too():
+    missed = no_show()
+    missed = appointment.evolve(missed, reverse(missed)[0])
+    assert [e.event_type for e in arrive_after(missed)] == [
+        "kinetic.booking.appointment.booked.v1", "kinetic.booking.appointment.checked_in.v1"]
+
+
+def test_given_a_replacement_booked_when_the_arrival_is_retried_then_nothing_happens():
+    missed = no_show()
+    replacement = appointment.INITIAL
+    for event in arrive_after(missed):
+        replacement = appointment.evolve(replacement, event)
+    assert arrive_after(missed, replacement) == []
+
+
+@pytest.mark.parametrize("outcome", ["booked", "checked_in", "completed", "reversed_completion"])
+def test_given_anything_but_a_no_show_when_an_arrival_replaces_it_then_refused(outcome):
+    state = booked()
+    if outcome != "booked":
+        state = appointment.evolve(state, arrive(state, "checked_in", minutes_after_start=-5)[0])
+    if outcome in ("completed", "reversed_completion"):
+        state = appointment.evolve(state, arrive(state, "completed", minutes_after_start=60)[0])
+    if outcome == "reversed_completion":
+        state = appointment.evolve(state, reverse(state)[0])
+    with pytest.raises(WrongAppointmentStateError, match="no-show"):
+        arrive_after(state)
+
+
+def test_given_no_appointment_when_an_arrival_replaces_it_then_not_found():
+    with pytest.raises(AppointmentNotFoundError):
+        appointment.decide(appointment.ArriveAfterNoShow(
+            appointment_id=uuid.uuid4(), no_show=appointment.INITIAL, now=NOW),
+            appointment.INITIAL)

@@ -230,6 +230,11 @@ class AppointmentBooked(_AppointmentEvent):
     starts_at: datetime
     ends_at: datetime
     booked_at: datetime
+    # Optional because it was added within v1.
+    replaces: UUID | None = Field(default=None, description=(
+        "Set when the patient recorded as a no-show did come: this appointment takes the "
+        "no-show's hour (which was reversed just before, reason recorded_in_error) and is "
+        "checked in at once. It starts in the past, so no confirmation or reminder is due"))
 
 
 class AppointmentCancelled(_AppointmentEvent):

@@ -1,7 +1,8 @@
 """The front desk's pages: the day and week view of a location (therapists × hours) with the
 waitlist and the "to book" list, booking, rescheduling, cancelling, check-in and no-show (and
-reversing a completion, no-show or late cancellation); the patient pages (search,
-registration, a patient's episodes and intake, joining the waitlist) are admin_patients.py.
+reversing a completion, no-show or late cancellation, or checking in a patient recorded as a
+no-show who came after all); the patient pages (search, registration, a patient's episodes
+and intake, joining the waitlist) are admin_patients.py.
 
 Every action is a call of booking's own API (see kinetic_infra.http.admin_pages), so the
 pages follow its rules and its audit trail. A form the API refuses is rendered again with
@@ -193,18 +194,21 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             return kit.sign_in(request)
         form = {k: str(v) for k, v in (await request.form()).items()}
         back = admin_target(form.get("back"))
-        if action not in ("cancel", "check-in", "no-show", "complete", "reschedule", "reverse"):
+        if action not in ("cancel", "check-in", "no-show", "complete", "reschedule", "reverse",
+                          "arrived"):
             return redirect(back, f"Unknown action {action}", warn=True)
         json = {"starts_at": form["starts_at"], "therapist_id": form.get("therapist_id")} \
             if action == "reschedule" else {"reason_code": form.get("reason_code")} \
             if action == "reverse" else None
         response = await call(request, "POST", f"/appointments/{appointment_id}/{action}",
                               json=json)
-        if response.status_code != 200:
+        if response.status_code not in (200, 201):
             return redirect(back, f"Not done: {problem_text(response)}", warn=True)
         message = {"cancel": "Cancelled", "check-in": "Checked in", "no-show": "No-show recorded",
                    "complete": "Completed", "reschedule": "Moved",
-                   "reverse": "Reversed: billing credits what it charged for it."}[action]
+                   "reverse": "Reversed: billing credits what it charged for it.",
+                   "arrived": "Checked in: the no-show is reversed and its fee credited."
+                   }[action]
         if action == "cancel":
             result = response.json()
             message += " (late cancellation)." if result["late"] else "."

@@ -108,6 +108,8 @@ class AppointmentOut(BaseModel):
     checked_in_at: datetime | None
     finished_at: datetime | None
     reminded_at: datetime | None
+    replaces: UUID | None = Field(
+        default=None, description="The no-show recorded in error this appointment stands for")
 
 
 class ScheduledOut(AppointmentOut):
@@ -346,6 +348,29 @@ def router(runtime: Runtime) -> APIRouter:
 
         await execute(db, "booking.reverse", principal, None, work)
         return await appointment_row(appointment_id, principal)
+
+    @api.post("/appointments/{appointment_id}/arrived", response_model=AppointmentOut,
+              status_code=status.HTTP_201_CREATED,
+              summary="The patient recorded as a no-show did come: the no-show is reversed "
+                      "(recorded in error) and a replacement appointment for its hour is "
+                      "checked in; billing credits the no-show fee and charges the session "
+                      "once it is completed (front desk)",
+              responses={409: {"description": "Not a no-show, or the hour went to another "
+                                              "patient meanwhile"}},
+              openapi_extra=audited("arrived-after-no-show", "appointment"))
+    async def arrived(request: Request, appointment_id: UUID, principal: Staff(*FRONT_DESK)
+                      ) -> dict[str, Any]:
+        async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
+            b = (await booked(conn, principal, appointment_id, request, FRONT_DESK)).booked
+            replacement = await handlers.arrive_after_no_show(
+                conn, store, appointment_id, datetime.now(UTC), event_context(
+                    principal.tenant_id, command_id, location_id=b.location_id,
+                    episode_id=b.episode_id))
+            return {"id": str(replacement)}
+
+        # The audit names the no-show (the path's id); the event chain names the replacement.
+        replacement = UUID((await execute(db, "booking.arrived", principal, None, work))["id"])
+        return await appointment_row(replacement, principal)
 
     def arrival(outcome: str, action: str, summary: str) -> None:
         @api.post(f"/appointments/{{appointment_id}}/{action}",

@@ -166,6 +166,7 @@ appointments = Table(
     Column("checked_in_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("reminded_at", DateTime(timezone=True)),
+    Column("replaces", UUID(as_uuid=True)),  # the no-show recorded in error it stands for
 )
 
 waitlist = Table(

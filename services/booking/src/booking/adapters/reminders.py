@@ -68,6 +68,8 @@ def subscription(runtime: Runtime) -> Subscription:
     @sub.on(AppointmentBooked.event_type)
     async def on_booked(_conn: AsyncConnection, event: CloudEvent) -> None:
         booked = AppointmentBooked.model_validate(event.data)
+        if booked.replaces is not None:
+            return  # an arrival after a no-show: checked in already, nothing to remind of
         when = Moved(starts_at=booked.starts_at, arranged_at=booked.booked_at)
         await _start(await temporal_client(runtime), runtime, reminder(event, when))
 

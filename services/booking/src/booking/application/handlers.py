@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -225,6 +225,30 @@ async def record_arrival(conn: AsyncConnection, store: EventStore,
                          command: appointment.RecordArrival, context: EventContext) -> None:
     await handle(conn, store, appointment_stream(command.appointment_id), appointment, command,
                  tenant_id=context.tenant_id, context=context)
+
+
+def replacement_id(no_show_id: UUID) -> UUID:
+    """The appointment an arrival after a no-show books: one per no-show, so a retry finds it."""
+    return uuid5(no_show_id, "arrived-after-no-show")
+
+
+async def arrive_after_no_show(conn: AsyncConnection, store: EventStore, no_show_id: UUID,
+                               now: datetime, context: EventContext) -> UUID:
+    """The no-show is reversed as recorded in error, and its hour is booked again for the
+    patient, checked in; the exclusion constraints refuse it if the hour went to someone
+    else meanwhile. Returns the replacement's id."""
+    tenant = context.tenant_id
+    missed, _version = await load(conn, store, appointment_stream(no_show_id), appointment,
+                                  tenant_id=tenant)
+    appointment.recorded_no_show(missed)  # before anything is reversed
+    if isinstance(missed, appointment.Finished):
+        await reverse_outcome(conn, store, appointment.ReverseOutcome(
+            appointment_id=no_show_id, reason_code="recorded_in_error", now=now), context)
+    arrived = replacement_id(no_show_id)
+    await handle(conn, store, appointment_stream(arrived), appointment,
+                 appointment.ArriveAfterNoShow(appointment_id=arrived, no_show=missed, now=now),
+                 tenant_id=tenant, context=context)
+    return arrived
 
 
 async def reverse_outcome(conn: AsyncConnection, store: EventStore,

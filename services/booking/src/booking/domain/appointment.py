@@ -168,11 +168,26 @@ class Reversed(BaseModel):
 
 
 AppointmentState = NoAppointment | Booked | Cancelled | CheckedIn | Finished | Reversed
+
+
+class ArriveAfterNoShow(BaseModel):
+    """The patient recorded as a no-show did come (late, or the no-show was recorded in
+    error): a replacement appointment takes the no-show's hour, checked in. It is a new
+    appointment, not the no-show brought back, because an appointment's outcome is charged
+    once, ever: billing credits the no-show's fee on its reversal and charges the replacement
+    as the session it is."""
+
+    model_config = ConfigDict(frozen=True)
+    appointment_id: UUID  # the replacement's
+    no_show: AppointmentState  # the appointment recorded as a no-show, as it stands
+    now: datetime
+
+
 AppointmentEvent = (AppointmentBooked | AppointmentRescheduled | AppointmentReminderDue
                     | AppointmentCancelled | AppointmentCheckedIn | AppointmentCompleted
                     | AppointmentNoShow | AppointmentReversed)
 AppointmentCommand = (BookAppointment | RescheduleAppointment | EmitReminder | CancelAppointment
-                      | RecordArrival | ReverseOutcome)
+                      | RecordArrival | ReverseOutcome | ArriveAfterNoShow)
 INITIAL: AppointmentState = NoAppointment()
 EVENT_TYPES: dict[str, type[AppointmentEvent]] = {
     e.event_type: e for e in (AppointmentBooked, AppointmentRescheduled, AppointmentReminderDue,
@@ -226,6 +241,8 @@ def decide(command: AppointmentCommand, state: AppointmentState) -> list[Appoint
             return _arrival(command, state)
         case ReverseOutcome():
             return _reverse(command, state)
+        case ArriveAfterNoShow():
+            return _arrive_after_no_show(command, state)
         case _:
             assert_never(command)
 
@@ -381,6 +398,30 @@ def _reverse(c: ReverseOutcome, state: AppointmentState) -> list[AppointmentEven
                                 appointment_type=b.appointment_type, starts_at=b.starts_at,
                                 reversed_outcome=reversed_outcome, reason_code=c.reason_code,
                                 reversed_at=c.now)]
+
+
+def recorded_no_show(state: AppointmentState) -> AppointmentBooked:
+    """The booking of an appointment recorded as a no-show (reversed since or not), which
+    an arrival after all may replace; any other appointment is refused."""
+    if isinstance(state, NoAppointment):
+        raise AppointmentNotFoundError("appointment not found")
+    if not isinstance(state, Finished | Reversed) or state.outcome != "no_show":
+        raise WrongAppointmentStateError(
+            "only a session recorded as a no-show can be replaced by an arrival: check the "
+            "patient in instead")
+    return state.booked
+
+
+def _arrive_after_no_show(c: ArriveAfterNoShow, state: AppointmentState
+                          ) -> list[AppointmentEvent]:
+    missed = recorded_no_show(c.no_show)
+    if not isinstance(state, NoAppointment):
+        return []  # replaced already: a retried arrival books nothing twice
+    b = missed.model_copy(update={"appointment_id": c.appointment_id, "booked_at": c.now,
+                                  "replaces": missed.appointment_id})
+    return [b, AppointmentCheckedIn(**_who_and_where(b), episode_id=b.episode_id,
+                                    appointment_type=b.appointment_type,
+                                    starts_at=b.starts_at, at=c.now)]
 
 
 def _reversible(state: Booked | CheckedIn | Cancelled | Finished
