@@ -9,10 +9,10 @@ from assessment.domain.measures.catalog import CATALOG
 from plan.domain.scales import SCALES
 
 
-def test_plan_checks_every_catalog_score_on_the_catalogs_own_scale():
-    catalog = {score.code: (score.low, score.high)
+def test_plan_checks_every_catalog_score_on_the_catalogs_own_scale_and_precision():
+    catalog = {score.code: (score.low, score.high, score.decimals)
                for measure in CATALOG.values() for score in measure.scores}
-    restated = {key: (scale.low, scale.high) for key, scale in SCALES.items()}
+    restated = {key: (scale.low, scale.high, scale.decimals) for key, scale in SCALES.items()}
     assert {k: v for k, v in restated.items() if k in catalog} == catalog
     # PSFS activities are scored one by one as psfs_01 … psfs_05 besides the mean.
     assert set(restated) - set(catalog) <= {f"psfs_0{n}" for n in range(1, 6)}

@@ -180,6 +180,31 @@ def test_without_a_default_target_the_functional_target_is_baseline_plus_mcid() 
     assert (lefs.target, lefs.min_gain) == (61, 9)
 
 
+def test_a_baseline_within_one_mcid_of_the_scales_end_gets_the_end_as_its_target() -> None:
+    plan = draft(baseline_measures=[score("lefs", lefs=76)])
+    lefs = next(c for c in plan.discharge_criteria if c.kind == "functional")
+    assert (lefs.target, lefs.min_gain) == (80, 4)  # not 85, which no LEFS reaches
+    assert lefs.label == "LEFS ≥ 80 (the scale's end) and at least +4 from baseline 76"
+    assert plan.criterion_baselines == {lefs.id: 76}
+    assert met(lefs, 80, baseline=76) and not met(lefs, 79, baseline=76)
+
+
+def test_a_baseline_at_the_scales_end_asks_for_the_end_without_a_gain() -> None:
+    plan = draft(baseline_measures=[score("lefs", lefs=80)])
+    lefs = next(c for c in plan.discharge_criteria if c.kind == "functional")
+    assert (lefs.target, lefs.min_gain, lefs.label) == (
+        80, None, "LEFS ≥ 80 (the scale's end), as at baseline")
+    assert lefs.id not in plan.criterion_baselines
+    assert met(lefs, 80, baseline=None) and not met(lefs, 78, baseline=None)
+
+
+def test_a_lower_better_baseline_near_zero_gets_zero_as_its_target() -> None:
+    plan = draft(symptom_sites=["low_back"], drivers=[Driver(code="trunk_endurance_deficit")],
+                 baseline_measures=[score("odi", odi=4), score("nprs", nprs=2)], findings=[])
+    odi = next(c for c in plan.discharge_criteria if c.kind == "functional")
+    assert (odi.op, odi.target, odi.min_gain) == ("<=", 0, 4)
+
+
 def test_a_psfs_primary_asks_for_the_mean_plus_its_mcid() -> None:
     plan = draft(baseline_measures=[score("psfs", psfs=3.7, psfs_01=2, psfs_02=5, psfs_03=4)])
     functional = next(c for c in plan.discharge_criteria if c.kind == "functional")

@@ -19,7 +19,7 @@ from plan.domain.exercises import Library, UnknownExerciseError
 from plan.domain.discharge import DischargeOverride, DischargeRefusedError, PlanNotActivatableError
 from plan.domain.progression import ManualTherapyNotLinkedError
 from plan.domain.rules import DEFAULT_RULES
-from plan.domain.scales import ScoreOutOfRangeError, UnknownScoreError
+from plan.domain.scales import ScoreOutOfRangeError, ScorePrecisionError, UnknownScoreError
 from plan.domain.stages import ExitCriteriaUnmetError
 from services.plan.tests.unit.test_drafting import TODAY, draft, evaluation
 
@@ -430,6 +430,16 @@ def test_a_quick_measure_outside_its_scale_is_refused_and_nothing_is_logged() ->
     assert e.plan.sessions == () and e.plan.results == () and e.plan.readings == {}
 
 
+@pytest.mark.parametrize("quick", [{"nprs": 3.5}, {"lefs": 61.2}, {"psfs_01": 6.5},
+                                   {"odi": 33.35}, {"groc": 2.5}])
+def test_a_quick_measure_finer_than_its_score_is_refused_and_nothing_is_logged(quick) -> None:
+    e = Episode().draft().activate()
+    with pytest.raises(ScorePrecisionError) as refused:
+        e.log(2, quick_measures=quick)
+    assert refused.value.extensions["score"] == next(iter(quick))
+    assert e.plan.sessions == () and e.plan.readings == {}
+
+
 def test_a_quick_measure_no_measure_reports_is_refused() -> None:
     e = Episode().draft().activate()
     with pytest.raises(UnknownScoreError):
@@ -438,7 +448,8 @@ def test_a_quick_measure_no_measure_reports_is_refused() -> None:
 
 
 @pytest.mark.parametrize("quick", [{"nprs": 0}, {"nprs": 10}, {"lefs": 80}, {"groc": -7},
-                                   {"tsk17": 68}, {"psfs": 5.3, "koos_adl": 100}])
+                                   {"tsk17": 68}, {"psfs": 5.3, "koos_adl": 100},
+                                   {"odi": 33.3, "ndi_pct": 0.1}])
 def test_a_quick_measure_at_its_scales_ends_is_logged(quick) -> None:
     e = Episode().draft().activate()
     e.log(2, quick_measures=quick)

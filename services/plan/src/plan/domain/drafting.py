@@ -39,6 +39,7 @@ from fractions import Fraction
 
 from kinetic_contracts.assessment.v1.events import EvaluationCompleted, FindingIndex, Goal
 from kinetic_contracts.problems import RuleViolationError
+from plan.domain import scales
 from plan.domain.content import Baseline, PlanContent
 from plan.domain.criteria import Comparison, Criterion, CriterionKind
 from plan.domain.discharge import ExpectedCourse, expected_course, validate_discharge_criteria
@@ -224,8 +225,8 @@ def _functional(primary: Baseline, rules: PlanRules) -> tuple[Criterion, dict[st
     """The PROM end point: at least the MCID from baseline in the good direction (with the
     noise guard the stall rules use, so "improved" means one thing) and at least the rule
     set's DEFAULT target where it has one ("LEFS ≥ 70 and ≥ +9", §5). A baseline within one
-    MCID of the scale's end gives an unreachable target: plan does not know the scale's ends,
-    so the therapist adjusts it.
+    MCID of the scale's end would give a target past it, which no patient reaches: the target
+    is the scale's end and the gain what is left to it (none at the end itself).
 
     NPRS cannot be the functional end point (§3.5). When it is all that was measured, the
     draft asks for the PSFS mean the patient will rate at the next session, without a gain."""
@@ -239,19 +240,28 @@ def _functional(primary: Baseline, rules: PlanRules) -> tuple[Criterion, dict[st
     gain = Decimal(str(rule.improvement_bar(primary.value)))
     default = rules.criteria.discharge_target(key)
     higher = rule.direction == "higher_better"
-    target = Decimal(str(primary.value)) + (gain if higher else -gain)
+    baseline = Decimal(str(primary.value))
+    target = baseline + (gain if higher else -gain)
     if default is not None:
         target = max(target, Decimal(str(default))) if higher else min(
             target, Decimal(str(default)))
+    scale = scales.SCALES.get(key)
+    at_end = scale is not None and not scale.holds(float(target))
+    if scale is not None and at_end:
+        # A baseline within one MCID of the scale's end: the end is as far as it goes.
+        target = Decimal(str(scale.clamp(float(target))))
+        gain = min(gain, abs(target - baseline))
     op: Comparison = ">=" if higher else "<="
     better = f"+{float(gain):g} from" if higher else f"{float(gain):g} lower than"
+    end = " (the scale's end)" if at_end else ""
+    wanted = f"{_measure_name(key)} {'≥' if higher else '≤'} {float(target):g}{end}"
     criterion = Criterion(
         id=_criterion_id("discharge", key), kind="functional",
-        label=f"{_measure_name(key)} {'≥' if higher else '≤'} {float(target):g} and at least "
-              f"{better} baseline {primary.value:g}",
+        label=f"{wanted} and at least {better} baseline {primary.value:g}" if gain > 0
+        else f"{wanted}, as at baseline",
         source="measure", ref=rule.measure, key=None if key == rule.measure else key,
-        op=op, target=float(target), min_gain=float(gain))
-    return criterion, {criterion.id: primary.value}
+        op=op, target=float(target), min_gain=float(gain) if gain > 0 else None)
+    return criterion, {criterion.id: primary.value} if gain > 0 else {}
 
 
 class _Findings:
