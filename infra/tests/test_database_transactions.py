@@ -117,3 +117,34 @@ async def test_a_cancelled_block_is_rolled_back_and_its_connection_reused_clean(
     async with db.transaction() as conn:
         await conn.execute(text("INSERT INTO notes VALUES ('next')"))
     assert await notes(db) == ["next"]
+
+
+async def test_a_pooled_connection_the_server_dropped_is_replaced_before_the_block_runs(
+        scratch_dsn: str):
+    """After a PostgreSQL restart every pooled connection is dead; the next block must run
+    on a new one, not fail (a 500 per stale connection), and run once."""
+    import asyncpg
+
+    database = Database(scratch_dsn, pool_size=2, max_overflow=0)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(text("CREATE TABLE notes (body text NOT NULL)"))
+        pids = set()
+        async with database.transaction() as first, database.transaction() as second:
+            for conn in (first, second):  # both pooled connections, then returned
+                pids.add(await conn.scalar(text("SELECT pg_backend_pid()")))
+        admin = await asyncpg.connect(scratch_dsn)
+        try:
+            for pid in pids:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        runs = 0
+        for note in ("after", "restart"):
+            async with database.transaction(uuid.uuid4()) as conn:
+                runs += 1
+                await conn.execute(text("INSERT INTO notes VALUES (:b)"), {"b": note})
+        assert runs == 2
+        assert await notes(database) == ["after", "restart"]
+    finally:
+        await database.dispose()

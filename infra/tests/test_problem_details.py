@@ -82,3 +82,54 @@ async def test_a_date_too_far_out_to_compute_with_answers_422_problem_json():
     assert response.json()["type"] == "/problems/out-of-range"
     with pytest.raises(OverflowError):  # what a week's search from the last day does
         date(9999, 12, 31) + timedelta(days=7)
+
+
+class Note(BaseModel):
+    body: str
+
+
+async def test_a_nul_character_in_any_text_answers_422_and_writes_nothing(scratch_dsn: str):
+    """PostgreSQL stores no NUL in text or jsonb; pydantic lets one through. Through
+    SQLAlchemy or straight to asyncpg, the refusal is the input's fault, not a 500."""
+    import asyncpg
+    from sqlalchemy import text
+
+    from kinetic_infra.db.database import Database
+    from kinetic_infra.event_store.sql import driver_connection
+
+    db = Database(scratch_dsn, pool_size=1, max_overflow=0)
+    async with db.transaction() as conn:
+        await conn.execute(text("CREATE TABLE notes (body text, doc jsonb)"))
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/notes/{way}")
+    async def write(way: str, note: Note) -> dict[str, str]:
+        async with db.transaction() as conn:
+            if way == "sqlalchemy":
+                await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": note.body})
+            elif way == "asyncpg-jsonb":
+                await (await driver_connection(conn)).execute(
+                    "INSERT INTO notes (doc) VALUES ($1::jsonb)", note.model_dump_json())
+            else:
+                await conn.execute(text("SELECT 1/0"))  # any other database error
+        return {}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for way in ("sqlalchemy", "asyncpg-jsonb"):
+                response = await client.post(f"/notes/{way}", json={"body": "Ada\u0000"})
+                assert response.status_code == 422, (way, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"] == "/problems/unstorable-text"
+            other = await client.post("/notes/other", json={"body": "Ada"})
+            assert other.status_code == 500
+            assert other.json()["type"] == "/problems/internal-error"
+        conn = await asyncpg.connect(scratch_dsn)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM notes") == 0
+        finally:
+            await conn.close()
+    finally:
+        await db.dispose()

@@ -117,6 +117,12 @@ async def test_rule_violations_are_problem_json_and_write_nothing(platform, api,
          404, "/problems/patient-not-found"),
         ("/locations", {"name": "Nowhere", "timezone": "Mars/Olympus_Mons"},
          422, "/problems/invalid-timezone"),
+        # A NUL, which no PostgreSQL text or jsonb column stores, passes the schema.
+        ("/patients", {"given_name": "Ada\u0000", "family_name": "Canarysson",
+                       "date_of_birth": "1990-01-01", "home_location_id": front_desk["location_id"]},
+         422, "/problems/unstorable-text"),
+        ("/locations", {"name": "Mitte\u0000", "timezone": "Europe/Berlin"},
+         422, "/problems/unstorable-text"),
     ]
     for path, body, status, problem_type in cases:
         response = await api("booking", "POST", path, json=body)

@@ -86,6 +86,27 @@ async def test_registering_with_the_same_idempotency_key_creates_one_patient(api
     assert first.json() == second.json()
 
 
+async def test_an_idempotency_key_sent_again_with_another_patient_is_refused_not_answered(
+        api, front_desk):
+    """Answering the first patient's id would silently leave the second unregistered."""
+    import uuid
+
+    key = str(uuid.uuid4())
+    body = {"given_name": "Grace", "family_name": "Keyreuse", "date_of_birth": "1990-01-01",
+            "home_location_id": front_desk["location_id"]}
+    first = await api("booking", "POST", "/patients", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    other = await api("booking", "POST", "/patients", json={**body, "given_name": "Alan"},
+                      headers={"Idempotency-Key": key})
+    assert other.status_code == 422, other.text
+    assert other.headers["content-type"] == "application/problem+json"
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    found = await api("booking", "GET", "/patients?q=Keyreuse")
+    assert [p["given_name"] for p in found.json()] == ["Grace"]
+    again = await api("booking", "POST", "/patients", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.json() == first.json()
+
+
 async def test_an_idempotency_key_reused_by_another_organization_gets_its_own_effect(api):
     import uuid
 

@@ -33,6 +33,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# What a connection the server has closed raises on its next statement (the client may
+# learn of the close while the statement is under way: an internal client error).
+DEAD_CONNECTION = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
+                   asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError, OSError)
+
+
 async def _roll_back(conn: AsyncConnection, driver: asyncpg.Connection) -> None:
     try:
         await driver.execute("ROLLBACK")
@@ -63,7 +69,7 @@ class Database:
         # connection itself (see `transaction`), so SQLAlchemy Core statements and the event
         # store's driver-level statements share one transaction with no extra round trip.
         # No pre-ping: it cost three round trips per checkout; a dead pooled connection fails
-        # one attempt, which commands and consumers already retry.
+        # at BEGIN, before anything ran, and `transaction` then starts over on a new one.
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url), pool_size=pool_size, max_overflow=max_overflow,
             pool_pre_ping=False, pool_recycle=1800, isolation_level="AUTOCOMMIT",
@@ -85,22 +91,17 @@ class Database:
         ``advisory_lock`` names a transaction-scoped advisory lock taken before the block
         runs (it serialises the blocks that name the same lock).
         """
-        async with self.engine.connect() as conn:
-            fairy = await conn.get_raw_connection()
-            driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
-            # BEGIN, the tenant and the lock in one round trip (a simple query of several
-            # statements): every request and every consumed message opens a transaction. The
-            # tenant is a UUID, so its text is safe to inline.
-            begin = "BEGIN READ ONLY" if readonly else "BEGIN"
-            if tenant_id is not None:
-                begin += f"; SELECT set_config('{TENANT_SETTING}', '{UUID(str(tenant_id))}', true)"
-            if advisory_lock is not None:
-                key = _literal(advisory_lock)
-                begin += f"; SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
+        # BEGIN, the tenant and the lock in one round trip (a simple query of several
+        # statements): every request and every consumed message opens a transaction. The
+        # tenant is a UUID, so its text is safe to inline.
+        begin = "BEGIN READ ONLY" if readonly else "BEGIN"
+        if tenant_id is not None:
+            begin += f"; SELECT set_config('{TENANT_SETTING}', '{UUID(str(tenant_id))}', true)"
+        if advisory_lock is not None:
+            key = _literal(advisory_lock)
+            begin += f"; SELECT pg_advisory_xact_lock(hashtextextended({key}, 0))"
+        async with self._begun(begin) as (conn, driver):
             try:
-                # Inside: if a later statement of the BEGIN fails (a lock wait cancelled), the
-                # transaction it opened is rolled back too.
-                await driver.execute(begin)
                 yield conn
             except BaseException:
                 await _roll_back(conn, driver)
@@ -110,6 +111,37 @@ class Database:
                 # rolling it back: the block caught that failure and carried on.
                 raise TransactionAbortedError("a statement failed inside the transaction; "
                                               "nothing of it was committed")
+
+    @asynccontextmanager
+    async def _begun(self, begin: str
+                     ) -> AsyncIterator[tuple[AsyncConnection, asyncpg.Connection]]:
+        """A pooled connection with ``begin`` run on it.
+
+        The pool does not pre-ping, so after a PostgreSQL restart (or an idle timeout) its
+        connections are dead, and one fails at BEGIN, before anything of the block ran: the
+        pool is then replaced (its other connections are as dead) and BEGIN runs once more on
+        a new connection, so a restart costs callers nothing instead of a 500 apiece."""
+        for last_try in (False, True):
+            async with self.engine.connect() as conn:
+                fairy = await conn.get_raw_connection()
+                driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
+                try:
+                    await driver.execute(begin)
+                except BaseException as exc:
+                    dead = isinstance(exc, Exception) and (
+                        isinstance(exc, DEAD_CONNECTION) or driver.is_closed())
+                    if not dead:
+                        # A later statement of the BEGIN failed (a lock wait cancelled):
+                        # the transaction it opened is rolled back too.
+                        await _roll_back(conn, driver)
+                        raise
+                    await conn.invalidate()
+                    if last_try:
+                        raise
+                    await self.engine.dispose(close=False)
+                    continue
+                yield conn, driver
+                return
 
     def read(self, tenant_id: UUID | None = None) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-only transaction for queries (tenant-scoped like ``transaction``)."""

@@ -12,6 +12,7 @@ import logging
 import math
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import Problem, ServerProblem
@@ -21,6 +22,7 @@ from fastapi_problem.handler import (
     request_validation_handler_,
 )
 from opentelemetry import trace
+from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
 from kinetic_infra.http.auth import ForbiddenError, UnauthenticatedError
@@ -70,6 +72,31 @@ def _out_of_range(_eh: Any, _request: Request, _exc: OverflowError) -> Problem:
                           "work with", status=422)
 
 
+# SQLSTATEs of text PostgreSQL cannot store: a NUL character in a text column (22021) or as
+# \u0000 in jsonb (22P05). pydantic lets both through, and any string field may carry one.
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, raised by asyncpg or wrapped by SQLAlchemy."""
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def _unstorable_text(_eh: Any, _request: Request, exc: Exception) -> Problem | None:
+    """The input, not the server, is at fault; the transaction rolled back with it, so
+    nothing was written. Any other database error stays a 500 (None: the default)."""
+    if _sqlstate(exc) not in UNSTORABLE_TEXT:
+        return None
+    return Problem(title="The request holds a character that cannot be stored",
+                   type_="unstorable-text", status=422,
+                   detail="a text in the request holds a NUL character (\\u0000) or another "
+                          "character that cannot be stored; remove it and send it again")
+
+
 def _domain_error(_eh: Any, _request: Request, exc: DomainError) -> Problem:
     status = status_for(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="kinetic"'} if status == 401 else None
@@ -110,7 +137,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     handler = new_exception_handler(
         logger=log,
         handlers={DomainError: _domain_error,  # type: ignore[dict-item]
-                  OverflowError: _out_of_range},
+                  OverflowError: _out_of_range,
+                  asyncpg.DataError: _unstorable_text,
+                  DBAPIError: _unstorable_text},
         unhandled_wrappers={"default": InternalProblem},
         post_hooks=[_with_trace_id],
         documentation_uri_template=PROBLEM_URI,
@@ -120,6 +149,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     # Registered on its own so Starlette treats it as handled (not re-raised as a 500 crash).
     app.add_exception_handler(DomainError, handler)
     app.add_exception_handler(OverflowError, handler)
+    app.add_exception_handler(asyncpg.DataError, handler)
+    app.add_exception_handler(DBAPIError, handler)
     _document_rule_violations(app)
 
 

@@ -155,8 +155,9 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(tags=["booking"], route_class=AuditedRoute)
     db, store = runtime.db, runtime.store
 
-    async def create(scope: str, principal: Principal, key: UUID | None, work: Work) -> Created:
-        return Created(id=(await execute(db, scope, principal, key, work))["id"])
+    async def create(scope: str, principal: Principal, key: UUID | None, work: Work,
+                     request: Any) -> Created:
+        return Created(id=(await execute(db, scope, principal, key, work, request))["id"])
 
     @api.post("/locations", status_code=status.HTTP_201_CREATED, response_model=Created,
               summary="Register a clinic location (operator)")
@@ -170,7 +171,7 @@ def router(runtime: Runtime) -> APIRouter:
                 principal.tenant_id, command_id, location_id=location_id))
             return {"id": str(location_id)}
 
-        return await create("booking.locations", principal, idempotency_key, work)
+        return await create("booking.locations", principal, idempotency_key, work, body)
 
     @api.get("/locations", response_model=list[LocationOut],
              summary="The organization's locations")
@@ -202,7 +203,7 @@ def router(runtime: Runtime) -> APIRouter:
             return {"id": str(patient_id), "possible_duplicates": duplicates}
 
         created = PatientCreated(**await execute(db, "booking.patients", principal,
-                                                 idempotency_key, work))
+                                                 idempotency_key, work, body))
         note(request).patient_id, note(request).resource_id = created.id, str(created.id)
         return created
 
@@ -283,7 +284,7 @@ def router(runtime: Runtime) -> APIRouter:
                 tenant, command_id, location_id=body.location_id, episode_id=episode_id))
             return {"id": str(episode_id)}
 
-        created = await create("booking.episodes", principal, idempotency_key, work)
+        created = await create("booking.episodes", principal, idempotency_key, work, body)
         note(request).resource_id = str(created.id)
         return created
 

@@ -170,7 +170,7 @@ def router(runtime: Runtime) -> APIRouter:
             return {"id": str(therapist_id)}
 
         return Created(**await execute(db, "booking.therapists", principal, idempotency_key,
-                                       work))
+                                       work, body))
 
     @api.get("/therapists", response_model=list[TherapistOut], summary="The therapists")
     async def list_therapists(principal: CurrentStaff) -> list[dict[str, Any]]:
@@ -214,7 +214,8 @@ def router(runtime: Runtime) -> APIRouter:
                          context=event_context(principal.tenant_id, command_id))
             return {"id": str(time_off_id)}
 
-        return Created(**await execute(db, "booking.time-off", principal, idempotency_key, work))
+        return Created(**await execute(db, "booking.time-off", principal, idempotency_key, work,
+                                       (therapist_id, body)))
 
     @api.post("/appointments", status_code=status.HTTP_201_CREATED, response_model=Created,
               summary="Book a one-on-one session (front desk)",
@@ -250,7 +251,7 @@ def router(runtime: Runtime) -> APIRouter:
             return {"id": str(appointment_id)}
 
         created = Created(**await execute(db, "booking.appointments", principal,
-                                          idempotency_key, work))
+                                          idempotency_key, work, body))
         note(request).resource_id = str(created.id)
         return created
 

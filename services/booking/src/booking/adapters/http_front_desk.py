@@ -112,7 +112,7 @@ def router(runtime: Runtime) -> APIRouter:
             return {"id": str(entry_id)}
 
         created = Created(**await execute(db, "booking.waitlist", principal, idempotency_key,
-                                          work))
+                                          work, body))
         note(request).resource_id = str(created.id)
         return created
 

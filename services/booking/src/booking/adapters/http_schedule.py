@@ -98,14 +98,16 @@ def router(runtime: Runtime) -> APIRouter:
     db, store = runtime.db, runtime.store
 
     async def on_location(principal: Principal, location_id: UUID, key: UUID | None,
-                          command: Any, result: dict[str, Any]) -> dict[str, Any]:
+                          command: Any, result: dict[str, Any], request: Any = None
+                          ) -> dict[str, Any]:
         async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
             await handle(conn, store, handlers.location_stream(location_id), location, command,
                          tenant_id=principal.tenant_id, context=event_context(
                              principal.tenant_id, command_id, location_id=location_id))
             return result
 
-        return await execute(db, "booking.location-schedule", principal, key, work)
+        return await execute(db, "booking.location-schedule", principal, key, work,
+                             (location_id, request))
 
     @api.put("/locations/{location_id}/opening-hours", status_code=status.HTTP_204_NO_CONTENT,
              summary="Set the weekly opening hours (operator)")
@@ -124,7 +126,7 @@ def router(runtime: Runtime) -> APIRouter:
         closure_id = new_id()
         result = await on_location(principal, location_id, idempotency_key, location.AddClosure(
             location_id=location_id, closure_id=closure_id, now=datetime.now(UTC),
-            **body.model_dump()), {"id": str(closure_id)})
+            **body.model_dump()), {"id": str(closure_id)}, body)
         return Created(**result)
 
     @api.get("/locations/{location_id}/closures", response_model=list[ClosureOut],
