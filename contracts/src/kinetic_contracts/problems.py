@@ -33,3 +33,11 @@ class ConflictError(DomainError):
 class RuleViolationError(DomainError):
     type_slug = "rule-violation"
     title = "A business rule was violated"
+
+
+class IdempotencyKeyReusedError(RuleViolationError):
+    """An Idempotency-Key (or an id the caller chose) was sent before with a different
+    request: answering the first request's result would silently drop the second."""
+
+    type_slug = "idempotency-key-reused"
+    title = "The Idempotency-Key was sent before with a different request"

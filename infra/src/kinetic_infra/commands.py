@@ -28,7 +28,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kinetic_contracts.problems import ConflictError, RuleViolationError
+from kinetic_contracts.problems import ConflictError, IdempotencyKeyReusedError
 from kinetic_infra.db.database import Database
 from kinetic_infra.db.schema import inbox
 from kinetic_infra.event_store.errors import WrongExpectedVersionError
@@ -42,11 +42,6 @@ Work = Callable[[AsyncConnection], Awaitable[dict[str, Any]]]
 class ConcurrencyConflictError(ConflictError):
     type_slug = "concurrency-conflict"
     title = "The record was changed by someone else; reload and try again"
-
-
-class IdempotencyKeyReusedError(RuleViolationError):
-    type_slug = "idempotency-key-reused"
-    title = "The Idempotency-Key was sent before with a different request"
 
 
 REQUEST_KEY = "_request"  # where a result records the fingerprint of its request

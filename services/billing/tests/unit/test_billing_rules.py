@@ -21,6 +21,7 @@ from billing.domain.money import (
 from billing.domain.price_list import CancellationPolicy, Fees, Tariff
 from billing_builders import NOW, apply, bought, eur, run_pack
 from kinetic_contracts.billing.v1 import events as public
+from kinetic_contracts.problems import IdempotencyKeyReusedError
 
 TODAY = NOW.date()
 
@@ -275,6 +276,25 @@ def test_partial_payments_settle_an_invoice_and_a_repeat_pays_nothing() -> None:
     again = uuid.uuid4()
     state = pay(pay(state, 4500, again), 4500, again)
     assert (state.status, state.outstanding, state.paid) == ("paid", 0, 9500)
+
+
+def test_a_payment_key_sent_again_with_another_amount_is_refused_not_taken_as_a_repeat() -> None:
+    key = uuid.uuid4()
+    state = pay(issued(9500), 5000, key)
+    with pytest.raises(IdempotencyKeyReusedError):
+        pay(state, 4500, key)
+    refund_key = uuid.uuid4()
+    with pytest.raises(IdempotencyKeyReusedError):  # the payment's key for a refund
+        apply(state, invoice.IssueRefund(invoice_id=state.invoice_id, refund_id=key,
+                                         amount=eur(5000), reason="wrong", by="bea", now=NOW))
+    refunded = apply(state, invoice.IssueRefund(
+        invoice_id=state.invoice_id, refund_id=refund_key, amount=eur(1000), reason="wrong",
+        by="bea", now=NOW))
+    with pytest.raises(IdempotencyKeyReusedError):
+        apply(refunded, invoice.IssueRefund(
+            invoice_id=state.invoice_id, refund_id=refund_key, amount=eur(2000),
+            reason="wrong", by="bea", now=NOW))
+    assert (refunded.paid, refunded.refunded) == (5000, 1000)
 
 
 def test_a_payment_above_what_is_owed_is_refused() -> None:

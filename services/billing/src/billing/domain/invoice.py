@@ -17,7 +17,7 @@ Every change names its own id (payment, refund, credit note), so a repeat is no 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import ClassVar, Literal
 from uuid import UUID
@@ -27,7 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.domain.money import Money, ensure_currency
 from kinetic_contracts.billing.v1 import events as public
 from kinetic_contracts.booking.v1.events import AppointmentType
-from kinetic_contracts.problems import NotFoundError, RuleViolationError
+from kinetic_contracts.problems import (
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    RuleViolationError,
+)
 from kinetic_infra.event_store.model import StoredEvent
 
 CreditReason = Literal["appointment_reversed", "goodwill", "billing_error", "other"]
@@ -131,7 +135,9 @@ class Invoice(_Frozen):
     paid: int = 0
     refunded: int = 0
     credited: int = 0
-    changes: frozenset[UUID] = frozenset()  # payment, refund and credit-note ids seen
+    # Payment, refund and credit-note ids seen, with what each was: an id (the caller's
+    # Idempotency-Key) sent again must be the same request.
+    changes: Mapping[UUID, tuple[str, int]] = Field(default_factory=dict)
     reminders: int = 0
     overdue: bool = False
 
@@ -181,17 +187,19 @@ def evolve(state: InvoiceState, event: InvoiceEvent) -> InvoiceState:
                        lines=tuple(event.lines))
     assert state is not None, "an invoice's first event opens it"
     if isinstance(event, PaymentTaken):
-        return state.model_copy(update={"paid": state.paid + event.payment.amount,
-                                        "changes": state.changes | {event.payment.payment_id}})
+        p = event.payment
+        return state.model_copy(update={"paid": state.paid + p.amount, "changes": {
+            **state.changes, p.payment_id: ("payment", p.amount)}})
     if isinstance(event, RefundPaid):
         r = event.refund
         return state.model_copy(update={"refunded": state.refunded + r.amount,
                                         "credited": state.credited + r.credited,
-                                        "changes": state.changes | {r.refund_id}})
+                                        "changes": {**state.changes,
+                                                    r.refund_id: ("refund", r.amount)}})
     if isinstance(event, CreditNoted):
         c = event.credit
-        return state.model_copy(update={"credited": state.credited + c.amount,
-                                        "changes": state.changes | {c.credit_note_id}})
+        return state.model_copy(update={"credited": state.credited + c.amount, "changes": {
+            **state.changes, c.credit_note_id: ("credit_note", c.amount)}})
     if isinstance(event, public.InvoiceReminderDue):
         return state.model_copy(update={"reminders": event.reminder})
     return state.model_copy(update={"overdue": True})
@@ -294,10 +302,23 @@ def decide(command: InvoiceCommand, state: InvoiceState) -> Sequence[BaseModel]:
 CAPTURED_ELSEWHERE: frozenset[public.PaymentMethod] = frozenset({"provider"})
 
 
+def _seen(state: Invoice, change_id: UUID, kind: str, amount: int) -> bool:
+    """Whether this payment, refund or credit note was recorded already (a repeat, which
+    changes nothing); the same id with another kind or amount is refused."""
+    recorded = state.changes.get(change_id)
+    if recorded is None:
+        return False
+    if recorded != (kind, amount):
+        raise IdempotencyKeyReusedError(
+            f"{change_id} was recorded as a {recorded[0].replace('_', ' ')} of {recorded[1]}: "
+            "send a new Idempotency-Key for a new request", id=str(change_id))
+    return True
+
+
 def _pay(c: RecordPayment, state: Invoice) -> list[BaseModel]:
-    if c.payment_id in state.changes:
-        return []
     amount = _positive(state, c.amount)
+    if _seen(state, c.payment_id, "payment", amount):
+        return []
     if amount > state.outstanding and c.method not in CAPTURED_ELSEWHERE:
         raise OverpaymentError(
             f"the invoice asks {max(state.outstanding, 0)}, the payment is {amount}",
@@ -309,9 +330,9 @@ def _pay(c: RecordPayment, state: Invoice) -> list[BaseModel]:
 
 
 def _refund(c: IssueRefund, state: Invoice) -> list[BaseModel]:
-    if c.refund_id in state.changes:
-        return []
     amount = _positive(state, c.amount)
+    if _seen(state, c.refund_id, "refund", amount):
+        return []
     refundable = state.paid - state.refunded
     if amount > refundable:
         raise RefundExceedsPaidError(
@@ -330,9 +351,9 @@ def _refund(c: IssueRefund, state: Invoice) -> list[BaseModel]:
 
 
 def _credit(c: IssueCreditNote, state: Invoice) -> list[BaseModel]:
-    if c.credit_note_id in state.changes:
-        return []
     amount = _positive(state, c.amount)
+    if _seen(state, c.credit_note_id, "credit_note", amount):
+        return []
     creditable = state.total - state.credited
     if amount > creditable:
         raise CreditExceedsInvoiceError(
