@@ -1,24 +1,32 @@
 """Consumers on real JetStream and PostgreSQL: exactly-once effects through the inbox,
-dead letters after bounded retries, and replay from the admin page applying once."""
+dead letters after bounded retries (outages not counted), replay from the admin page
+applying once, and pull loops that outlive their failures."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import socket
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import nats
 import pytest
 from relay_support import item_event_class, unique_service_name
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from temporalio.service import RPCError, RPCStatusCode
 
 from kinetic_contracts import CloudEvent, nats_subject, stream_name_for_service
-from kinetic_infra.broker.faststream_app import build_consumer_app, declare_streams
+from kinetic_infra.broker.faststream_app import PullLoop, build_consumer_app, declare_streams
 from kinetic_infra.broker.streams import DEAD_LETTER_STREAM, dead_letter_subject, ensure_stream
 from kinetic_infra.db.database import Database
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.inbox.consumer import Delivery, InboxConsumer, Outcome, Subscription
+from kinetic_infra.infrastructure_errors import is_transient_infrastructure_error
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
 from kinetic_infra.settings import Settings
 
@@ -402,3 +410,230 @@ async def test_catch_up_gives_a_handler_added_later_the_events_before_it_once(db
     finally:
         await nc.close()
     assert await _applied(db) == [1, 2, 3, 101]
+
+
+# --- A pull loop outlives failures; outages never park a message; a stable inbox key ---
+
+
+class _FailingOnce(InboxConsumer):
+    """Its first pull fails as if PostgreSQL were down while a dead letter was recorded."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.failures = 0
+
+    async def handle_batch(self, deliveries):
+        if not self.failures:
+            self.failures += 1
+            raise RuntimeError("could not record the dead letter")
+        return await super().handle_batch(deliveries)
+
+
+async def _stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_a_pull_loop_keeps_consuming_after_a_pull_failed_and_loses_nothing(db, nats_url):
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    consumer = _FailingOnce(db, effects_subscription(service, Item))
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    task = asyncio.create_task(PullLoop(js, consumer, ack_wait=2.0).run())
+    try:
+        await _publish(js, service, Item, tenant, 1)
+        await _until(lambda: asyncio.sleep(0, consumer.failures), 1)
+        await _publish(js, service, Item, tenant, 2)
+        # 2 is applied by the loop that went on; 1, never acked, comes back after ack_wait.
+        await _until(lambda: effect_count(db), 2)
+        assert not task.done()
+    finally:
+        await _stopped(task)
+        await nc.close()
+    assert await _applied(db) == [1, 2]
+
+
+class _SubscribeFailsOnce:
+    """JetStream whose first pull_subscribe fails (NATS restarting as the consumer starts)."""
+
+    def __init__(self, js) -> None:
+        self.js, self.failed = js, False
+
+    def __getattr__(self, name: str):
+        return getattr(self.js, name)
+
+    async def pull_subscribe(self, *args, **kwargs):
+        if not self.failed:
+            self.failed = True
+            raise nats.errors.NoServersError
+        return await self.js.pull_subscribe(*args, **kwargs)
+
+
+async def test_a_pull_loop_whose_subscribe_failed_at_start_up_subscribes_again(db, nats_url):
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    flaky = _SubscribeFailsOnce(js)
+    loop = PullLoop(flaky, InboxConsumer(db, effects_subscription(service, Item)), 60.0)
+    task = asyncio.create_task(loop.run())
+    try:
+        await _publish(js, service, Item, tenant, 1)
+        await _until(lambda: effect_count(db), 1)
+        assert flaky.failed
+    finally:
+        await _stopped(task)
+        await nc.close()
+
+
+async def test_a_consumer_process_whose_pull_loop_ended_stops_for_its_supervisor(
+        db, nats_url, monkeypatch):
+    async def ends(self) -> None:
+        raise RuntimeError("a bug that escaped the loop")
+
+    monkeypatch.setattr(PullLoop, "run", ends)
+    service = unique_service_name()
+    app, _broker = build_consumer_app(nats_url, db, [
+        effects_subscription(service, item_event_class(service))])
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(app.run(), timeout=30)  # returns: the process would exit
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # app.run() installed its handlers
+            loop.remove_signal_handler(sig)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _outage_subscription(service: str, Item, trouble: dict) -> Subscription:
+    sub = Subscription(name=f"{service}-outage", source_service=service, max_attempts=3)
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        if trouble.get("kind") == "connection dropped":
+            await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        elif trouble.get("kind") == "temporal unavailable":
+            raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+        elif trouble.get("kind") == "bug":
+            raise RuntimeError("the handler's own bug")
+        await conn.execute(text("INSERT INTO effects VALUES (:i, :n)"),
+                           {"i": event.data["item_id"], "n": event.data["n"]})
+
+    return sub
+
+
+@contextlib.asynccontextmanager
+async def _outage(consumer: InboxConsumer, trouble: dict, kind: str):
+    """PostgreSQL out of reach for the consumer, or its handler meeting an outage."""
+    real_db = consumer.db
+    if kind == "database unreachable":
+        consumer.db = Database(f"postgresql://kinetic:x@127.0.0.1:{_closed_port()}/gone")
+    trouble["kind"] = kind
+    try:
+        yield
+    finally:
+        trouble["kind"] = None
+        if consumer.db is not real_db:
+            await consumer.db.dispose()
+            consumer.db = real_db
+
+
+@pytest.mark.parametrize("kind", ["database unreachable", "connection dropped",
+                                  "temporal unavailable"])
+async def test_an_outage_at_the_last_attempt_is_retried_but_a_handlers_own_error_is_parked(
+        db, kind):
+    service = unique_service_name()
+    Item, tenant, trouble = item_event_class(service), uuid.uuid4(), {}
+    consumer = InboxConsumer(db, _outage_subscription(service, Item, trouble))
+    message_id, subject, payload = envelope(service, Item, tenant, 1)
+    async with _outage(consumer, trouble, kind):
+        for attempt in (3, 4):  # max_attempts is 3
+            assert await consumer.handle(message_id=message_id, subject=subject,
+                                         payload=payload, attempt=attempt) == Outcome.RETRY
+    assert await _dead_letter_count(db) == 0
+    assert await consumer.handle(message_id=message_id, subject=subject, payload=payload,
+                                 attempt=5) == Outcome.APPLIED
+
+    message_id, subject, payload = envelope(service, Item, tenant, 2)
+    trouble["kind"] = "bug"
+    assert await consumer.handle(message_id=message_id, subject=subject, payload=payload,
+                                 attempt=3) == Outcome.DEAD_LETTERED
+    assert await _dead_letter_count(db) == 1
+    assert await _applied(db) == [1]
+
+
+async def test_only_a_handlers_own_failures_count_toward_dead_lettering(db):
+    """Deliveries 1-4 meet Temporal down; then the handler fails on its own: it is parked at
+    its third own failure (delivery 7), not at its first."""
+    service = unique_service_name()
+    Item, trouble = item_event_class(service), {}
+    consumer = InboxConsumer(db, _outage_subscription(service, Item, trouble))
+    message_id, subject, payload = envelope(service, Item, uuid.uuid4(), 1)
+
+    async def deliver(attempt: int) -> Outcome:
+        return await consumer.handle(message_id=message_id, subject=subject, payload=payload,
+                                     attempt=attempt)
+
+    async with _outage(consumer, trouble, "temporal unavailable"):
+        assert [await deliver(a) for a in (1, 2, 3, 4)] == [Outcome.RETRY] * 4
+    trouble["kind"] = "bug"
+    assert [await deliver(a) for a in (5, 6, 7)] == [Outcome.RETRY, Outcome.RETRY,
+                                                     Outcome.DEAD_LETTERED]
+
+
+@pytest.mark.parametrize(("error", "outage"), [
+    (ConnectionRefusedError(111, "refused"), True),
+    (OSError("Multiple exceptions: [Errno 111] …, [Errno 99] …"), True),
+    (TimeoutError(), True),
+    (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+    (DBAPIError("SELECT 1", None, asyncpg.InterfaceError("connection is closed")), True),
+    (DBAPIError("SELECT 1", None, RuntimeError("dropped"), connection_invalidated=True), True),
+    (RPCError("deadline", RPCStatusCode.DEADLINE_EXCEEDED, b""), True),
+    (RPCError("no such workflow", RPCStatusCode.NOT_FOUND, b""), False),
+    (DBAPIError("INSERT", None, asyncpg.UniqueViolationError("duplicate key")), False),
+    (FileNotFoundError("template.html"), False),
+    (KeyError("item_id"), False),
+])
+def test_only_an_unreachable_platform_counts_as_an_infrastructure_outage(error, outage):
+    assert is_transient_infrastructure_error(error) is outage
+
+
+class _AckLost(InboxConsumer):
+    """Applies its first pull, then loses the acks (as a crash before them would): JetStream
+    delivers the message again, on a new reply subject."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.outcomes: list[list[Outcome]] = []
+
+    async def handle_batch(self, deliveries):
+        outcomes = await super().handle_batch(deliveries)
+        self.outcomes.append(outcomes)
+        return [Outcome.RETRY] * len(outcomes) if len(self.outcomes) == 1 else outcomes
+
+
+async def test_a_message_without_nats_msg_id_redelivered_is_applied_once(db, nats_url):
+    service = unique_service_name()
+    Item = item_event_class(service)
+    consumer = _AckLost(db, effects_subscription(service, Item))
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    task = asyncio.create_task(PullLoop(js, consumer, ack_wait=60.0).run())
+    try:
+        _id, subject, payload = envelope(service, Item, uuid.uuid4(), 1)
+        await js.publish(subject, payload)  # no Nats-Msg-Id
+        await _until(lambda: asyncio.sleep(0, len(consumer.outcomes)), 2)
+    finally:
+        await _stopped(task)
+        await nc.close()
+    assert consumer.outcomes[:2] == [[Outcome.APPLIED], [Outcome.DUPLICATE]]
+    assert await effect_count(db) == 1

@@ -22,12 +22,17 @@ A durable consumer that disappears (deleted by hand, lost with a NATS node's sta
 re-created from the stream's start: the inbox skips what was already handled, so nothing is
 applied twice, and nothing published meanwhile is missed. ``catch-up`` (service/__main__.py)
 rewinds one on purpose, for a handler an upgrade added for events already in the stream.
+
+A pull loop outlives any failure (PostgreSQL away while a dead letter is recorded, an ack
+on a closed connection, …): it logs, waits a growing pause and goes on, since what it had
+not acked comes back after ``ack_wait``. A loop that ends all the same stops the process,
+so that its supervisor restarts it instead of it running on without consuming.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -62,6 +67,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
 PULL_TIMEOUT = 5.0  # seconds an idle pull waits for a first message
+FAILURE_PAUSE = 0.5  # seconds after a pull loop's failure, doubling while failures repeat …
+MAX_FAILURE_PAUSE = 30.0  # … up to this
 
 _ACKED = {Outcome.APPLIED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.REJECTED,
           Outcome.DEAD_LETTERED}
@@ -95,9 +102,22 @@ def consumer_config(subscription: Subscription, ack_wait: float,
 
 def _delivery(msg: Msg) -> Delivery:
     headers = msg.headers or {}
-    return Delivery(message_id=headers.get("Nats-Msg-Id") or msg.reply, subject=msg.subject,
-                    payload=msg.data,
+    return Delivery(message_id=headers.get("Nats-Msg-Id") or _message_id(msg),
+                    subject=msg.subject, payload=msg.data,
                     attempt=msg.metadata.num_delivered if msg.metadata else 1)
+
+
+def _message_id(msg: Msg) -> str:
+    """The inbox key of a message published without ``Nats-Msg-Id``: the same on every
+    redelivery and every re-publish (the reply subject is new on each delivery)."""
+    try:
+        event_id = json.loads(msg.data).get("id")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        event_id = None
+    if event_id is not None:
+        return str(event_id)  # what the relay puts in Nats-Msg-Id
+    # Not a CloudEvent (it will be dead-lettered): its place in the stream never changes.
+    return f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
 
 
 class PullLoop:
@@ -112,30 +132,45 @@ class PullLoop:
         sub = self.consumer.subscription
         stream, config = stream_name_for_service(sub.source_service), consumer_config(
             sub, self.ack_wait)
-        pull = await self.js.pull_subscribe(service_subjects(sub.source_service),
-                                            durable=sub.name, stream=stream, config=config)
+        pull: JetStreamContext.PullSubscription | None = None
+        pause = FAILURE_PAUSE
         while True:
             try:
-                messages = await pull.fetch(BATCH_SIZE, timeout=PULL_TIMEOUT)
-            except TimeoutError:
-                continue
-            except nats.js.errors.ServiceUnavailableError:
-                # No one answers the pull: NATS is electing a leader, or the consumer is gone.
-                await self._recreate_if_missing(stream, config)
-                await asyncio.sleep(1)
-                continue
-            except nats.errors.ConnectionClosedError:
-                await asyncio.sleep(1)  # unacked messages are redelivered after ack_wait
-                continue
-            messages.sort(key=lambda m: m.metadata.sequence.stream)
-            deliveries = [_delivery(m) for m in messages]
-            outcomes = await self.consumer.handle_batch(deliveries)
-            for msg, delivery, outcome in zip(messages, deliveries, outcomes, strict=True):
-                if outcome in _ACKED:
-                    await msg.ack()
-                else:
-                    await msg.nak(delay=retry_delay(delivery.attempt))
+                if pull is None:
+                    pull = await self.js.pull_subscribe(
+                        service_subjects(sub.source_service), durable=sub.name,
+                        stream=stream, config=config)
+                await self._pull_once(pull, stream, config)
+            except Exception:  # noqa: BLE001 - a loop that ended would consume nothing more
+                log.exception("consumer %s: pull loop failed, going on in %.1f s (what was "
+                              "not acked is redelivered after ack_wait)", sub.name, pause)
+                await asyncio.sleep(pause)
+                pause = min(MAX_FAILURE_PAUSE, pause * 2)
+            else:
+                pause = FAILURE_PAUSE
 
+    async def _pull_once(self, pull: JetStreamContext.PullSubscription, stream: str,
+                         config: ConsumerConfig) -> None:
+        try:
+            messages = await pull.fetch(BATCH_SIZE, timeout=PULL_TIMEOUT)
+        except TimeoutError:
+            return
+        except nats.js.errors.ServiceUnavailableError:
+            # No one answers the pull: NATS is electing a leader, or the consumer is gone.
+            await self._recreate_if_missing(stream, config)
+            await asyncio.sleep(1)
+            return
+        except nats.errors.ConnectionClosedError:
+            await asyncio.sleep(1)  # unacked messages are redelivered after ack_wait
+            return
+        messages.sort(key=lambda m: m.metadata.sequence.stream)
+        deliveries = [_delivery(m) for m in messages]
+        outcomes = await self.consumer.handle_batch(deliveries)
+        for msg, delivery, outcome in zip(messages, deliveries, outcomes, strict=True):
+            if outcome in _ACKED:
+                await msg.ack()
+            else:
+                await msg.nak(delay=retry_delay(delivery.attempt))
 
     async def _recreate_if_missing(self, stream: str, config: ConsumerConfig) -> None:
         try:
@@ -164,20 +199,28 @@ def build_consumer_app(nats_url: str, db: Database, subscriptions: Sequence[Subs
         await declare_streams(nats_url, [s.source_service for s in subscriptions],
                               stream_replicas)
 
+    def _loop_ended(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return  # shutting down
+        log.critical("consumer %s: pull loop ended; stopping the process for its supervisor "
+                     "to restart it", task.get_name(), exc_info=task.exception())
+        app.exit()
+
     @app.after_startup
     async def _start_loops() -> None:
         js = broker.config.connection_state.stream
         for subscription in subscriptions:
             loop = PullLoop(js, InboxConsumer(db, subscription, publish_dead_letter), ack_wait)
-            tasks.append(asyncio.create_task(loop.run(), name=subscription.name))
+            task = asyncio.create_task(loop.run(), name=subscription.name)
+            task.add_done_callback(_loop_ended)
+            tasks.append(task)
 
     @app.on_shutdown
     async def _stop_loops() -> None:
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A loop that had ended is logged already: its error must not fail the shutdown.
+        await asyncio.gather(*tasks, return_exceptions=True)
         tasks.clear()
 
     return app, broker

@@ -17,6 +17,9 @@ Failures:
   published to ``deadletter.<consumer>`` and acked, so one poison message never blocks the
   messages behind it. The admin page lists dead letters and replays them through this same
   path (so a replay applies at most once, too).
+- PostgreSQL, NATS or Temporal out of reach (infrastructure_errors.py) is no fault of the
+  message: it is nacked with the same growing delay for as long as that lasts, and such
+  deliveries never count toward ``max_attempts``, so a database failover parks nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from kinetic_infra.commands import claim_many
 from kinetic_infra.db.database import Database, set_tenant
 from kinetic_infra.event_store.sql import driver_connection
 from kinetic_infra.db.schema import dead_letters, inbox
+from kinetic_infra.infrastructure_errors import is_transient_infrastructure_error
 from kinetic_infra.telemetry import consumer_lag, context_from, tracer
 from kinetic_infra.telemetry import dead_letters as dead_letters_counter
 
@@ -95,6 +99,9 @@ class Delivery:
     attempt: int
 
 
+# Messages whose outage deliveries are remembered at most (max_ack_pending is 1000).
+_OUTAGE_MEMORY = 10_000
+
 DeadLetterPublisher = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
 
 
@@ -104,6 +111,10 @@ class InboxConsumer:
         self.db = db
         self.subscription = subscription
         self.publish_dead_letter = publish_dead_letter
+        # Deliveries of a message that met an outage, by message id: JetStream counts them
+        # in ``num_delivered``, but only the handler's own failures may park a message. Kept
+        # in memory: after a restart they count again, as they did before.
+        self._outage_deliveries: dict[str, int] = {}
 
     async def handle(self, *, message_id: str, subject: str, payload: bytes,
                      attempt: int) -> Outcome:
@@ -115,9 +126,14 @@ class InboxConsumer:
         each is applied on its own, so only the failing one is retried or parked."""
         if len(deliveries) > 1:
             try:
-                return await self._apply(deliveries, [self._parse(d) for d in deliveries])
+                outcomes = await self._apply(deliveries, [self._parse(d) for d in deliveries])
             except Exception:  # noqa: BLE001 - sorted out one by one below
                 pass
+            else:
+                if self._outage_deliveries:
+                    for d in deliveries:
+                        self._outage_deliveries.pop(d.message_id, None)
+                return outcomes
         return [await self._handle_alone(d) for d in deliveries]
 
     async def _apply(self, deliveries: Sequence[Delivery], events: Sequence[CloudEvent]
@@ -160,6 +176,26 @@ class InboxConsumer:
 
     async def _handle_alone(self, d: Delivery) -> Outcome:
         try:
+            outcome = await self._settle(d)
+        except Exception as exc:
+            if not is_transient_infrastructure_error(exc):
+                raise
+            # Also when recording a rejection or a dead letter failed: the message is
+            # settled on a later delivery, once the platform is back.
+            log.warning("consumer %s: infrastructure unavailable on %s (attempt %d), "
+                        "retrying: %s", self.subscription.name, d.message_id, d.attempt,
+                        type(exc).__name__)
+            if len(self._outage_deliveries) >= _OUTAGE_MEMORY:
+                self._outage_deliveries.clear()  # messages other replicas settled
+            self._outage_deliveries[d.message_id] = (
+                self._outage_deliveries.get(d.message_id, 0) + 1)
+            return Outcome.RETRY
+        if outcome is not Outcome.RETRY:
+            self._outage_deliveries.pop(d.message_id, None)
+        return outcome
+
+    async def _settle(self, d: Delivery) -> Outcome:
+        try:
             event = self._parse(d)
         except ValidationError as exc:
             # Not a Kinetic event: no retry can fix it.
@@ -171,9 +207,12 @@ class InboxConsumer:
             await self._record_rejection(d.message_id, exc)
             return Outcome.REJECTED
         except Exception as exc:  # noqa: BLE001 - any other failure is retried, then parked
+            if is_transient_infrastructure_error(exc):
+                raise  # not the message's fault: it must not count toward max_attempts
             log.warning("consumer %s failed on %s (attempt %d): %s",
                         self.subscription.name, d.message_id, d.attempt, type(exc).__name__)
-            if d.attempt >= self.subscription.max_attempts:
+            failures = d.attempt - self._outage_deliveries.get(d.message_id, 0)
+            if failures >= self.subscription.max_attempts:
                 return await self._dead_letter(d.message_id, d.subject, d.payload,
                                                f"{type(exc).__name__}: {exc}", d.attempt,
                                                event.tenantid)
