@@ -18,9 +18,16 @@ from assessment.domain.errors import (
     RedFlagsPositiveError,
     UnknownFindingError,
 )
-from assessment.domain.findings import ObjectiveFindings, SingleLegSquat, SquatSide, StrengthTest
+from assessment.domain.findings import (
+    ObjectiveFindings,
+    SidePair,
+    SingleLegSquat,
+    SquatSide,
+    StrengthTest,
+    YBalance,
+)
 from assessment.domain.history import RED_FLAGS, History, RedFlagScreen
-from assessment.domain.measures import AnswerOutOfRangeError
+from assessment.domain.measures import AnswerOutOfRangeError, MeasureThresholds
 from assessment.domain.reasoning import DriverReasoning, Reasoning, draft_explanation
 from kinetic_contracts.assessment.v1.events import (
     AddendumTextRecorded,
@@ -322,3 +329,134 @@ def test_given_an_addendum_when_added_again_with_its_id_then_nothing_changes():
         state = ev.evolve(state, event)
     assert ev.decide(again, state) == []
     assert len(state.addenda) == 1
+
+
+# -- a driver cites recorded findings, at completion too ------------------------------------
+
+def y_balance_only() -> ev.RecordFindings:
+    return ev.RecordFindings(evaluation_id=E, now=NOW, findings=ObjectiveFindings(
+        y_balance=[YBalance(anterior_cm=SidePair(left=63, right=58))]))
+
+
+def test_given_findings_saved_again_without_a_cited_finding_when_completed_then_refused():
+    state = given(*whole_runner(), reasoning("acute_clear_driver"), y_balance_only())
+    with pytest.raises(UnknownFindingError) as refused:
+        complete(state)
+    assert refused.value.type_slug == "unknown-finding"
+    assert refused.value.extensions == {"finding_id": "strength:hip_abduction",
+                                        "finding_ids": ["strength:hip_abduction"]}
+    assert "strength:hip_abduction" in refused.value.detail
+
+
+def test_given_the_cited_finding_recorded_again_when_completed_then_published():
+    state = given(*whole_runner(), reasoning("acute_clear_driver"), y_balance_only(),
+                  runner_findings())
+    completed, *_ = complete(state)
+    assert completed.drivers[0].finding_ids == ["strength:hip_abduction"]
+
+
+def test_given_a_reassessments_findings_saved_without_a_cited_one_when_completed_then_refused():
+    state = given(ev.ScreenRedFlags(evaluation_id=E, now=NOW, screen=NEGATIVE), lefs(),
+                  runner_findings(), reasoning("acute_clear_driver"), y_balance_only(),
+                  kind="reassessment", baseline=uuid.uuid4())
+    baseline = [MeasureScore(measure="lefs", version="1", scores={"lefs": 52.0})]
+    with pytest.raises(UnknownFindingError):
+        ev.decide(ev.CompleteEvaluation(evaluation_id=E, now=NOW, baseline_measures=baseline),
+                  state)
+
+
+# -- the rule set a completion was judged by --------------------------------------------------
+
+def test_given_findings_judged_by_version_1_when_completed_under_version_3_then_3_is_recorded():
+    state = given(*whole_runner(), history(10))
+    assert state.findings.ruleset_version == 1
+    rules = ruleset.RuleSet(version=3, episode=EpisodeThresholds(acute_weeks_cutoff=11))
+    completed, *_ = complete(state, rules)
+    assert (completed.episode_type, completed.ruleset_version) == ("acute_clear_driver", 3)
+
+
+# -- PSFS: the same slot, the same activity ---------------------------------------------------
+
+def psfs(**slots: tuple[str, int]) -> ev.RecordMeasure:
+    return ev.RecordMeasure(evaluation_id=E, now=NOW, measure="psfs",
+                            answers={k: v for k, (_, v) in slots.items()},
+                            labels={k: name for k, (name, _) in slots.items()})
+
+
+RUNNERS_PSFS = psfs(psfs_01=("run 30 min", 2), psfs_02=("stairs down", 5),
+                    psfs_03=("squat to lift child", 4))  # mean 3.7
+
+
+def reassessed(*measured: ev.RecordMeasure, baseline: list | None = None) -> dict:
+    """The reassessment's changes against the runner's initial PSFS, passed as the
+    application passes it: the completed initial evaluation's ``baseline()``."""
+    if baseline is None:
+        baseline = given(ev.ScreenRedFlags(evaluation_id=E, now=NOW, screen=NEGATIVE),
+                         RUNNERS_PSFS).baseline()
+    state = given(ev.ScreenRedFlags(evaluation_id=E, now=NOW, screen=NEGATIVE), *measured,
+                  kind="reassessment", baseline=uuid.uuid4())
+    completed, *_ = ev.decide(ev.CompleteEvaluation(evaluation_id=E, now=NOW,
+                                                    baseline_measures=baseline), state)
+    return {c.score: c for c in completed.changes}
+
+
+def test_given_the_same_psfs_activities_when_reassessed_then_each_and_the_mean_are_compared():
+    changes = reassessed(psfs(psfs_01=("Run 30 min", 6), psfs_02=("stairs  down", 8),
+                              psfs_03=("squat to lift child", 5)))  # mean 6.3
+    assert sorted(changes) == ["psfs", "psfs_01", "psfs_02", "psfs_03"]
+    assert (changes["psfs_01"].baseline, changes["psfs_01"].current) == (2, 6)
+    assert (changes["psfs"].baseline, changes["psfs"].current) == (3.7, 6.3)
+    assert changes["psfs"].passed_mcid is True
+
+
+def test_given_a_psfs_slot_holding_another_activity_when_reassessed_then_it_is_not_compared():
+    changes = reassessed(psfs(psfs_01=("swim", 8), psfs_02=("stairs down", 8),
+                              psfs_03=("squat to lift child", 7)))
+    assert "psfs_01" not in changes, "a swim rated 8 is no change from a run rated 2"
+    assert "psfs" not in changes, "the mean of other activities is not compared"
+    assert (changes["psfs_02"].improvement, changes["psfs_02"].passed_mcid) == (3.0, True)
+    assert changes["psfs_03"].improvement == 3.0
+
+
+def test_given_a_psfs_activity_dropped_when_reassessed_then_the_mean_is_not_compared():
+    changes = reassessed(psfs(psfs_02=("stairs down", 8), psfs_03=("squat to lift child", 7),
+                              psfs_04=("hop", 6)))
+    assert sorted(changes) == ["psfs_02", "psfs_03"]
+
+
+def test_given_a_baseline_without_its_psfs_activities_then_no_psfs_change_is_reported():
+    unnamed = [MeasureScore(measure="psfs", version="1",
+                            scores={"psfs": 3.7, "psfs_01": 2, "psfs_02": 5, "psfs_03": 4})]
+    assert reassessed(psfs(psfs_01=("swim", 8), psfs_02=("stairs down", 8),
+                           psfs_03=("squat to lift child", 7)), baseline=unnamed) == {}
+
+
+def test_the_published_baseline_carries_no_psfs_activity_names():
+    state = given(*whole_runner(), RUNNERS_PSFS)
+    assert state.baseline()[-1].labels["psfs_01"] == "run 30 min"
+    completed, *_ = complete(state)
+    assert "run 30 min" not in completed.model_dump_json()
+
+
+# -- the NDI's two scales read one change one way ---------------------------------------------
+
+def ndi(points: list[int]) -> ev.RecordMeasure:
+    return ev.RecordMeasure(evaluation_id=E, now=NOW, measure="ndi",
+                            answers={f"ndi_{n:02d}": p for n, p in enumerate(points, start=1)})
+
+
+def test_given_an_ndi_override_when_reassessed_then_both_scales_give_one_verdict():
+    [changed] = ruleset.decide(ruleset.ChangeRuleSet(
+        organization_id="org", measures={"ndi": MeasureThresholds(mcid=7.5, mdc=8)},
+        changed_by="Olivia", now=NOW), ruleset.INITIAL)
+    rules = ruleset.evolve(ruleset.INITIAL, changed)
+    state = given(ev.ScreenRedFlags(evaluation_id=E, now=NOW, screen=NEGATIVE),
+                  ndi([3] + [2] * 9),  # 21 / 50, 42 %
+                  kind="reassessment", baseline=uuid.uuid4())
+    baseline = [MeasureScore(measure="ndi", version="1", scores={"ndi": 30, "ndi_pct": 60})]
+    completed, *_ = ev.decide(ev.CompleteEvaluation(
+        evaluation_id=E, now=NOW, baseline_measures=baseline, rules=rules), state)
+    changes = {c.score: c for c in completed.changes}
+    assert (changes["ndi"].improvement, changes["ndi"].mcid) == (9.0, 8.0)
+    assert (changes["ndi_pct"].improvement, changes["ndi_pct"].mcid) == (18.0, 16.0)
+    assert changes["ndi"].passed_mcid is changes["ndi_pct"].passed_mcid is True

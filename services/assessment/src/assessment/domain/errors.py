@@ -61,3 +61,13 @@ class EpisodeTypeContradictedError(RuleViolationError):
 class OnsetInFutureError(RuleViolationError):
     type_slug = "onset-in-future"
     title = "The symptoms cannot begin after the evaluation"
+
+
+class UnknownThresholdKeyError(RuleViolationError):
+    type_slug = "unknown-threshold-key"
+    title = "No score reads this threshold override"
+
+
+class DuplicateThresholdError(RuleViolationError):
+    type_slug = "duplicate-threshold"
+    title = "Two threshold overrides set the same score"

@@ -84,6 +84,11 @@ class MeasureRecorded(_Internal):
     scores: dict[str, float]
     at: datetime
 
+    def rated_labels(self) -> dict[str, str]:
+        """The activity each rated PSFS slot held (a name given to a slot left unrated is not
+        an activity the patient rated)."""
+        return {k: v for k, v in self.labels.items() if self.answers.get(k) is not None}
+
 
 class FindingsRecorded(_Internal):
     event_type: ClassVar[str] = "kinetic.assessment.evaluation.findings_recorded.v1"
@@ -177,9 +182,18 @@ class WriteExplanation(Command):
     text: str = Field(min_length=1, max_length=5000)
 
 
+class BaselineMeasure(MeasureScore):
+    """A baseline measure as a reassessment compares with it: its scores and the activity
+    each rated PSFS slot held. Assessment's own: the public ``MeasureScore`` has no labels."""
+
+    # from_attributes: a plain MeasureScore is read as one whose activities are not known.
+    model_config = ConfigDict(frozen=True, extra="ignore", from_attributes=True)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class CompleteEvaluation(Command):
-    # For a reassessment: the baseline evaluation's measure scores (read from its stream).
-    baseline_measures: list[MeasureScore] | None = None
+    # For a reassessment: the baseline evaluation's measures (its ``baseline()``).
+    baseline_measures: list[BaselineMeasure] | None = None
     rules: RuleSet = RuleSet()  # the organization's MCID/MDC numbers for the changes
 
 
@@ -223,7 +237,14 @@ class Evaluation(BaseModel):
     def has_addendum(self, addendum_id: UUID) -> bool:
         return any(a.addendum_id == addendum_id for a in self.addenda)
 
-    def baseline(self) -> list[MeasureScore]:
+    def baseline(self) -> list[BaselineMeasure]:
+        """What a reassessment compares with: each measure's scores and PSFS activities."""
+        return [BaselineMeasure(measure=m.measure, version=m.version, scores=m.scores,
+                                labels=m.rated_labels())
+                for m in self.measures.values()]
+
+    def published_baseline(self) -> list[MeasureScore]:
+        """The baseline as ``evaluation.completed`` publishes it: codes and numbers only."""
         return [MeasureScore(measure=m.measure, version=m.version, scores=m.scores)
                 for m in self.measures.values()]
 
@@ -309,11 +330,7 @@ def decide(command: EvaluationCommand, state: EvaluationState) -> list[Evaluatio
                                      thresholds=command.rules.findings,
                                      ruleset_version=command.rules.version, at=now)]
         case RecordReasoning():
-            recorded = [i.finding_id for i in state.findings.indices] if state.findings else []
-            missing = unknown_findings(command.reasoning, recorded)
-            if missing:
-                raise UnknownFindingError(f"no finding {missing[0]} has been recorded",
-                                          finding_id=missing[0])
+            _check_citations(command.reasoning, state)
             return [ReasoningRecorded(evaluation_id=e_id, reasoning=command.reasoning, at=now)]
         case WriteExplanation():
             return [ExplanationWritten(evaluation_id=e_id, text=command.text, at=now)]
@@ -352,6 +369,22 @@ def _measure(c: RecordMeasure) -> MeasureRecorded:
                            labels=dict(c.labels or {}), scores=dict(scored.values), at=c.now)
 
 
+def _check_citations(reasoning: Reasoning, state: Evaluation, *, completing: bool = False
+                     ) -> None:
+    """Every finding a driver cites must be among the findings recorded now. Checked when
+    the reasoning is saved and again at completion: findings saved again afterwards may have
+    left a cited one out, and a driver must not be published citing a finding that is not
+    there."""
+    recorded = [i.finding_id for i in state.findings.indices] if state.findings else []
+    missing = unknown_findings(reasoning, recorded)
+    if missing:
+        names = ", ".join(missing)
+        detail = (f"a driver cites {names}, which the findings no longer include: record it "
+                  "again or correct the clinical reasoning" if completing
+                  else f"no finding {names} has been recorded")
+        raise UnknownFindingError(detail, finding_id=missing[0], finding_ids=missing)
+
+
 def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]:
     o = state.opened
     missing: list[str] = []
@@ -371,6 +404,8 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
     if o.kind == "reassessment":
         if missing:
             raise EvaluationIncompleteError(f"missing: {', '.join(missing)}", missing=missing)
+        if state.reasoning is not None:
+            _check_citations(state.reasoning, state, completing=True)
         if c.baseline_measures is None or o.baseline_evaluation_id is None:
             raise BaselineMissingError("the baseline evaluation is not complete")
         return [public.ReassessmentCompleted(
@@ -388,13 +423,16 @@ def _complete(c: CompleteEvaluation, state: Evaluation) -> list[EvaluationEvent]
         raise EvaluationIncompleteError(f"missing: {', '.join(missing)}", missing=missing)
     assert state.reasoning is not None
     r = state.reasoning
+    _check_citations(r, state, completing=True)
     return [public.EvaluationCompleted(
         **ids, therapist_id=o.therapist_id, symptom_sites=r.symptom_sites,
         drivers=[public.Driver(code=d.code, finding_ids=d.finding_ids) for d in r.drivers],
         working_diagnosis_icd10=r.working_diagnosis_icd10,
         episode_type=_episode_type(state, r, c.now.date(), c.rules),
-        goals=state.goals, baseline_measures=state.baseline(), findings=indices,
-        ruleset_version=state.findings.ruleset_version if state.findings else c.rules.version,
+        goals=state.goals, baseline_measures=state.published_baseline(), findings=indices,
+        # The rule set the completion judged by (the episode type's cut-offs). The findings'
+        # verdicts keep the version they were judged by when saved (FindingsRecorded).
+        ruleset_version=c.rules.version,
         completed_at=c.now), *measured, *_clinical_notes(ids, state, c.now)]
 
 
@@ -431,27 +469,53 @@ def _clinical_notes(ids: dict[str, UUID], state: Evaluation, now: datetime
         explanation=state.explanation or "", recorded_at=now)]
 
 
-def _changes(baseline: list[MeasureScore], state: Evaluation, rules: RuleSet
+def _changes(baseline: list[BaselineMeasure], state: Evaluation, rules: RuleSet
              ) -> list[public.MeasureChange]:
-    """Each score measured both times, against its baseline and the measure's MCID/MDC."""
-    before = {m.measure: m.scores for m in baseline}
+    """Each score measured both times, against its baseline and the measure's MCID/MDC.
+
+    A patient-named item (a PSFS activity) is only ever compared with the same activity:
+    the catalog asks each slot to hold the same activity at every measurement, and a swim
+    rated 8 says nothing about a 30-minute run rated 2. So a slot whose activity differs
+    from the baseline's reports no change (nor one whose baseline activity is not known);
+    the slots that kept their activity are still compared. A score over several activities
+    (the PSFS mean) is compared only when the same activities were rated both times: if any
+    was changed, dropped or added it is a mean of different things, and reports no change
+    either. Names are matched ignoring case and spacing ("Run 30 min" is "run  30 min");
+    anything else counts as another activity."""
+    before = {m.measure: m for m in baseline}
     out: list[public.MeasureChange] = []
     for code, now in state.measures.items():
         definition = measures.CATALOG[code]
-        if not definition.compare_to_baseline:
-            continue  # GROC is itself a rating of change
+        then = before.get(code)
+        if not definition.compare_to_baseline or then is None:
+            continue  # GROC is itself a rating of change; or not measured at baseline
         for key, current in now.scores.items():
             thresholds = rules.thresholds(definition, key)
-            if key not in before.get(code, {}) or thresholds is None:
+            if key not in then.scores or thresholds is None:
                 continue  # not measured at baseline, or no MCID to judge it by (TSK-17)
-            moved = measures.change(definition, thresholds, before[code][key], current,
+            if not _same_activities(definition, key, then.labels, now.rated_labels()):
+                continue
+            moved = measures.change(definition, thresholds, then.scores[key], current,
                                     score=key)
             out.append(public.MeasureChange(
-                measure=code, score=key, baseline=before[code][key], current=current,
+                measure=code, score=key, baseline=then.scores[key], current=current,
                 improvement=moved.improvement, mcid=moved.threshold,
                 passed_mcid=moved.passed_mcid,
                 possibly_noise=moved.possibly_noise, deteriorated=moved.deteriorated))
     return out
+
+
+def _same_activities(definition: measures.MeasureDefinition, score: str,
+                     before: dict[str, str], now: dict[str, str]) -> bool:
+    """Whether each patient-named item ``score`` is computed from held the same activity (or
+    none) both times."""
+    spec = definition.score_spec(score)
+    named = [i for i in definition.items if i.patient_named and spec and i.id in spec.items]
+    return all(_activity(before.get(i.id)) == _activity(now.get(i.id)) for i in named)
+
+
+def _activity(label: str | None) -> str | None:
+    return None if label is None else " ".join(label.split()).casefold()
 
 
 def _addendum(c: AddAddendum, state: Evaluation) -> list[EvaluationEvent]:

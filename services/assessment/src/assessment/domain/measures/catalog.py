@@ -357,6 +357,34 @@ PSFS = MeasureDefinition(
 CATALOG: Mapping[str, MeasureDefinition] = MappingProxyType({m.code: m for m in (
     NPRS, LEFS, ODI, NDI, QUICKDASH, PSFS, KOOS, VISA_A, VISA_P, SPADI, GROC, TSK17)})
 
+# Scores that are one total on different scales: the NDI's 0–50 and its 0–100 % (the same
+# total × 2). A threshold set for one holds for the others, rescaled by the ratio of their
+# ranges (each starts at 0), so one change is never read two ways.
+SAME_TOTAL: Mapping[str, tuple[frozenset[str], ...]] = MappingProxyType({
+    "ndi": (frozenset({"ndi", "ndi_pct"}),)})
+
+
+def _check_same_total() -> None:
+    for code, groups in SAME_TOTAL.items():
+        for group in groups:
+            items: set[frozenset[str]] = set()
+            for score in group:
+                spec = CATALOG[code].score_spec(score)
+                if spec is None or spec.low != 0:
+                    raise ValueError(f"{code}: {score} is not a score counted from 0")
+                items.add(frozenset(spec.items))
+            if len(items) != 1:
+                raise ValueError(f"{code}: {sorted(group)} are not one total on two scales")
+
+
+_check_same_total()
+
+
+def same_total(definition: MeasureDefinition, score: str) -> frozenset[str]:
+    """The scores that are ``score``'s total on another scale, ``score`` included."""
+    return next((g for g in SAME_TOTAL.get(definition.code, ()) if score in g),
+                frozenset({score}))
+
 
 def thresholds_for(definition: MeasureDefinition,
                    score: str | None = None) -> MeasureThresholds | None:
