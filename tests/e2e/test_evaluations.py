@@ -2,7 +2,9 @@
 one draft (even when the booking is delivered twice, or many tabs ask at once), the runner of
 CLINICAL.md §5 is evaluated and completed, its events reach the broker, an episode type the
 recorded criteria contradict is refused, a completed evaluation only takes addenda (each
-once, however often it is sent), and a reassessment reports change against the baseline."""
+once, however often it is sent), and a reassessment reports change against the baseline.
+A reassessment booked at intake gets its draft once the baseline exists, the caseload shows
+where each episode's evaluation stands, and completion and refer-out honour If-Match."""
 
 from __future__ import annotations
 
@@ -73,6 +75,12 @@ async def drafts_of(api, episode_id: str) -> list[dict]:
 async def evaluate_the_runner(api, evaluation_id: str, reasoning: dict = REASONING) -> dict:
     """Every part of the §5 runner's evaluation, then completion: its answer (the evaluation,
     or the problem that refused it)."""
+    await record_the_runner(api, evaluation_id, reasoning)
+    return (await api("assessment", "POST", f"/evaluations/{evaluation_id}/complete")).json()
+
+
+async def record_the_runner(api, evaluation_id: str, reasoning: dict = REASONING) -> dict:
+    """Every part of the §5 runner's evaluation, not completed: the draft as saved last."""
     base = f"/evaluations/{evaluation_id}"
     for method, path, body in (
             ("PUT", "history", {"mechanism": "Weekly distance from 20 to 40 km in 3 weeks",
@@ -91,8 +99,7 @@ async def evaluate_the_runner(api, evaluation_id: str, reasoning: dict = REASONI
         assert response.status_code == 200, (path, response.text)
     draft = await api("assessment", "GET", f"{base}/explanation/draft")
     assert draft.status_code == 200, draft.text
-    await api("assessment", "PUT", f"{base}/explanation", json=draft.json())
-    return (await api("assessment", "POST", f"{base}/complete")).json()
+    return (await api("assessment", "PUT", f"{base}/explanation", json=draft.json())).json()
 
 
 async def test_a_booked_assessment_opens_one_draft_even_when_delivered_twice(
@@ -400,3 +407,196 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow
     latest = await client.get_workflow_handle(workflow_id(episode_id)).describe()
     assert latest.run_id == first_run, "no second run was started"
     assert (await handle.query(EpisodeOfCareWorkflow.status)).stage == AWAITING_PLAN
+
+
+# -- a reassessment booked before the baseline --------------------------------------------
+
+async def booking_event(platform, tenant: uuid.UUID, event) -> None:
+    """Booking's event on the wire, as booking's relay publishes it."""
+    await publish(platform, tenant, "booking", event)
+
+
+def booked(episode: dict[str, str], appointment_type: str, therapist_id: uuid.UUID,
+           in_days: int) -> AppointmentBooked:
+    starts = datetime.now(UTC) + timedelta(days=in_days)
+    return AppointmentBooked(
+        appointment_id=uuid.uuid4(), patient_id=episode["patient_id"], therapist_id=therapist_id,
+        location_id=episode["location_id"], episode_id=episode["episode_id"],
+        appointment_type=appointment_type, starts_at=starts, ends_at=starts + timedelta(hours=1),
+        booked_at=datetime.now(UTC))
+
+
+async def reassessment_drafts(api, episode_id: str) -> list[dict]:
+    return [d for d in await drafts_of(api, episode_id) if d["kind"] == "reassessment"]
+
+
+async def evaluation_status(api, episode_id: str) -> str:
+    return (await api("assessment", "GET", f"/episodes/{episode_id}")).json()["evaluation_status"]
+
+
+async def the_initial_draft(platform, api, tenant, episode, wait_for) -> dict:
+    """Book the initial assessment after what was delivered before it: booking's events reach
+    the intake consumer in order, so once its draft is open those were handled too."""
+    await booking_event(platform, tenant, booked(episode, "initial_assessment", uuid.uuid4(), 2))
+    [draft] = await wait_for(lambda: drafts_of(api, episode["episode_id"]))
+    assert draft["kind"] == "initial", draft
+    return draft
+
+
+async def test_a_reassessment_booked_at_intake_gets_its_draft_once_the_baseline_exists(
+        platform, api, tenant, episode, wait_for):
+    """The front desk books the week-4 reassessment with the assessment, before any initial
+    evaluation is complete: no draft yet (nothing to measure against), but not lost either:
+    completing the initial evaluation opens it, for that appointment and its therapist."""
+    therapist = uuid.uuid4()
+    week_4 = booked(episode, "reassessment", therapist, 28)
+    await booking_event(platform, tenant, week_4)
+    initial = await the_initial_draft(platform, api, tenant, episode, wait_for)
+    assert await reassessment_drafts(api, episode["episode_id"]) == []
+
+    done = await evaluate_the_runner(api, initial["evaluation_id"])
+    assert done["status"] == "completed", done
+    [draft] = await reassessment_drafts(api, episode["episode_id"])  # in completion's commit
+    assert (draft["status"], draft["appointment_id"], draft["therapist_id"],
+            draft["baseline_evaluation_id"]) == (
+        "draft", str(week_4.appointment_id), str(therapist), initial["evaluation_id"])
+    assert await evaluation_status(api, episode["episode_id"]) == "reassessment_in_progress"
+
+    await booking_event(platform, tenant, week_4)  # heard again: the same draft
+    await asyncio.sleep(1)
+    assert [d["evaluation_id"] for d in await reassessment_drafts(
+        api, episode["episode_id"])] == [draft["evaluation_id"]]
+    opened = await api("assessment", "POST", "/evaluations", json={
+        "episode_id": episode["episode_id"], "kind": "reassessment"})
+    assert opened.json()["id"] == draft["evaluation_id"], "one open reassessment draft"
+
+
+async def test_a_reassessment_waiting_for_its_baseline_follows_its_cancellation_and_move(
+        platform, api, tenant, episode, wait_for):
+    """Until the baseline exists, a cancelled reassessment opens nothing and a moved one is
+    drafted for the therapist it was moved to."""
+    from kinetic_contracts.booking.v1.events import AppointmentCancelled, AppointmentRescheduled
+
+    week_3, week_4 = (booked(episode, "reassessment", uuid.uuid4(), 21),
+                      booked(episode, "reassessment", uuid.uuid4(), 28))
+    for event in (week_3, week_4):
+        await booking_event(platform, tenant, event)
+    who = dict(patient_id=week_3.patient_id, location_id=week_3.location_id)
+    await booking_event(platform, tenant, AppointmentCancelled(
+        appointment_id=week_3.appointment_id, therapist_id=week_3.therapist_id, **who,
+        starts_at=week_3.starts_at, late=False, cancelled_at=datetime.now(UTC)))
+    cover = uuid.uuid4()
+    await booking_event(platform, tenant, AppointmentRescheduled(
+        appointment_id=week_4.appointment_id, therapist_id=cover, **who,
+        episode_id=week_4.episode_id, appointment_type="reassessment",
+        previous_therapist_id=week_4.therapist_id, previous_starts_at=week_4.starts_at,
+        starts_at=week_4.starts_at + timedelta(days=1), ends_at=week_4.ends_at + timedelta(days=1),
+        rescheduled_at=datetime.now(UTC)))
+    initial = await the_initial_draft(platform, api, tenant, episode, wait_for)
+
+    assert (await evaluate_the_runner(api, initial["evaluation_id"]))["status"] == "completed"
+    [draft] = await reassessment_drafts(api, episode["episode_id"])
+    assert (draft["appointment_id"], draft["therapist_id"]) == (
+        str(week_4.appointment_id), str(cover))
+
+
+# -- where each episode's evaluation stands ---------------------------------------------------
+
+async def another_episode(api, front_desk, wait_for) -> dict[str, str]:
+    opened = await api("booking", "POST", "/episodes", json={
+        "patient_id": front_desk["patient_id"], "location_id": front_desk["location_id"],
+        "reason": "Low back pain lifting", "symptom_site": "lumbar"})
+    assert opened.status_code == 201, opened.text
+    episode_id = opened.json()["id"]
+
+    async def known() -> bool:
+        return (await api("assessment", "GET", f"/episodes/{episode_id}")).status_code == 200
+
+    await wait_for(known)
+    return {**front_desk, "episode_id": episode_id}
+
+
+POSITIVE = {"answers": {**NEGATIVE["answers"], "night_pain_unrelenting": True}}
+
+
+async def test_the_caseload_shows_where_each_episodes_evaluation_stands(
+        api, front_desk, episode, wait_for):
+    evaluated, referred = episode["episode_id"], (
+        await another_episode(api, front_desk, wait_for))["episode_id"]
+    assert await evaluation_status(api, evaluated) == "awaiting_initial_evaluation"
+    first = (await api("assessment", "POST", "/evaluations",
+                       json={"episode_id": evaluated})).json()["id"]
+    assert await evaluation_status(api, evaluated) == "initial_evaluation_in_progress"
+    assert (await evaluate_the_runner(api, first))["status"] == "completed"
+    assert await evaluation_status(api, evaluated) == "evaluated"
+
+    second = (await api("assessment", "POST", "/evaluations",
+                        json={"episode_id": referred})).json()["id"]
+    await api("assessment", "PUT", f"/evaluations/{second}/red-flags", json=POSITIVE)
+    out = await api("assessment", "POST", f"/evaluations/{second}/refer-out")
+    assert out.status_code == 200, out.text
+    caseload = {e["episode_id"]: e["evaluation_status"]
+                for e in (await api("assessment", "GET", "/episodes")).json()}
+    assert caseload == {evaluated: "evaluated", referred: "referred_out"}
+
+
+# -- closing from a stale tab, and closing twice ---------------------------------------------
+
+async def test_completion_names_the_version_it_saw_and_a_repeat_answers_as_the_first(
+        api, episode, published, wait_for):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    seen = (await record_the_runner(api, evaluation_id))["version"]
+    path = f"/evaluations/{evaluation_id}"
+    other_tab = await api("assessment", "PUT", f"{path}/explanation", json={
+        "text": "Edited in another tab"}, headers={"If-Match": str(seen)})
+    assert other_tab.status_code == 200, other_tab.text
+
+    stale = await api("assessment", "POST", f"{path}/complete", headers={"If-Match": str(seen)})
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["type"] == "/problems/evaluation-changed"
+    assert (await api("assessment", "GET", path)).json()["status"] == "draft"
+
+    current = str(other_tab.json()["version"])
+    done = await api("assessment", "POST", f"{path}/complete", headers={"If-Match": current})
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+    again = await api("assessment", "POST", f"{path}/complete", headers={"If-Match": current})
+    assert again.status_code == 200, again.text
+    assert again.json() == done.json(), "the completed evaluation, nothing more"
+    assert (await api("assessment", "POST", f"{path}/complete")).status_code == 200
+
+    closed = await api("assessment", "POST", f"{path}/refer-out",
+                       headers={"If-Match": str(done.json()["version"])})
+    assert closed.status_code == 409 and closed.json()["type"] == "/problems/evaluation-closed"
+    await wait_for(lambda: published("kinetic.assessment.evaluation.completed.v1"))
+    await asyncio.sleep(1)  # a second copy would be relayed by now
+    assert len(await published("kinetic.assessment.evaluation.completed.v1")) == 1
+
+
+async def test_refer_out_names_the_version_it_saw_and_is_not_then_completed(
+        api, episode, published, wait_for):
+    evaluation_id = (await api("assessment", "POST", "/evaluations",
+                               json={"episode_id": episode["episode_id"]})).json()["id"]
+    path = f"/evaluations/{evaluation_id}"
+    screened = await api("assessment", "PUT", f"{path}/red-flags", json=POSITIVE)
+    seen = str(screened.json()["version"])
+    other_tab = await api("assessment", "PUT", f"{path}/goals", json={"goals": [
+        {"activity": "sleep", "level": "through the night"}]}, headers={"If-Match": seen})
+    assert other_tab.status_code == 200, other_tab.text
+
+    stale = await api("assessment", "POST", f"{path}/refer-out", headers={"If-Match": seen})
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["type"] == "/problems/evaluation-changed"
+    assert (await api("assessment", "GET", path)).json()["status"] == "draft"
+
+    current = str(other_tab.json()["version"])
+    out = await api("assessment", "POST", f"{path}/refer-out", headers={"If-Match": current})
+    assert out.status_code == 200 and out.json()["status"] == "referred_out", out.text
+    again = await api("assessment", "POST", f"{path}/refer-out", headers={"If-Match": current})
+    assert again.status_code == 200 and again.json() == out.json()
+    completed = await api("assessment", "POST", f"{path}/complete")
+    assert completed.status_code == 409, completed.text
+    assert completed.json()["type"] == "/problems/evaluation-closed"
+    await wait_for(lambda: published("kinetic.assessment.evaluation.referred_out.v1"))
+    await asyncio.sleep(1)
+    assert len(await published("kinetic.assessment.evaluation.referred_out.v1")) == 1

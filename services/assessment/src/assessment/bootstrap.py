@@ -17,7 +17,7 @@ from kinetic_infra.service.definition import AdminTable, ServiceDefinition, late
 async def admin_tables(conn: AsyncConnection) -> Sequence[AdminTable]:
     e = intake.episodes
     return [await latest_rows(
-        conn, "Episodes awaiting evaluation", ["Opened", "Symptom site", "Evaluation", "Episode"],
+        conn, "Episodes and their evaluation", ["Opened", "Symptom site", "Evaluation", "Episode"],
         [e.c.opened_at, e.c.symptom_site, e.c.evaluation_status, e.c.episode_id],
         newest_first=e.c.opened_at,
         empty="No episodes yet: they appear when the front desk opens one."),

@@ -5,6 +5,11 @@
   reads it after the episode's ``episode.opened``, but replicas of the consumer read
   booking's stream side by side: a booking that overtook its episode is redelivered later
   (``RetryLater``), never rejected;
+- a reassessment booked before the episode's initial evaluation is completed (booked at
+  intake, with the assessment) has no baseline yet: it is remembered, not rejected, and its
+  draft is opened for its appointment and therapist when the initial evaluation completes,
+  in completion's transaction (``evaluations.open_booked``). Until then a cancellation
+  forgets it and a move gives it to the new therapist;
 - plan's ``reassessment.due`` opens a reassessment draft.
 The draft's id comes from the event's subject, and an episode keeps one open draft of each
 kind, so a redelivery or both events together still make one draft.
@@ -18,7 +23,11 @@ from assessment.adapters import intake
 from assessment.application import evaluations
 from assessment.domain.errors import EpisodeNotFoundError
 from kinetic_contracts import CloudEvent
-from kinetic_contracts.booking.v1.events import AppointmentBooked
+from kinetic_contracts.booking.v1.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+)
 from kinetic_contracts.plan.v1.events import ReassessmentDue
 from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.inbox.consumer import RetryLater, Subscription
@@ -45,14 +54,27 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         if kind is None or session.episode_id is None:
             return  # treatment sessions are plan's (session log), not evaluations
         try:
-            await evaluations.open_draft(
-                conn, runtime.store,
-                evaluation_id=evaluations.draft_id_for(session.appointment_id), kind=kind,
-                episode_id=session.episode_id, appointment_id=session.appointment_id,
-                therapist_id=session.therapist_id, context=_context(event))  # type: ignore[arg-type]
+            await evaluations.open_booked(
+                conn, runtime.store, appointment_id=session.appointment_id,
+                kind=kind, episode_id=session.episode_id,  # type: ignore[arg-type]
+                therapist_id=session.therapist_id, starts_at=session.starts_at,
+                context=_context(event))
         except EpisodeNotFoundError as exc:
             raise RetryLater(f"appointment {session.appointment_id} is booked in episode "
                              f"{session.episode_id}, not applied here yet") from exc
+
+    # Only a reassessment still waiting for its baseline is touched (any other appointment
+    # has no such row): its draft is not opened yet.
+    @booked.on(AppointmentCancelled.event_type)
+    async def on_cancelled(conn: AsyncConnection, event: CloudEvent) -> None:
+        cancelled = AppointmentCancelled.model_validate(event.data)
+        await evaluations.booked_cancelled(conn, cancelled.appointment_id)
+
+    @booked.on(AppointmentRescheduled.event_type)
+    async def on_rescheduled(conn: AsyncConnection, event: CloudEvent) -> None:
+        moved = AppointmentRescheduled.model_validate(event.data)
+        await evaluations.booked_moved(conn, moved.appointment_id, moved.therapist_id,
+                                       moved.starts_at)
 
     @due.on(ReassessmentDue.event_type)
     async def on_due(conn: AsyncConnection, event: CloudEvent) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from assessment.adapters.intake import episodes
 from kinetic_contracts.problems import NotFoundError
@@ -28,7 +28,11 @@ class EpisodeOut(BaseModel):
     patient_id: UUID
     location_id: UUID
     symptom_site: str
-    evaluation_status: str
+    evaluation_status: str = Field(description=(
+        "Where the episode's evaluation stands: an open draft if it has one "
+        "(initial_evaluation_in_progress, reassessment_in_progress), else how its latest "
+        "evaluation ended (evaluated, reassessed, referred_out), else "
+        "awaiting_initial_evaluation"), examples=["evaluated"])
     opened_at: datetime
 
 

@@ -3,7 +3,7 @@ addenda, read, and print the patient's explanation (page and PDF)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -301,26 +301,55 @@ def router(runtime: Runtime) -> APIRouter:
     part("explanation", "Write the patient's plain-language explanation", ExplanationIn,
          lambda e, now, b, _r: evaluation.WriteExplanation(evaluation_id=e, now=now, text=b.text))
 
-    @api.post("/evaluations/{evaluation_id}/complete", response_model=EvaluationOut,
-              summary="Complete: publishes the evaluation (or reassessment) and its measures",
-              openapi_extra=audited("complete", "evaluation"))
-    async def complete(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS)
-                       ) -> dict[str, Any]:
+    async def close(request: Request, principal: Principal, evaluation_id: UUID,
+                    if_match: int | None, closed_as: str,
+                    act: Callable[[AsyncConnection, evaluation.Evaluation], Awaitable[None]]
+                    ) -> dict[str, Any]:
+        """Complete or refer out. A repeat of a close that already happened (a double click, a
+        retry after a timeout) answers as the first one did, whatever version it names: that
+        close is what moved the version on. A draft is closed only at the version named, so a
+        stale tab never closes content it has not seen; an evaluation closed the other way
+        stays as it is (409 evaluation-closed, whatever the version named)."""
         async def work(conn: AsyncConnection) -> dict[str, Any]:
-            state = await visible(conn, request, principal, evaluation_id)
-            await evaluations.complete(conn, store, evaluation_id, context(principal, state))
+            state, version = await visible_at(conn, request, principal, evaluation_id)
+            if state.status == "draft":
+                unchanged_since(version, if_match)
+            if state.status != closed_as:
+                await act(conn, state)  # closed the other way: refused (evaluation-closed)
             return {"out": await out(conn, principal, evaluation_id)}
 
         return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
 
+    @api.post("/evaluations/{evaluation_id}/complete", response_model=EvaluationOut,
+              summary="Complete: publishes the evaluation (or reassessment) and its measures",
+              description="With `If-Match`, refused (409 `/problems/evaluation-changed`) "
+                          "if the evaluation changed since that version. Completing again "
+                          "answers with the completed evaluation and publishes nothing more; "
+                          "a referred-out evaluation is not completed (409 "
+                          "`/problems/evaluation-closed`). An initial evaluation's completion "
+                          "also opens the draft of a reassessment booked before it.",
+              openapi_extra=audited("complete", "evaluation"))
+    async def complete(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS),
+                       if_match: IfMatch = None) -> dict[str, Any]:
+        async def act(conn: AsyncConnection, state: evaluation.Evaluation) -> None:
+            await evaluations.complete(conn, store, evaluation_id, context(principal, state))
+
+        return await close(request, principal, evaluation_id, if_match, "completed", act)
+
     @api.post("/evaluations/{evaluation_id}/refer-out", response_model=EvaluationOut,
               summary="Refer the patient out after a positive red flag",
+              description="With `If-Match`, refused (409 `/problems/evaluation-changed`) "
+                          "if the evaluation changed since that version. Referring out again "
+                          "answers with the referred-out evaluation; a completed evaluation "
+                          "is not referred out (409 `/problems/evaluation-closed`).",
               openapi_extra=audited("refer-out", "evaluation"))
-    async def refer_out(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS)
-                        ) -> dict[str, Any]:
-        return await record(request, principal, evaluation_id,
-                            lambda now, _r: evaluation.ReferOut(evaluation_id=evaluation_id,
-                                                                now=now))
+    async def refer_out(request: Request, evaluation_id: UUID, principal: Staff(*CLINICIANS),
+                        if_match: IfMatch = None) -> dict[str, Any]:
+        async def act(conn: AsyncConnection, state: evaluation.Evaluation) -> None:
+            await evaluations.run(conn, store, evaluation.ReferOut(
+                evaluation_id=evaluation_id, now=datetime.now(UTC)), context(principal, state))
+
+        return await close(request, principal, evaluation_id, if_match, "referred_out", act)
 
     @api.post("/evaluations/{evaluation_id}/addenda", response_model=EvaluationOut,
               status_code=status.HTTP_201_CREATED,

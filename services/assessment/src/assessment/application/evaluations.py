@@ -3,14 +3,16 @@ evaluation decider, then append (events, outbox and the inline read model togeth
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assessment.adapters.intake import episodes
+from assessment.adapters.intake import episodes, reassessments_awaiting_baseline as awaiting
 from assessment.adapters.projections import evaluations
 from assessment.domain import evaluation, ruleset
 from assessment.domain.errors import BaselineMissingError, EpisodeNotFoundError
@@ -65,6 +67,12 @@ async def run(conn: AsyncConnection, store: EventStore, command: evaluation.Eval
                  tenant_id=context.tenant_id, context=context)
 
 
+async def _lock_drafts(conn: AsyncConnection, episode_id: UUID, kind: evaluation.Kind) -> None:
+    """Until the transaction ends: the episode's drafts of this kind are ours to open."""
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
+        f"assessment:draft:{episode_id}:{kind}", 0))))
+
+
 async def open_draft(conn: AsyncConnection, store: EventStore, *, evaluation_id: UUID,
                      kind: evaluation.Kind, episode_id: UUID, context: EventContext,
                      appointment_id: UUID | None = None, therapist_id: UUID | None = None
@@ -76,8 +84,7 @@ async def open_draft(conn: AsyncConnection, store: EventStore, *, evaluation_id:
     lock: two tabs clicking "Evaluate", or a click racing the appointment.booked consumer,
     would otherwise both find no draft, and the second insert would break the one-draft
     index (a 500). Whoever waits for the lock reads the draft the first one committed."""
-    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(
-        f"assessment:draft:{episode_id}:{kind}", 0))))
+    await _lock_drafts(conn, episode_id, kind)
     existing = await conn.scalar(select(evaluations.c.evaluation_id).where(
         evaluations.c.episode_id == episode_id, evaluations.c.kind == kind,
         evaluations.c.status == "draft"))
@@ -104,9 +111,74 @@ async def open_draft(conn: AsyncConnection, store: EventStore, *, evaluation_id:
     return evaluation_id
 
 
+async def open_booked(conn: AsyncConnection, store: EventStore, *, appointment_id: UUID,
+                      kind: evaluation.Kind, episode_id: UUID, therapist_id: UUID,
+                      starts_at: datetime, context: EventContext) -> UUID | None:
+    """The draft of a booked initial assessment or reassessment, for its therapist.
+
+    A reassessment booked before the episode has a completed initial evaluation (the front
+    desk books the assessment and the week-4 reassessment at intake) has no baseline to be
+    measured against yet. Refusing it would lose it for good, and retrying it could take
+    weeks, so it is remembered instead (returns None), and ``complete`` opens its draft when
+    the initial evaluation completes. Both hold the episode's reassessment-draft lock, so a
+    booking racing the completion is either seen by it or sees the completed baseline."""
+    try:
+        return await open_draft(conn, store, evaluation_id=draft_id_for(appointment_id),
+                                kind=kind, episode_id=episode_id, appointment_id=appointment_id,
+                                therapist_id=therapist_id, context=context)
+    except BaselineMissingError:
+        if kind != "reassessment":
+            raise
+    await conn.execute(insert(awaiting).values(
+        appointment_id=appointment_id, tenant_id=context.tenant_id, episode_id=episode_id,
+        therapist_id=therapist_id, starts_at=starts_at, correlation_id=context.correlation_id,
+        causation_id=context.causation_id,
+    ).on_conflict_do_nothing(index_elements=["appointment_id"]))
+    return None
+
+
+async def booked_cancelled(conn: AsyncConnection, appointment_id: UUID) -> None:
+    """A reassessment still waiting for its baseline was cancelled: it opens no draft."""
+    await conn.execute(delete(awaiting).where(awaiting.c.appointment_id == appointment_id))
+
+
+async def booked_moved(conn: AsyncConnection, appointment_id: UUID, therapist_id: UUID,
+                       starts_at: datetime) -> None:
+    """A reassessment still waiting for its baseline was moved: its draft will be the
+    therapist's it now is."""
+    await conn.execute(awaiting.update().where(awaiting.c.appointment_id == appointment_id)
+                       .values(therapist_id=therapist_id, starts_at=starts_at))
+
+
+async def _open_awaiting_reassessments(conn: AsyncConnection, store: EventStore,
+                                       episode_id: UUID, context: EventContext) -> None:
+    """The drafts of the reassessments booked before this, the episode's first baseline, as
+    if they had been booked just now: the earliest session's opens the episode's one
+    reassessment draft (unless one is open already), the others find it, as bookings do."""
+    rows = (await conn.execute(select(awaiting).where(awaiting.c.episode_id == episode_id)
+                               .order_by(awaiting.c.starts_at, awaiting.c.appointment_id)
+                               )).mappings().all()
+    for row in rows:
+        await open_draft(
+            conn, store, evaluation_id=draft_id_for(row["appointment_id"]), kind="reassessment",
+            episode_id=episode_id, appointment_id=row["appointment_id"],
+            therapist_id=row["therapist_id"], context=dataclasses.replace(
+                context, correlation_id=row["correlation_id"] or context.correlation_id,
+                causation_id=row["causation_id"]))
+    if rows:
+        await conn.execute(delete(awaiting).where(awaiting.c.episode_id == episode_id))
+
+
 async def complete(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
                    context: EventContext) -> None:
+    """Complete the evaluation; an initial evaluation also opens the draft of a reassessment
+    booked before it, in the same transaction (``open_booked``)."""
     state = await state_of(conn, store, evaluation_id, context.tenant_id)
+    initial = isinstance(state, evaluation.Evaluation) and state.opened.kind == "initial"
+    if initial:
+        # Taken before completion writes anything (the episode's row among it), as a booking
+        # opening a reassessment draft takes it before writing: no lock order to deadlock on.
+        await _lock_drafts(conn, state.opened.episode_id, "reassessment")
     baseline = None
     if isinstance(state, evaluation.Evaluation) and state.opened.baseline_evaluation_id:
         before = await state_of(conn, store, state.opened.baseline_evaluation_id,
@@ -116,3 +188,5 @@ async def complete(conn: AsyncConnection, store: EventStore, evaluation_id: UUID
     await run(conn, store, evaluation.CompleteEvaluation(
         evaluation_id=evaluation_id, now=datetime.now(UTC), baseline_measures=baseline,
         rules=await rules_of(conn, store, context.tenant_id)), context)
+    if initial:
+        await _open_awaiting_reassessments(conn, store, state.opened.episode_id, context)
