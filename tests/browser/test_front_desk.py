@@ -157,23 +157,30 @@ async def test_the_front_desk_moves_a_session_and_sees_it_in_the_week(
     await expect(page.locator("table.week")).to_contain_text("Tara Nguyen: Otto Moved")
 
 
-async def test_the_front_desk_reverses_a_completion_recorded_in_error(
-        signed_in, api, tenant):
-    # Open every hour, so a session half an hour from now can be booked whenever this runs.
+async def session_in(api, starts_in: timedelta, place: str, given: str, family: str
+                     ) -> tuple[datetime, str, str, str]:
+    """A treatment session ``starts_in`` from when it is booked, at a new location open every
+    hour (so it can be booked whenever the test runs): its start, and the location's, the
+    patient's and the appointment's ids."""
     location = (await api("booking", "POST", "/locations", json={
-        "name": "Altona", "timezone": "Europe/Berlin"})).json()["id"]
+        "name": place, "timezone": "Europe/Berlin"})).json()["id"]
     therapist = (await api("booking", "POST", "/therapists", json={
-        "location_ids": [location], "display_name": "Rik Reyes"})).json()["id"]
+        "location_ids": [location], "display_name": f"{given}'s therapist"})).json()["id"]
     patient = (await api("booking", "POST", "/patients", json={
-        "given_name": "Erin", "family_name": "Error", "date_of_birth": "1980-02-02",
+        "given_name": given, "family_name": family, "date_of_birth": "1980-02-02",
         "home_location_id": location})).json()["id"]
-    starts = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(minutes=30)).replace(
-        second=0, microsecond=0)
+    starts = (datetime.now(BERLIN) + starts_in).replace(microsecond=0)
     booked = await api("booking", "POST", "/appointments", json={
         "patient_id": patient, "therapist_id": therapist, "location_id": location,
         "appointment_type": "treatment_session", "starts_at": starts.isoformat()})
     assert booked.status_code == 201, booked.text
-    appointment_id = booked.json()["id"]
+    return starts, location, patient, booked.json()["id"]
+
+
+async def test_the_front_desk_reverses_a_completion_recorded_in_error(
+        signed_in, api, tenant):
+    starts, location, _, appointment_id = await session_in(
+        api, timedelta(minutes=30), "Altona", "Erin", "Error")
     for step in ("check-in", "complete"):
         done = await api("booking", "POST", f"/appointments/{appointment_id}/{step}")
         assert done.status_code == 200, done.text
@@ -194,19 +201,8 @@ async def test_the_front_desk_reverses_a_completion_recorded_in_error(
 
 async def test_a_patient_recorded_as_a_no_show_who_came_after_all_is_checked_in_from_the_day(
         signed_in, api, tenant):
-    location = (await api("booking", "POST", "/locations", json={
-        "name": "Eimsbüttel", "timezone": "Europe/Berlin"})).json()["id"]
-    therapist = (await api("booking", "POST", "/therapists", json={
-        "location_ids": [location], "display_name": "Lena Late"})).json()["id"]
-    patient = (await api("booking", "POST", "/patients", json={
-        "given_name": "Tom", "family_name": "Tardy", "date_of_birth": "1990-03-03",
-        "home_location_id": location})).json()["id"]
-    starts = (datetime.now(BERLIN) + timedelta(seconds=2)).replace(microsecond=0)
-    booked = await api("booking", "POST", "/appointments", json={
-        "patient_id": patient, "therapist_id": therapist, "location_id": location,
-        "appointment_type": "treatment_session", "starts_at": starts.isoformat()})
-    assert booked.status_code == 201, booked.text
-    missed_id = booked.json()["id"]
+    starts, location, patient, missed_id = await session_in(
+        api, timedelta(seconds=2), "Eimsbüttel", "Tom", "Tardy")
     await asyncio.sleep((starts - datetime.now(BERLIN)).total_seconds() + 0.2)
     missed = await api("booking", "POST", f"/appointments/{missed_id}/no-show")
     assert missed.status_code == 200, missed.text
