@@ -111,3 +111,27 @@ def assert_in_stream_order(messages: list[nats.aio.msg.Msg],
     assert set(seen) == set(expected_per_item)
     for item, versions in seen.items():
         assert versions == list(range(1, expected_per_item[item] + 1)), item
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 15.0,
+                     what: str = "the condition") -> None:
+    """Wait, polling every 20 ms, until ``condition()`` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"{what} never held"
+        await asyncio.sleep(0.02)
+
+
+async def append_items(db: Database, store: EventStore, event_class: type[EventData],
+                       items: list[UUID], versions: dict[UUID, int], count: int,
+                       tenant: UUID) -> None:
+    """Append ``count`` more events round robin over ``items``, continuing each stream at
+    ``versions[item]`` (which is advanced)."""
+    for n in range(count):
+        item = items[n % len(items)]
+        async with db.transaction() as conn:
+            await store.append(conn, StreamName("item", item),
+                               [NewEvent.of(event_class(item_id=item, n=versions[item]))],
+                               expected=Exactly(versions[item]),
+                               context=EventContext(tenant_id=tenant))
+        versions[item] += 1

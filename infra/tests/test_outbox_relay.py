@@ -1,5 +1,6 @@
 """The outbox relay on real PostgreSQL and JetStream: nothing skipped, nothing reordered
-within a stream, no stall behind a rolled-back transaction, and at-least-once across kill -9."""
+within a stream, no stall behind a rolled-back transaction, at-least-once across kill -9, and
+publishing goes on after NATS fails for a while or PostgreSQL drops the relay's connections."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import uuid
 from collections import defaultdict
 
 import asyncpg
+import nats
 import pytest
 from relay_support import (
+    append_items,
     append_round_robin,
     assert_in_stream_order,
+    eventually,
     item_event_class,
     read_stream,
     unique_service_name,
@@ -177,8 +181,6 @@ async def test_kill_9_of_the_relay_process_loses_and_duplicates_no_effect(scratc
     async def write() -> None:
         await append_round_robin(db, store, Item, items, total, tenant, pace)
 
-    import nats
-
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     from kinetic_infra.broker.streams import ensure_stream, service_stream
@@ -240,3 +242,156 @@ async def test_kill_9_of_the_relay_process_loses_and_duplicates_no_effect(scratc
     # Restarts re-published in the same order: each stream's events are in version order.
     messages = await read_stream(nats_url, stream_name_for_service(service), total)
     assert_in_stream_order(messages, {str(i): total // len(items) for i in items})
+
+
+class FlakyNatsRelay(OutboxRelay):
+    """A relay whose next ``failures`` event publishes fail where nats-py's ``publish_async``
+    calls ``nc.publish``: raising ``OutboundBufferLimitError`` (what the client does while it
+    reconnects with a full buffer) or, with ``hang``, never returning. ``attempts`` holds
+    the loop time of each failure."""
+
+    def __init__(self, settings: RelaySettings, failures: int, hang: bool = False) -> None:
+        super().__init__(settings)
+        self.failures, self.hang = failures, hang
+        self.attempts: list[float] = []
+
+    async def connect(self) -> None:
+        await super().connect()
+        assert self._nc is not None
+        publish = self._nc.publish
+
+        async def flaky_publish(subject, payload=b"", reply="", headers=None):
+            if headers and "Nats-Msg-Id" in headers and self.failures > 0:
+                self.failures -= 1
+                self.attempts.append(asyncio.get_running_loop().time())
+                if self.hang:
+                    await asyncio.Event().wait()
+                raise nats.errors.OutboundBufferLimitError
+            await publish(subject, payload, reply=reply, headers=headers)
+
+        self._nc.publish = flaky_publish  # type: ignore[method-assign]
+
+
+async def _run_until_published(relay: OutboxRelay, count: int, timeout: float = 20.0) -> None:
+    """Run ``relay`` until it has published ``count`` events; fail if it stops or stalls."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: relay.published >= count or task.done(), timeout,
+                         f"publishing {count} events")
+        assert not task.done(), "the relay stopped"
+        assert relay.published == count
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_repeated_publish_failures_do_not_use_up_publish_async_and_the_relay_recovers(
+        db, scratch_dsn, nats_url):
+    service = unique_service_name()
+    Item, store, tenant = item_event_class(service), EventStore(service), uuid.uuid4()
+    items, versions = [uuid.uuid4() for _ in range(3)], defaultdict(int)
+    await append_items(db, store, Item, items, versions, 12, tenant)
+    # batch_size=2 gives publish_async 4 slots; each failed nc.publish keeps one for good.
+    relay = FlakyNatsRelay(RelaySettings(service, scratch_dsn, nats_url, batch_size=2,
+                                         retry_backoff_min=0.01, retry_backoff_max=0.02),
+                           failures=20)
+    await _run_until_published(relay, 12)
+    assert relay.failures == 0
+    messages = await read_stream(nats_url, stream_name_for_service(service), 12)
+    assert_in_stream_order(messages, {str(i): 4 for i in items})
+
+
+async def test_a_jetstream_context_replaced_after_a_failure_leaves_no_subscription_behind(
+        db, scratch_dsn, nats_url):
+    service = unique_service_name()
+    Item, store, tenant = item_event_class(service), EventStore(service), uuid.uuid4()
+    await append_items(db, store, Item, [uuid.uuid4()], defaultdict(int), 1, tenant)
+    relay = FlakyNatsRelay(RelaySettings(service, scratch_dsn, nats_url,
+                                         retry_backoff_min=0.01, retry_backoff_max=0.01),
+                           failures=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: relay.published == 1 or task.done(), 10, "the event")
+        assert relay._nc is not None
+        # The current context's ack inbox and the client's request inbox, nothing more.
+        assert len(relay._nc._subs) <= 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_a_publish_that_never_returns_is_given_up_at_the_publish_timeout_and_retried(
+        db, scratch_dsn, nats_url):
+    service = unique_service_name()
+    Item, store, tenant = item_event_class(service), EventStore(service), uuid.uuid4()
+    items, versions = [uuid.uuid4() for _ in range(2)], defaultdict(int)
+    await append_items(db, store, Item, items, versions, 4, tenant)
+    relay = FlakyNatsRelay(RelaySettings(service, scratch_dsn, nats_url, publish_timeout=0.3,
+                                         retry_backoff_min=0.01), failures=3, hang=True)
+    await _run_until_published(relay, 4, timeout=10)
+    assert relay.failures == 0
+    messages = await read_stream(nats_url, stream_name_for_service(service), 4)
+    assert_in_stream_order(messages, {str(i): 2 for i in items})
+
+
+async def test_publish_retries_back_off_exponentially_to_a_cap_and_start_over_after_a_batch(
+        db, scratch_dsn, nats_url):
+    service = unique_service_name()
+    Item, store, tenant = item_event_class(service), EventStore(service), uuid.uuid4()
+    items, versions = [uuid.uuid4()], defaultdict(int)
+    await append_items(db, store, Item, items, versions, 1, tenant)
+    relay = FlakyNatsRelay(RelaySettings(service, scratch_dsn, nats_url,
+                                         retry_backoff_min=0.05, retry_backoff_max=0.4),
+                           failures=6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: relay.published == 1 or task.done(), 10, "the first event")
+        gaps = [b - a for a, b in zip(relay.attempts, relay.attempts[1:])]
+        for gap, delay in zip(gaps, [0.05, 0.1, 0.2, 0.4, 0.4], strict=True):
+            assert delay * 0.8 <= gap < delay + 0.25, (gaps, delay)
+        relay.failures = 2
+        await append_items(db, store, Item, items, versions, 1, tenant)
+        await eventually(lambda: relay.published == 2 or task.done(), 10, "the second event")
+        assert relay.attempts[-1] - relay.attempts[-2] < 0.3  # the first delay again, not 0.4
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.mark.parametrize("dropped", ["working", "working and lock"])
+async def test_the_relay_goes_on_publishing_after_postgresql_drops_its_connections(
+        db, scratch_dsn, nats_url, dropped):
+    service = unique_service_name()
+    Item, store, tenant = item_event_class(service), EventStore(service), uuid.uuid4()
+    items, versions = [uuid.uuid4() for _ in range(3)], defaultdict(int)
+    relay = OutboxRelay(RelaySettings(service, scratch_dsn, nats_url, retry_backoff_min=0.05,
+                                      leader_check_interval=0.1))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    admin = await asyncpg.connect(scratch_dsn)
+    try:
+        await append_items(db, store, Item, items, versions, 6, tenant)
+        await eventually(lambda: relay.published == 6 or task.done(), 10, "the first events")
+        assert relay._conn is not None and relay._lock_conn is not None
+        pids = [relay._conn.get_server_pid()]
+        if dropped == "working and lock":  # what a PostgreSQL restart does
+            pids.append(relay._lock_conn.get_server_pid())
+        for pid in pids:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await append_items(db, store, Item, items, versions, 6, tenant)
+        await eventually(lambda: relay.published == 12 or task.done(), 10, "the later events")
+        assert not task.done(), "the relay stopped"
+        assert relay._conn.get_server_pid() not in pids
+        # With the lock connection gone it steps down (up to leader_check_interval later,
+        # maybe after publishing) and, alone, leads again.
+        await eventually(lambda: relay.is_leader and relay._lock_conn is not None
+                         and relay._lock_conn.get_server_pid() not in pids, 5, "leading again")
+    finally:
+        await admin.close()
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    messages = await read_stream(nats_url, stream_name_for_service(service), 12)
+    assert_in_stream_order(messages, {str(i): 4 for i in items})
