@@ -46,7 +46,10 @@ async def consume(server: str, key: str, batch: int = 100) -> None:
 
 async def read(nc: Client, feed: FeedAccess, seen: set[str], batch: int,
                closed: asyncio.Event) -> None:
-    subscription = await nc.jetstream().pull_subscribe_bind(feed.durable, feed.stream)
+    # Fetched messages come to an inbox under the prefix the server allows: named here, as
+    # older nats-py releases (nats-io/nats.py#777) use `_INBOX.` there, which it refuses.
+    subscription = await nc.jetstream().pull_subscribe_bind(
+        feed.durable, feed.stream, inbox_prefix=f"{feed.inbox_prefix}.".encode())
     print(f"reading {feed.subjects}", file=sys.stderr, flush=True)
     try:
         while not closed.is_set():

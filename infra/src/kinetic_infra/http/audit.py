@@ -1,6 +1,8 @@
 """Audit at the HTTP edge: every call of an endpoint marked ``audited(...)`` writes exactly
 one audit record, whatever happens: success, denied (403, or 404 for what the caller may
-not see) or error (invalid input, a refused rule, a failure). The route class wraps the
+not see) or error (invalid input, a refused rule, a failure); an endpoint whose answer is
+about several patients (a FHIR search) notes them all, and writes one record per patient,
+with the same request id. The route class wraps the
 whole request, validation included, so no path through an endpoint escapes it.
 Calls without a valid token belong to no organization and are not in any organization's
 trail (they are answered 401 and logged).
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +40,8 @@ class AuditNote:
     resource_id: str | None = None
     patient_id: UUID | None = None
     location_id: UUID | None = None
+    # An answer about several patients (a search across them): one record for each.
+    patient_ids: list[UUID] = field(default_factory=list)
 
 
 def note(request: Request) -> AuditNote:
@@ -82,11 +86,16 @@ async def _record(request: Request, principal: Principal, spec: dict[str, str],
     audit: AuditNote = request.state.audit
     params = request.path_params
     span = trace.get_current_span().get_span_context()
-    await write(request.app.state.runtime.db, AuditRecord(
-        tenant_id=principal.tenant_id, actor=principal.staff_id, role=principal.role_label(),
-        action=spec["action"], resource_type=spec["resource_type"], outcome=outcome,
-        resource_id=audit.resource_id or (str(next(iter(params.values()))) if params else None),
-        location_id=audit.location_id, patient_id=audit.patient_id,
-        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
-        trace_id=format(span.trace_id, "032x") if span.is_valid else None,
-    ))
+    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    patients = list(dict.fromkeys(
+        p for p in (audit.patient_id, *audit.patient_ids) if p is not None)) or [None]
+    for patient_id in patients:
+        await write(request.app.state.runtime.db, AuditRecord(
+            tenant_id=principal.tenant_id, actor=principal.staff_id,
+            role=principal.role_label(), action=spec["action"],
+            resource_type=spec["resource_type"], outcome=outcome,
+            resource_id=audit.resource_id or (str(next(iter(params.values())))
+                                              if params else None),
+            location_id=audit.location_id, patient_id=patient_id, request_id=request_id,
+            trace_id=format(span.trace_id, "032x") if span.is_valid else None,
+        ))

@@ -20,6 +20,13 @@ delivery state survives a restart, and several dispatchers share the work (row l
 ``dispatch_queue`` holds only ids, the organization and when each is due: the dispatcher
 must find due work across organizations before it acts as one of them; everything it sends
 is read under that organization's row-level security.
+
+Withdrawal: when a patient withdraws data sharing with a partner, the feed takes the queue
+rows of the partner's unsent deliveries of the patient (all but the instruction to erase)
+and marks them ``withdrawn`` (feed._drop_unsent), in the withdrawal's transaction: what is
+not sent by then is never sent, and the patient's lane goes on with the instruction to
+erase. It takes a queue row before its delivery, as ``_try`` does, so one being sent at that
+moment is waited for (and keeps the status its answer gave), never deadlocked on.
 """
 
 from __future__ import annotations

@@ -19,7 +19,13 @@ when the consent is given later and when the partner the consent named is regist
 a withdrawal delivers the instruction to erase. A patient's restricted events and consents
 are handled one at a time (a transaction lock on the patient), so a consent and the notes it
 covers, arriving at once from two streams, never miss each other; nor do they and a
-partner's registration (an organization lock, shared by them, exclusive for it).
+partner's registration (an organization lock, shared by them, exclusive for it). Every other
+event that names a patient takes the same lock shared (such events go side by side, but
+never beside the patient's consent): a withdrawal handled at the same time as another
+stream's event of the patient either comes first, and the event is not delivered, or after
+it, and finds that event's delivery and FHIR resources to drop. A withdrawal drops the
+partner's deliveries of the patient not sent yet (status ``withdrawn`` in the delivery log),
+all but the instruction to erase.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kinetic_contracts import CloudEvent
 from kinetic_contracts.booking.v1.events import PatientConsentRecorded
+from kinetic_contracts.partners.v1.events import DisclosureWithdrawn
 from kinetic_contracts.partner_feed import feed_subject
 from kinetic_contracts.registry import EVENT_MODELS
 from kinetic_infra.db.schema import outbox
@@ -154,8 +161,13 @@ async def _partners(conn: AsyncConnection) -> list[Any]:
 
 
 async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
-    """One delivery per partner the event may go to; returns how many."""
-    given = await _consents_of(conn, event.data.get("patient_id"))
+    """One delivery per partner the event may go to; returns how many. An event that names
+    a patient is handled under the patient's lock (shared: beside the patient's other events,
+    never beside a consent), so the consents read here stay in force until it commits."""
+    patient_id = event.data.get("patient_id")
+    if patient_id is not None:
+        await _hold_patient(conn, event.tenantid, UUID(str(patient_id)), shared=True)
+    given = await _consents_of(conn, patient_id)
     lane = delivery_lane(event)
     made = 0
     for p in await _partners(conn):
@@ -191,12 +203,17 @@ async def hold_registry(conn: AsyncConnection, tenant_id: Any) -> None:
     await conn.execute(select(func.pg_advisory_xact_lock(_registry_lock(tenant_id))))
 
 
-async def _hold_patient(conn: AsyncConnection, tenant_id: Any, patient_id: Any) -> None:
-    """One at a time per patient; and never beside a partner's registration in the
-    organization (shared here, exclusive there), so the two cannot miss each other."""
-    await conn.execute(select(func.pg_advisory_xact_lock_shared(_registry_lock(tenant_id)),
-                              func.pg_advisory_xact_lock(func.hashtextextended(
-                                  f"partners:patient:{patient_id}", 0))))
+async def _hold_patient(conn: AsyncConnection, tenant_id: Any, patient_id: UUID, *,
+                        shared: bool = False) -> None:
+    """One at a time per patient (consents and restricted events; ``shared``: the patient's
+    other events, which go side by side but never beside those); and never beside a
+    partner's registration in the organization (shared here, exclusive there), so the two
+    cannot miss each other. Always the organization's lock first, then the patient's."""
+    patient_lock = func.hashtextextended(f"partners:patient:{patient_id}", 0)
+    await conn.execute(select(
+        func.pg_advisory_xact_lock_shared(_registry_lock(tenant_id)),
+        (func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock)(
+            patient_lock)))
 
 
 async def disclose_to_new_partner(conn: AsyncConnection, partner: Any,
@@ -254,6 +271,7 @@ async def _disclose_on_consent(conn: AsyncConnection, consent: PatientConsentRec
     for p in named:
         grant = _grant(p)
         if not consent.granted:
+            await _drop_unsent(conn, p["partner_id"], consent.patient_id)
             if grant.richer:
                 erase = withdrawal(p["partner_id"], event, consent.patient_id, grant.richer)
                 await deliver(conn, p["partner_id"], erase, delivery_lane(erase))
@@ -263,6 +281,28 @@ async def _disclose_on_consent(conn: AsyncConnection, consent: PatientConsentRec
                 disclosed = disclosure(p["partner_id"], CloudEvent.model_validate(envelope),
                                        event)
                 await deliver(conn, p["partner_id"], disclosed, delivery_lane(disclosed))
+
+
+async def _drop_unsent(conn: AsyncConnection, partner_id: Any, patient_id: UUID) -> int:
+    """The patient withdrew data sharing with the partner: its deliveries of the patient
+    that are not sent yet (pending, or being retried) are not sent, and say so in the
+    delivery log (``withdrawn``); an instruction to erase still goes. Their queue rows are
+    taken first, as the dispatcher takes them (then the delivery): one being sent right now
+    is waited for, and stays delivered if it was taken, or is dropped with the rest if not.
+    Returns how many were dropped."""
+    unsent = (select(deliveries.c.delivery_id)
+              .where(deliveries.c.partner_id == partner_id,
+                     deliveries.c.lane == f"patient:{patient_id}",
+                     deliveries.c.status.in_(("pending", "retrying")),
+                     deliveries.c.event_type != DisclosureWithdrawn.event_type))
+    dropped = (await conn.execute(queue.delete().where(queue.c.delivery_id.in_(unsent))
+                                  .returning(queue.c.delivery_id))).scalars().all()
+    if not dropped:
+        return 0
+    done = await conn.execute(deliveries.update().where(
+        deliveries.c.delivery_id.in_(dropped),
+        deliveries.c.status.in_(("pending", "retrying"))).values(status="withdrawn"))
+    return done.rowcount
 
 
 async def enqueue(conn: AsyncConnection, delivery_id: int, tenant_id: Any, partner_id: Any,

@@ -5,15 +5,33 @@ The projection (domain/fhir.py) is pure and asks for the stored bodies it builds
 lookup. Here that lookup answers from what has been fetched so far and notes what it was asked
 for; the event is projected again once those rows are read, until it asks for nothing new. A
 resource's ``version_id`` counts its changes (FHIR's ``meta.versionId``).
+
+What the FHIR API asks of them is here too: a partner's one resource, and a page of a search
+with the count of every match (adapters/fhir_api.py parses the search).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, delete, select, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    RowMapping,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -93,3 +111,40 @@ async def forget_patient(conn: AsyncConnection, partner_ids: list[UUID], patient
         await conn.execute(delete(fhir_resources).where(
             fhir_resources.c.partner_id.in_(partner_ids),
             fhir_resources.c.patient_id == patient_id))
+
+
+# -- what the FHIR API reads -------------------------------------------------------------------
+
+def with_identifier(system: str | None, value: str | None) -> ColumnElement[bool]:
+    """The stored resource carries an identifier of this system and value (either may be
+    left out: any system, any value): JSONB containment on the body's ``identifier[]``."""
+    wanted = {key: text for key, text in (("system", system), ("value", value))
+              if text is not None}
+    return fhir_resources.c.body.contains({"identifier": [wanted]})
+
+
+async def find(conn: AsyncConnection, partner_id: UUID, resource_type: str, resource_id: str
+               ) -> RowMapping | None:
+    """One of the partner's resources, if it has it."""
+    return (await conn.execute(select(fhir_resources).where(
+        fhir_resources.c.partner_id == partner_id,
+        fhir_resources.c.resource_type == resource_type,
+        fhir_resources.c.id == resource_id))).mappings().first()
+
+
+async def search(conn: AsyncConnection, partner_id: UUID, resource_type: str,
+                 conditions: Sequence[ColumnElement[bool]], count: int, offset: int
+                 ) -> tuple[int, list[RowMapping]]:
+    """How many of the partner's resources of this type meet every condition, and the page
+    of ``count`` of them after the first ``offset`` (oldest change first, then by id). One
+    statement, so the total and the page are counted and read in the same snapshot."""
+    where = (fhir_resources.c.partner_id == partner_id,
+             fhir_resources.c.resource_type == resource_type, *conditions)
+    counted = select(func.count().label("total")).select_from(fhir_resources).where(
+        *where).subquery("counted")
+    page = (select(fhir_resources).where(*where)
+            .order_by(fhir_resources.c.updated_at, fhir_resources.c.id)
+            .offset(offset).limit(count).subquery("page").lateral())
+    rows = list((await conn.execute(select(counted.c.total, *page.c).select_from(
+        counted.outerjoin(page, true())))).mappings())
+    return rows[0]["total"], [row for row in rows if row["id"] is not None]

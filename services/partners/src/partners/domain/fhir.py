@@ -281,15 +281,45 @@ _APPOINTMENT_STATUS: dict[type, str] = {
     booking.AppointmentCompleted: "fulfilled", booking.AppointmentNoShow: "noshow"}
 
 
+# The slot's end is unknown: FHIR's way to say so where R4 requires the element (app-3: a
+# booked, arrived, fulfilled or noshow appointment has a start and an end).
+END_UNKNOWN = {"extension": [{
+    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+
+
+def _slot(body: Body, p: Any) -> None:
+    """Start and end, always both (R4's app-2, app-3). Only booked and rescheduled carry the
+    end; the other events keep the one stored for the same start. Without it (a partner
+    granted only outcomes, or the booking came before the partner was registered) the end
+    is marked unknown rather than guessed."""
+    start = _iso(p.starts_at)
+    if (ends_at := getattr(p, "ends_at", None)) is not None:
+        end: str | None = _iso(ends_at)
+    else:
+        stored = (body.get("start"), body.get("end"))
+        end = stored[1] if stored[0] is not None and _same_instant(stored[0], start) else None
+    body["start"] = start
+    if end is not None:
+        body["end"] = end
+        body.pop("_end", None)
+    else:
+        body.pop("end", None)
+        body["_end"] = copy.deepcopy(END_UNKNOWN)
+
+
+def _same_instant(a: str, b: str) -> bool:
+    return datetime.fromisoformat(a.replace("Z", "+00:00")) == datetime.fromisoformat(
+        b.replace("Z", "+00:00"))
+
+
 def _appointment_body(ctx: _Ctx, p: Any, status: str) -> Body:
     aid = str(p.appointment_id)
     body = ctx.stored("Appointment", aid) or {"identifier": [_identifier("appointment", aid)]}
-    body.update(status=status, start=_iso(p.starts_at), participant=[
+    body.update(status=status, participant=[
         {"actor": _ref(kind, rid), "required": "required", "status": "accepted"}
         for kind, rid in (("Patient", p.patient_id), ("Practitioner", p.therapist_id),
                           ("Location", p.location_id))])
-    if (ends_at := getattr(p, "ends_at", None)) is not None:
-        body["end"] = _iso(ends_at)
+    _slot(body, p)
     if (kind := getattr(p, "appointment_type", None)) is not None:
         body["appointmentType"] = _code("appointment-type", kind)
     if (episode_id := getattr(p, "episode_id", None)) is not None:
