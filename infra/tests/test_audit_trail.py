@@ -74,3 +74,16 @@ async def test_the_chain_is_checked_batch_by_batch_and_a_record_altered_later_is
         await superuser.close()
     check = await verify_chain(db, tenant, batch=3)
     assert (check.intact, check.first_broken_id, check.records) == (False, fifth, 5)
+
+
+async def test_records_written_together_join_the_chain_in_order(db):
+    """A search answering about several patients writes one record each, in one batch."""
+    tenant = uuid.uuid4()
+    await write(db, record(tenant, 0))
+    await write(db, *(record(tenant, n) for n in range(1, 6)))
+    await write(db, record(tenant, 6))
+    rows = await chain(db, tenant)
+    assert [r["request_id"] for r in rows] == [f"request-{n}" for n in range(7)]
+    assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
+    check = await verify_chain(db, tenant)
+    assert check.intact and check.records == 7

@@ -82,15 +82,23 @@ _INSERT_SQL = (
     f"ORDER BY id DESC LIMIT 1), '{GENESIS}') AS hash) AS last")
 
 
-async def write(db: Database, record: AuditRecord) -> None:
-    """Append one record to its organization's chain, in a transaction of its own: BEGIN
-    with the organization's lock (so the chain has no forks), the insert, COMMIT. Three
-    round trips, as every audited request pays for them."""
+async def write(db: Database, record: AuditRecord, *more: AuditRecord) -> None:
+    """Append records of one organization to its chain, in a transaction of their own:
+    BEGIN with the organization's lock (so the chain has no forks), the inserts, COMMIT.
+    Three round trips for one record, as every audited request pays for them; several (a
+    search answering about many patients, one record each) go in one pipelined batch, each
+    insert seeing the one before it."""
+    records = (record, *more)
+    assert all(r.tenant_id == record.tenant_id for r in records), "one organization's chain"
     lock = f"kinetic-audit:{record.tenant_id}"
     async with db.transaction(record.tenant_id, advisory_lock=lock) as conn:
-        values = asdict(record)
-        await (await driver_connection(conn)).execute(
-            _INSERT_SQL, *(values[c] for c in CHAINED), _canonical(values))
+        driver = await driver_connection(conn)
+        rows = [(*(values[c] for c in CHAINED), _canonical(values))
+                for values in map(asdict, records)]
+        if len(rows) == 1:
+            await driver.execute(_INSERT_SQL, *rows[0])
+        else:
+            await driver.executemany(_INSERT_SQL, rows)
 
 
 @dataclass

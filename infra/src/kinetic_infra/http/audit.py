@@ -89,13 +89,12 @@ async def _record(request: Request, principal: Principal, spec: dict[str, str],
     request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
     patients = list(dict.fromkeys(
         p for p in (audit.patient_id, *audit.patient_ids) if p is not None)) or [None]
-    for patient_id in patients:
-        await write(request.app.state.runtime.db, AuditRecord(
-            tenant_id=principal.tenant_id, actor=principal.staff_id,
-            role=principal.role_label(), action=spec["action"],
-            resource_type=spec["resource_type"], outcome=outcome,
-            resource_id=audit.resource_id or (str(next(iter(params.values())))
-                                              if params else None),
-            location_id=audit.location_id, patient_id=patient_id, request_id=request_id,
-            trace_id=format(span.trace_id, "032x") if span.is_valid else None,
-        ))
+    await write(request.app.state.runtime.db, *(AuditRecord(
+        tenant_id=principal.tenant_id, actor=principal.staff_id,
+        role=principal.role_label(), action=spec["action"],
+        resource_type=spec["resource_type"], outcome=outcome,
+        resource_id=audit.resource_id or (str(next(iter(params.values())))
+                                          if params else None),
+        location_id=audit.location_id, patient_id=patient_id, request_id=request_id,
+        trace_id=format(span.trace_id, "032x") if span.is_valid else None,
+    ) for patient_id in patients))
