@@ -136,8 +136,8 @@ class Stand:
         async def find(_conn: Any, _partner: Any, kind: str, rid: str) -> Any:
             return next((r for r in self.rows if r["id"] == rid), None)
 
-        async def write(_db: Any, record: Any) -> None:
-            self.audited.append(record)
+        async def write(_db: Any, *records: Any) -> None:
+            self.audited.extend(records)
 
         monkeypatch.setattr(fhir_api, "FHIR_KEY", SimpleNamespace(holder=holder))
         monkeypatch.setattr(fhir_store, "search", search)

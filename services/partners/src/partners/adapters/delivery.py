@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -46,11 +47,15 @@ from kinetic_infra.db.database import Database
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, partners, queue
 
+log = logging.getLogger(__name__)
+
 FIRST_RETRY = 1.0  # seconds
 MAX_RETRY = 3600.0
 MAX_ATTEMPTS = 30  # 1 s, 2 s, 4 s … capped at an hour: about a day in all
 TIMEOUT = 10.0
 IDLE = 0.3
+FAILURE_PAUSE = 0.5  # seconds after a failed round, doubling while failures repeat …
+MAX_FAILURE_PAUSE = 30.0  # … up to this
 
 # Deliveries tried at once, across lanes and partners: within the database pool's steady
 # connections (10), since a connection opened beyond them is closed again after each use.
@@ -88,8 +93,17 @@ async def dispatch_once(db: Database, client: httpx.AsyncClient) -> int:
     """Try the head of every due lane once (up to ``IN_FLIGHT``); returns how many."""
     async with db.read() as conn:
         heads = list((await conn.execute(HEADS_SQL, {"limit": IN_FLIGHT})).mappings())
-    tried = await asyncio.gather(*(_try(db, client, dict(h)) for h in heads))
-    return sum(tried)
+    tried = await asyncio.gather(*(_try(db, client, dict(h)) for h in heads),
+                                 return_exceptions=True)
+    for head, outcome in zip(heads, tried, strict=True):
+        if isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            # One delivery that cannot be tried (its partner's secret unreadable, the
+            # database gone mid-way) must not keep the other lanes from going out.
+            log.error("delivery %s could not be tried: %r", head["delivery_id"], outcome,
+                      exc_info=outcome)
+    return sum(t for t in tried if isinstance(t, int))
 
 
 async def _try(db: Database, client: httpx.AsyncClient, head: dict[str, Any]) -> int:
@@ -136,10 +150,24 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     # Keep-alive for every delivery in flight: a pool that keeps fewer closes and reopens
     # connections to the same receivers all the time.
     limits = httpx.Limits(max_connections=4 * IN_FLIGHT, max_keepalive_connections=4 * IN_FLIGHT)
+    pause = FAILURE_PAUSE
     async with httpx.AsyncClient(limits=limits) as client:
         while not stop.is_set():
-            if not await dispatch_once(runtime.db, client):
-                try:
-                    await asyncio.wait_for(stop.wait(), IDLE)
-                except asyncio.TimeoutError:
-                    pass
+            try:
+                tried = await dispatch_once(runtime.db, client)
+            except Exception:  # noqa: BLE001 - a dispatcher that stopped would deliver nothing
+                # PostgreSQL away, say: every delivery waits in the queue, so nothing is lost.
+                log.exception("webhook dispatcher: a round failed; going on in %.1f s", pause)
+                await _pause(stop, pause)
+                pause = min(MAX_FAILURE_PAUSE, pause * 2)
+                continue
+            pause = FAILURE_PAUSE
+            if not tried:
+                await _pause(stop, IDLE)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
