@@ -45,6 +45,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from kinetic_contracts.naming import service_subjects, stream_name_for_service
+from kinetic_infra.backoff import Backoff
 from kinetic_infra.broker.streams import (
     DEAD_LETTER_STREAM,
     dead_letter_stream,
@@ -133,7 +134,7 @@ class PullLoop:
         stream, config = stream_name_for_service(sub.source_service), consumer_config(
             sub, self.ack_wait)
         pull: JetStreamContext.PullSubscription | None = None
-        pause = FAILURE_PAUSE
+        backoff = Backoff(FAILURE_PAUSE, MAX_FAILURE_PAUSE)
         while True:
             try:
                 if pull is None:
@@ -142,12 +143,12 @@ class PullLoop:
                         stream=stream, config=config)
                 await self._pull_once(pull, stream, config)
             except Exception:  # noqa: BLE001 - a loop that ended would consume nothing more
+                pause = backoff.next()
                 log.exception("consumer %s: pull loop failed, going on in %.1f s (what was "
                               "not acked is redelivered after ack_wait)", sub.name, pause)
                 await asyncio.sleep(pause)
-                pause = min(MAX_FAILURE_PAUSE, pause * 2)
             else:
-                pause = FAILURE_PAUSE
+                backoff.reset()
 
     async def _pull_once(self, pull: JetStreamContext.PullSubscription, stream: str,
                          config: ConsumerConfig) -> None:

@@ -61,6 +61,7 @@ import asyncpg
 import nats
 from nats.js import JetStreamContext
 
+from kinetic_infra.backoff import Backoff, sleep_or_stop
 from kinetic_infra.broker.streams import ensure_stream, service_stream
 from kinetic_infra.db.database import asyncpg_dsn
 from kinetic_infra.settings import nats_servers
@@ -140,7 +141,7 @@ class OutboxRelay:
     async def acquire_leadership(self, stop: asyncio.Event) -> bool:
         """Wait for the leader lock; False if ``stop`` was set first."""
         key = leader_lock_key(self.settings.service)
-        backoff = _Backoff(self.settings.retry_backoff_min, self.settings.retry_backoff_max)
+        backoff = Backoff(self.settings.retry_backoff_min, self.settings.retry_backoff_max)
         while not stop.is_set():
             try:
                 if self._lock_conn is None:
@@ -155,7 +156,7 @@ class OutboxRelay:
                             "in %.1f s", self.settings.service, exc, delay)
                 _discard(self._lock_conn)
                 self._lock_conn = None
-            await _sleep_or_stop(stop, delay)
+            await sleep_or_stop(stop, delay)
         return False
 
     async def still_leader(self) -> bool:
@@ -237,14 +238,14 @@ class OutboxRelay:
                 finally:
                     self.is_leader = False
                 # Leadership lost: a standby, whose connection did not just fail, goes first.
-                await _sleep_or_stop(stop, self.settings.leader_poll)
+                await sleep_or_stop(stop, self.settings.leader_poll)
         finally:
             await self.close()
 
     async def lead(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set or the leader lock is lost."""
         loop = asyncio.get_running_loop()
-        backoff = _Backoff(self.settings.retry_backoff_min, self.settings.retry_backoff_max)
+        backoff = Backoff(self.settings.retry_backoff_min, self.settings.retry_backoff_max)
         poll = self.settings.min_poll
         check_lock_at = loop.time() + self.settings.leader_check_interval
         renew_jetstream = False
@@ -270,7 +271,7 @@ class OutboxRelay:
                 delay = backoff.next()
                 log.warning("outbox relay for %s: publish failed (%s); retrying in %.1f s",
                             self.settings.service, exc, delay)
-                await _sleep_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
                 continue
             except DATABASE_ERRORS as exc:
                 delay = backoff.next()
@@ -278,14 +279,14 @@ class OutboxRelay:
                             "reconnecting in %.1f s", self.settings.service, exc, delay)
                 _discard(self._conn)
                 self._conn = None
-                await _sleep_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
                 continue
             backoff.reset()
             if published:
                 poll = self.settings.min_poll
                 continue
             poll = self.settings.min_poll if pending else min(poll * 2, self.settings.max_poll)
-            await _sleep_or_stop(stop, poll)
+            await sleep_or_stop(stop, poll)
 
     def _new_jetstream(self) -> JetStreamContext:
         assert self._nc is not None
@@ -332,27 +333,7 @@ class OutboxRelay:
             await self._nc.drain()
 
 
-class _Backoff:
-    def __init__(self, first: float, cap: float) -> None:
-        self.first, self.cap = first, cap
-        self._next = first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
 def _discard(conn: asyncpg.Connection | None) -> None:
     # terminate(), not close(): a broken connection may never answer a polite goodbye.
     if conn is not None and not conn.is_closed():
         conn.terminate()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

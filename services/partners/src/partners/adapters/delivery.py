@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy import select, text
 from standardwebhooks import Webhook
 
+from kinetic_infra.backoff import Backoff, sleep_or_stop
 from kinetic_infra.db.database import Database
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import deliveries, partners, queue
@@ -150,24 +151,17 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     # Keep-alive for every delivery in flight: a pool that keeps fewer closes and reopens
     # connections to the same receivers all the time.
     limits = httpx.Limits(max_connections=4 * IN_FLIGHT, max_keepalive_connections=4 * IN_FLIGHT)
-    pause = FAILURE_PAUSE
+    backoff = Backoff(FAILURE_PAUSE, MAX_FAILURE_PAUSE)
     async with httpx.AsyncClient(limits=limits) as client:
         while not stop.is_set():
             try:
                 tried = await dispatch_once(runtime.db, client)
             except Exception:  # noqa: BLE001 - a dispatcher that stopped would deliver nothing
                 # PostgreSQL away, say: every delivery waits in the queue, so nothing is lost.
+                pause = backoff.next()
                 log.exception("webhook dispatcher: a round failed; going on in %.1f s", pause)
-                await _pause(stop, pause)
-                pause = min(MAX_FAILURE_PAUSE, pause * 2)
+                await sleep_or_stop(stop, pause)
                 continue
-            pause = FAILURE_PAUSE
+            backoff.reset()
             if not tried:
-                await _pause(stop, IDLE)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass
+                await sleep_or_stop(stop, IDLE)
