@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import uuid
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from kinetic_infra.inbox.consumer import Delivery, InboxConsumer, Outcome, Subsc
 from kinetic_infra.infrastructure_errors import is_transient_infrastructure_error
 from kinetic_infra.service.definition import ServiceDefinition, build_runtime
 from kinetic_infra.settings import Settings
+from kinetic_infra.stack.processes import free_port
 
 
 @pytest.fixture
@@ -507,12 +507,6 @@ async def test_a_consumer_process_whose_pull_loop_ended_stops_for_its_supervisor
             loop.remove_signal_handler(sig)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _outage_subscription(service: str, Item, trouble: dict) -> Subscription:
     sub = Subscription(name=f"{service}-outage", source_service=service, max_attempts=3)
 
@@ -535,7 +529,7 @@ async def _outage(consumer: InboxConsumer, trouble: dict, kind: str):
     """PostgreSQL out of reach for the consumer, or its handler meeting an outage."""
     real_db = consumer.db
     if kind == "database unreachable":
-        consumer.db = Database(f"postgresql://kinetic:x@127.0.0.1:{_closed_port()}/gone")
+        consumer.db = Database(f"postgresql://kinetic:x@127.0.0.1:{free_port()}/gone")
     trouble["kind"] = kind
     try:
         yield

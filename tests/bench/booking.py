@@ -55,7 +55,7 @@ import httpx
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.service.definition import ServiceDefinition
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
-from kinetic_infra.stack.processes import ChildProcess, free_port, port_open, wait_until
+from kinetic_infra.stack.processes import ChildProcess, free_port, port_open
 from kinetic_infra.stack.temporal import EmbeddedTemporal, TemporalSettings
 from tests.bench.bare_booking import DDL as BARE_DDL
 from tests.bench.latency import LatencyStats
@@ -422,8 +422,8 @@ class BookingBench:
                 for i in range(self.replicas)]
         for api in apis:
             # /healthz, not /readyz: readiness would also ask for the Temporal server.
-            wait_until(lambda: _answers(f"{self.kinetic_url}/healthz"), timeout=90,
-                       what="booking API", alive=api.alive)
+            api.wait_ready(lambda: _answers(f"{self.kinetic_url}/healthz"), timeout=90,
+                           what="booking API")
         self.token = platform.mint(OPERATOR, ttl_seconds=3 * 3600)
 
         bare_db = f"{BARE_DB}{self.label}"
@@ -437,8 +437,8 @@ class BookingBench:
                  "--dsn", stack.postgres.dsn(bare_db), *(["--reuse-port"] if several else [])],
                 platform.log_dir / f"bare-booking-{i + 1}.log", cwd=REPO_ROOT).start()
             self.bares.append(bare)
-            wait_until(lambda: port_open(self.bare_port) and _answers(f"{self.bare_url}/healthz"),
-                       timeout=60, what="bare booking server", alive=bare.alive)
+            bare.wait_ready(lambda: port_open(self.bare_port) and _answers(f"{self.bare_url}/healthz"),
+                            timeout=60, what="bare booking server")
 
     def stop(self) -> None:
         for bare in self.bares:

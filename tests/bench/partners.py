@@ -33,7 +33,7 @@ import nats
 from kinetic_contracts.partner_feed import FeedAccess
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
-from kinetic_infra.stack.processes import free_port, wait_until
+from kinetic_infra.stack.processes import free_port
 from kinetic_infra.stack.temporal import EmbeddedTemporal, TemporalSettings
 from tests.bench.latency import (
     _SPAWN,
@@ -97,7 +97,7 @@ class PartnersBench:
         platform.start_process(definition, "consumer")
         platform.start_process(definition, "dispatcher")
         url = f"{platform.base_url('partners')}/healthz"
-        wait_until(lambda: _answers(url), timeout=90, what="partners API", alive=api.alive)
+        api.wait_ready(lambda: _answers(url), timeout=90, what="partners API")
 
     def stop(self) -> None:
         if self.platform is not None:

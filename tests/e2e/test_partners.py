@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -23,6 +22,8 @@ import uvicorn
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from kinetic_infra.stack.processes import free_port
+
 pytestmark = pytest.mark.platform
 
 
@@ -30,7 +31,7 @@ class Receiver:
     """A partner's webhook endpoint: answers ``status`` and keeps what it verified."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.secret = ""
         self.status = 200
         self.delay = 0.0  # seconds before answering
@@ -96,12 +97,6 @@ class Receiver:
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e["type"] == event_type]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -342,7 +337,7 @@ EXAMPLE = Path(__file__).parents[2] / "contracts" / "examples" / "webhook_receiv
 async def test_the_example_receiver_verifies_with_the_contracts_helper(api, wait_for):
     """The receiver partners are given to start from, run as it is: it verifies Kinetic's
     signature with ``kinetic_contracts.webhooks`` and prints the event."""
-    port = _free_port()
+    port = free_port()
     response = await api("partners", "POST", "/partners", json={
         "name": "example", "webhook_url": f"http://127.0.0.1:{port}/",
         "grant": {"event_types": ["kinetic.booking.location.registered.v1"]}})

@@ -122,8 +122,8 @@ class EmbeddedNats:
     def wait_ready(self) -> None:
         s = self.settings
         assert self.process is not None
-        wait_until(lambda: port_open(s.port) and port_open(s.monitor_port), timeout=30,
-                   what=f"NATS {s.name}", alive=self.process.alive)
+        self.process.wait_ready(lambda: port_open(s.port) and port_open(s.monitor_port),
+                                timeout=30, what=f"NATS {s.name}")
 
     def stop(self) -> None:
         if self.process:

@@ -25,7 +25,7 @@ from kinetic_infra.auth.tokens import SigningKey
 from kinetic_infra.service.definition import SeedContext, ServiceDefinition
 from kinetic_infra.stack.nats import EmbeddedNats, NatsCluster, NatsSettings
 from kinetic_infra.stack.postgres import EmbeddedPostgres, PostgresSettings
-from kinetic_infra.stack.processes import ChildProcess, free_port, port_open, wait_until
+from kinetic_infra.stack.processes import ChildProcess, free_port, port_open
 from kinetic_infra.stack.temporal import NAMESPACE, EmbeddedTemporal, TemporalSettings
 
 ROLES = ("api", "relay", "consumer", "worker", "dispatcher")
@@ -142,8 +142,8 @@ class Platform:
                            "--data-dir", str(self.data_dir), "--port", str(self.ports.issuer)],
             self.log_dir / "dev-issuer.log").start()
         self.processes.append(self.issuer)
-        wait_until(lambda: port_open(self.ports.issuer), timeout=30, what="development issuer",
-                   alive=self.issuer.alive)
+        self.issuer.wait_ready(lambda: port_open(self.ports.issuer), timeout=30,
+                               what="development issuer")
 
     def prepare_databases(self) -> None:
         assert self.postgres is not None
@@ -217,9 +217,8 @@ class Platform:
                        None)
             if api is not None:
                 # Every process imports its service at once: more of them take longer.
-                wait_until(lambda d=d: self._ready(d), timeout=90 * self.replicas,
-                           what=f"{d.name} API",
-                           alive=api.alive)
+                api.wait_ready(lambda d=d: self._ready(d), timeout=90 * self.replicas,
+                               what=f"{d.name} API")
 
     def _ready(self, d: ServiceDefinition) -> bool:
         try:

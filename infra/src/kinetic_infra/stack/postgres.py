@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from kinetic_infra.stack.processes import ChildProcess, port_open, wait_until
+from kinetic_infra.stack.processes import ChildProcess, port_open
 
 SERVER_USER = "kinetic-postgres"
 SUPERUSER = "postgres"
@@ -100,8 +100,8 @@ class EmbeddedPostgres:
             "postgres", [_bin("postgres"), "-D", str(s.data_dir), *options],
             log_dir / "postgres.log", user=self.user,
         ).start()
-        wait_until(lambda: port_open(s.port) and self._accepting(), timeout=60,
-                   what="PostgreSQL", alive=self.process.alive)
+        self.process.wait_ready(lambda: port_open(s.port) and self._accepting(), timeout=60,
+                                what="PostgreSQL")
         return self
 
     def _accepting(self) -> bool:

@@ -7,6 +7,7 @@ after a grace period; readiness is polled against a TCP port, never assumed from
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,11 +17,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    """A TCP port that is free on loopback now (the caller binds it soon after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port that is free on loopback now (the caller binds it soon after).
+
+    Never one of the kernel's ephemeral ports: a port the kernel hands out for `bind(0)` is
+    also the local port of the next outgoing connection, and a test run opens thousands of
+    them between picking a server's port and the server binding it. Drawn at random so
+    processes picking at once rarely meet, and never twice in one process."""
+    ephemeral = _ephemeral_range()
+    candidates = [port for port in range(10000, 65536) if port not in ephemeral]
+    for _ in range(200):
+        port = random.choice(candidates)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free TCP port outside the ephemeral range")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -101,6 +129,14 @@ class ChildProcess:
             assert self.popen is not None
             self.popen.kill()
             self.popen.wait(5)
+
+    def wait_ready(self, check: Callable[[], bool], *, timeout: float, what: str) -> None:
+        """Poll `check` until it holds; a process that exits first fails with its log's end,
+        which says why (a port taken, a bad configuration)."""
+        try:
+            wait_until(check, timeout=timeout, what=what, alive=self.alive)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; the end of {self.log_path}:\n{self.tail()}") from None
 
     def tail(self, lines: int = 40) -> str:
         try:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kinetic_infra.stack.processes import ChildProcess, port_open, wait_until
+from kinetic_infra.stack.processes import ChildProcess, port_open
 
 NAMESPACE = "default"
 
@@ -61,8 +61,8 @@ class EmbeddedTemporal:
             "--log-level", "warn",
         ]
         self.process = ChildProcess("temporal", argv, log_dir / "temporal.log").start()
-        wait_until(lambda: port_open(s.port) and port_open(s.ui_port), timeout=90,
-                   what="Temporal", alive=self.process.alive)
+        self.process.wait_ready(lambda: port_open(s.port) and port_open(s.ui_port), timeout=90,
+                                what="Temporal")
         return self
 
     def stop(self) -> None:
