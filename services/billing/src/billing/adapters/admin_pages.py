@@ -1,6 +1,8 @@
 """Billing staff's pages: invoices by location and status; one invoice with its lines, totals,
 history and the forms to take a payment or refund one; its receipts and the invoice to print;
-the patient's account (ledger and packs); the price list editor; the day's takings.
+the patient's account (ledger and packs, an open pack closed and its unused sessions refunded
+from there: a pack's invoice is not refunded on its own); the price list editor; the day's
+takings.
 
 Every read and action is a call of billing's own API (kinetic_infra.http.admin_pages), so the
 pages follow its rules (no overpayment, no refund above what was paid, no tariff in the past),
@@ -32,7 +34,7 @@ from sqlalchemy import select
 
 from billing.adapters import documents
 from billing.adapters.directory import locations
-from billing.adapters.http import BILLING_STAFF, PRICE_SETTERS, PaymentIn
+from billing.adapters.http import BILLING_STAFF, PRICE_SETTERS, REFUNDERS, PaymentIn
 from billing.application.billing import LINE_LABELS
 from billing.domain.money import Money
 from billing.domain.price_list import Fees
@@ -48,7 +50,6 @@ MENU = [("Invoices", HOME), ("Prices", PRICES), ("Takings", TAKINGS)]
 STATUSES = ["open", "partially_paid", "overdue", "paid", "void"]
 METHODS = get_args(PaymentIn.model_fields["method"].annotation)
 FEES = list(Fees.model_fields)
-REFUNDERS = (Role.BILLING, Role.OPERATOR)  # as the API's refund route
 ACTIONS = {"payments": "Not recorded", "refunds": "Not refunded"}
 # What the invoice page prints through the API: the invoice, or one payment's receipt.
 DOCUMENT = re.compile(r"(document|receipts/[0-9a-fA-F-]{36})(\.pdf)?")
@@ -302,11 +303,9 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
 
     # -- the patient's account -----------------------------------------------------------------
 
-    @pages.get(ACCOUNTS + "/{patient_id}")
-    async def account(request: Request, patient_id: str) -> Response:
-        principal = kit.signed_in(request)
-        if principal is None:
-            return kit.sign_in(request)
+    async def account_page(request: Request, principal: Principal, patient_id: str, *,
+                           message: str | None = None, warn: bool = False,
+                           status_code: int = 200) -> Response:
         ledger = await call(request, "GET", f"/accounts/{patient_id}/ledger")
         if ledger.status_code != 200:
             return redirect(HOME, f"Account of {patient_id}: {problem_text(ledger)}", warn=True)
@@ -317,12 +316,42 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         for entry in entries:
             balances[entry["currency"]] += entry["amount"]
         bills = await ok(request, _q("/invoices", patient_id=patient_id), [])
+        packs = await ok(request, f"/patients/{patient_id}/packs", [])
         return render(request, "account.html", principal, title="Patient account",
                       patient_id=patient_id, entries=list(reversed(entries)),
                       balances=dict(balances), bills=bills,
                       numbers={b["invoice_id"]: b["number"] for b in bills},
-                      account=await ok(request, f"/accounts/{patient_id}", None),
-                      packs=await ok(request, f"/patients/{patient_id}/packs", []))
+                      account=await ok(request, f"/accounts/{patient_id}", None), packs=packs,
+                      # Closing a pack refunds it: billing's and the operator's, there.
+                      can_close={p["pack_id"] for p in packs
+                                 if principal.can_at(UUID(p["location_id"]), REFUNDERS)},
+                      message=message, warn=warn, status_code=status_code)
+
+    @pages.get(ACCOUNTS + "/{patient_id}")
+    async def account(request: Request, patient_id: str) -> Response:
+        principal = kit.signed_in(request)
+        if principal is None:
+            return kit.sign_in(request)
+        return await account_page(request, principal, patient_id)
+
+    @pages.post(ACCOUNTS + "/{patient_id}/packs/{pack_id}/refund")
+    async def close_pack(request: Request, patient_id: str, pack_id: str) -> Response:
+        """Close the pack and refund its unused sessions by the location's policy (the API's
+        POST /packs/{id}/refund); a repeat finds the pack closed and changes nothing."""
+        principal = kit.signed_in(request)
+        if principal is None:
+            return kit.sign_in(request)
+        if _uuid(pack_id) is None:
+            return redirect(f"{ACCOUNTS}/{patient_id}", f"No pack {pack_id}", warn=True)
+        closed = await call(request, "POST", f"/packs/{pack_id}/refund")
+        if closed.status_code != 200:
+            return await account_page(request, principal, patient_id,
+                                      message=f"Not closed: {problem_text(closed)}", warn=True,
+                                      status_code=closed.status_code)
+        pack = closed.json()
+        return redirect(f"{ACCOUNTS}/{patient_id}",
+                        f"Pack {pack['offer']} closed: its unused sessions are refunded by the "
+                        "location's policy on its invoice.", anchor="packs")
 
     # -- the price list ----------------------------------------------------------------------
 

@@ -4,9 +4,13 @@
   or a late cancellation starts the appointment's workflow (idempotent by workflow id, so a
   redelivered event charges nothing twice); a reversed appointment is un-charged at once, in
   the consumer's transaction (the charge aggregate makes it happen once).
-- ``billing-charge-signals`` reads billing's own ``payment.recorded`` and ``invoice.credited``
-  and signals the workflow what the invoice still asks.
-- The activities charge the appointment and follow the invoice up (reminder, overdue).
+- ``billing-charge-signals`` reads billing's own events: ``invoice.issued`` for a pack sold
+  starts that pack's workflow (its price is invoiced like any charge, so it is reminded and
+  falls overdue like any invoice; started from the committed event, never for a sale that
+  rolled back), and ``payment.recorded`` and ``invoice.credited`` signal the workflow (the
+  appointment's, or the pack's) what the invoice still asks.
+- The activities charge the appointment (a pack was charged when it was sold: its invoice
+  is read) and follow the invoice up (reminder, overdue).
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from uuid import UUID
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing.adapters.projections import invoices
 from billing.application import billing
 from billing.application.workflows import (
     CHARGE_SESSION,
@@ -30,8 +38,11 @@ from billing.application.workflows import (
     ChargeRequest,
     FollowUp,
     InvoiceChange,
+    PackInvoice,
     SessionChargeWorkflow,
+    pack_workflow_id,
     workflow_id,
+    workflow_id_of,
 )
 from billing.domain import charge, due_dates, invoice
 from billing.settings import billing_settings
@@ -56,12 +67,19 @@ def charge_input(tenant_id: Any, occurrence: charge.Occurrence) -> ChargeInput:
                        day_seconds=settings.day_seconds, reminder_days=settings.reminder_days)
 
 
+def pack_input(tenant_id: Any, pack_id: UUID, invoice_id: UUID) -> ChargeInput:
+    settings = billing_settings()
+    return ChargeInput(tenant_id=tenant_id, pack=PackInvoice(pack_id=pack_id,
+                                                             invoice_id=invoice_id),
+                       day_seconds=settings.day_seconds, reminder_days=settings.reminder_days)
+
+
 async def start_charge(runtime: Runtime, inp: ChargeInput) -> None:
-    """One workflow per appointment, ever: a finished one is never started again."""
+    """One workflow per appointment or pack, ever: a finished one is never started again."""
     client = await temporal_client(runtime)
     try:
         await client.start_workflow(
-            SessionChargeWorkflow.run, inp, id=workflow_id(inp.occurrence.appointment_id),
+            SessionChargeWorkflow.run, inp, id=workflow_id_of(inp),
             task_queue=runtime.definition.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
@@ -118,13 +136,28 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         await billing.reverse_charge(conn, runtime.store, event.tenantid, r.appointment_id,
                                      r.reason_code, datetime.now(UTC))
 
-    async def on_invoice_change(_conn: AsyncConnection, event: CloudEvent) -> None:
+    @own.on(public.InvoiceIssued.event_type)
+    async def on_issued(_conn: AsyncConnection, event: CloudEvent) -> None:
+        issued = public.InvoiceIssued.model_validate(event.data)
+        if issued.kind == "pack" and issued.pack_id is not None:
+            await start_charge(runtime, pack_input(event.tenantid, issued.pack_id,
+                                                   issued.invoice_id))
+
+    async def on_invoice_change(conn: AsyncConnection, event: CloudEvent) -> None:
         appointment_id = event.data.get("appointment_id")
-        if appointment_id is None:
-            return  # a pack's invoice has no workflow
+        if appointment_id is not None:
+            followed_by = workflow_id(appointment_id)
+        else:
+            # Payments and credits name no pack: the invoice's row does (written with the
+            # invoice, so it is there before any payment on it).
+            pack_id = await conn.scalar(select(invoices.c.pack_id).where(
+                invoices.c.invoice_id == UUID(event.data["invoice_id"])))
+            if pack_id is None:
+                return  # an invoice of neither an appointment nor a pack has no workflow
+            followed_by = pack_workflow_id(pack_id)
         client = await temporal_client(runtime)
         try:
-            await client.get_workflow_handle(workflow_id(appointment_id)).signal(
+            await client.get_workflow_handle(followed_by).signal(
                 SessionChargeWorkflow.invoice_changed,
                 InvoiceChange(version=event.sequence, outstanding=event.data["outstanding"]))
         except RPCError as exc:
@@ -139,9 +172,28 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
     store = runtime.store
 
+    async def invoiced(conn: AsyncConnection, tenant_id: UUID, invoice_id: UUID
+                       ) -> dict[str, Any]:
+        bill, version = await billing.load(conn, store, billing.invoice_stream(invoice_id),
+                                           invoice, tenant_id=tenant_id)
+        issued = bill.issued
+        # The workflow cannot read the clinic's timezone: the instant the invoice becomes
+        # overdue (its midnight after the due date) is read here, with the issue date
+        # where the clinic is, which the terms count from.
+        zone = await billing.location_zone(conn, issued.location_id)
+        return ChargeOutcome(
+            paid_by="invoice", invoice_id=issued.invoice_id, outstanding=bill.outstanding,
+            version=version, issued_at=issued.issued_at,
+            terms_days=(issued.due_on - issued.issued_at.astimezone(zone).date()).days,
+            overdue_from=due_dates.overdue_from(issued.due_on, zone),
+        ).model_dump(mode="json")
+
     @activity.defn(name=CHARGE_SESSION)
     async def charge_session(request: ChargeRequest) -> ChargeOutcome:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
+            if request.pack is not None:  # charged when sold: follow the pack's invoice
+                return await invoiced(conn, request.tenant_id, request.pack.invoice_id)
+            assert request.occurrence is not None
             state = await billing.charge_session(conn, store, request.tenant_id,
                                                  request.occurrence, datetime.now(UTC))
             if state.reversed is not None:
@@ -150,20 +202,7 @@ def activities(runtime: Runtime) -> Sequence[Callable[..., Any]]:
                 return ChargeOutcome(paid_by="nothing").model_dump(mode="json")
             if state.charged.invoice_id is None:
                 return ChargeOutcome(paid_by="pack").model_dump(mode="json")
-            bill, version = await billing.load(
-                conn, store, billing.invoice_stream(state.charged.invoice_id), invoice,
-                tenant_id=request.tenant_id)
-            issued = bill.issued
-            # The workflow cannot read the clinic's timezone: the instant the invoice becomes
-            # overdue (its midnight after the due date) is read here, with the issue date
-            # where the clinic is, which the terms count from.
-            zone = await billing.location_zone(conn, issued.location_id)
-            return ChargeOutcome(
-                paid_by="invoice", invoice_id=issued.invoice_id, outstanding=bill.outstanding,
-                version=version, issued_at=issued.issued_at,
-                terms_days=(issued.due_on - issued.issued_at.astimezone(zone).date()).days,
-                overdue_from=due_dates.overdue_from(issued.due_on, zone),
-            ).model_dump(mode="json")
+            return await invoiced(conn, request.tenant_id, state.charged.invoice_id)
 
         return ChargeOutcome.model_validate(
             await run_command(runtime.db, work, tenant_id=request.tenant_id))

@@ -8,13 +8,20 @@ credits and what was actually paid (``domain.superbill``: a pack session claims 
 the pack's invoice, a waived one 0), with totals that are the sums of those lines. Every
 document names the patient with their date of birth (billing's directory keeps them from
 booking); one whose details have not reached billing yet names the patient by reference.
+
+Dates print on the clinic's own calendar (the location's timezone, as its due dates are
+reckoned): a Sydney session at 09:00 is invoiced at 22:00 UTC the day before, and an invoice
+dated before its service, or a receipt dated the day before the payment, is wrong where the
+patient reads it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,11 +50,28 @@ class Page:
     sections: Sections
 
 
+def local(at: datetime | str, zone: ZoneInfo) -> datetime:
+    """An instant (as stored, or as the API's ISO text) where the clinic is."""
+    instant = datetime.fromisoformat(at) if isinstance(at, str) else at
+    if instant.tzinfo is None:  # the database hands back UTC
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(zone)
+
+
 @dataclass(frozen=True)
 class Place:
     location: str
     therapist: str | None
     patient: str  # "Ada Canarysson, born 1996-04-02", or "patient <id>" until known
+    zone: ZoneInfo = field(default=ZoneInfo("UTC"))  # UTC until billing knows the location
+
+    def day(self, at: datetime | str) -> str:
+        """The clinic's date of an instant, as documents and pages print it."""
+        return local(at, self.zone).date().isoformat()
+
+    def moment(self, at: datetime | str) -> str:
+        """The clinic's date and time of an instant, to the minute."""
+        return local(at, self.zone).strftime("%Y-%m-%d %H:%M")
 
 
 def html(page: Page) -> str:
@@ -81,15 +105,17 @@ def history_item(event: RecordedEvent) -> dict[str, Any]:
 
 async def place(conn: AsyncConnection, location_id: UUID, therapist_id: UUID | None,
                 patient_id: UUID) -> Place:
-    name = await conn.scalar(select(locations.c.name)
-                             .where(locations.c.location_id == location_id))
+    known = (await conn.execute(select(locations.c.name, locations.c.timezone)
+                                .where(locations.c.location_id == location_id))).one_or_none()
+    name, zone = known if known else (None, None)
     therapist = None if therapist_id is None else await conn.scalar(
         select(therapists.c.display_name).where(therapists.c.therapist_id == therapist_id))
     who = (await conn.execute(select(patients).where(patients.c.patient_id == patient_id))
            ).mappings().one_or_none()
     patient = (f"{who['given_name']} {who['family_name']}, born {who['date_of_birth']}"
                if who else f"patient {patient_id}")
-    return Place(location=name or str(location_id), therapist=therapist, patient=patient)
+    return Place(location=name or str(location_id), therapist=therapist, patient=patient,
+                 zone=ZoneInfo(zone or "UTC"))
 
 
 def _lines(detail: dict[str, Any]) -> list[str]:
@@ -113,13 +139,13 @@ def invoice_page(detail: dict[str, Any], where: Place) -> Page:
             f"Still to pay: {money(max(detail['outstanding'], 0), c)}"]
     if detail["outstanding"] < 0:
         sums.append(f"In credit: {money(-detail['outstanding'], c)}")
-    history = [f"{h['at'][:10]} {h['kind'].replace('_', ' ')}: {money(h['amount'], c)}"
+    history = [f"{where.day(h['at'])} {h['kind'].replace('_', ' ')}: {money(h['amount'], c)}"
                + (f" by {h['method']}" if h.get("method") else "")
                + (f" ({h['reason']})" if h.get("reason") else "")
                for h in detail["history"] if h["kind"] in ("payment", "refund", "credit_note")]
     return Page(
         title=f"Invoice {detail['number']}",
-        lead=f"{where.location} · issued {str(detail['issued_at'])[:10]} · due "
+        lead=f"{where.location} · issued {where.day(detail['issued_at'])} · due "
              f"{detail['due_on']} · for {where.patient}",
         sections=[("Charges", _lines(detail)), ("Amounts", sums),
                   *([("Payments and credits", history)] if history else []),
@@ -131,7 +157,7 @@ def receipt(detail: dict[str, Any], payment: dict[str, Any], where: Place) -> Pa
     return Page(
         title=f"Receipt for invoice {detail['number']}",
         lead=f"Received {money(payment['amount'], c)} by {payment['method']} on "
-             f"{payment['at'][:10]} at {where.location}. Thank you.",
+             f"{where.day(payment['at'])} at {where.location}. Thank you.",
         # Who paid for what: the patient heads the sections, the lead stays the thanks.
         sections=[("From", [where.patient]), ("For", _lines(detail)),
                   ("Invoice", [f"Total {money(detail['total'], c)}",

@@ -31,13 +31,16 @@ from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
 from kinetic_infra.event_store.ids import new_id
 from kinetic_infra.http.audit import AuditedRoute, audited, note
-from kinetic_infra.http.auth import Staff
+from kinetic_infra.http.auth import ForbiddenError, Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.read_models import at_visible_locations, fetch_all, fetch_one
 from kinetic_infra.service.definition import Runtime
 
 BILLING_STAFF = (Role.BILLING, Role.FRONT_DESK, Role.OPERATOR)
 PRICE_SETTERS = (Role.BILLING, Role.OPERATOR)
+# Refunds and credit notes pay money out or forgive it: billing's and the operator's, at the
+# invoice's own location (the front desk there takes payments only).
+REFUNDERS = (Role.BILLING, Role.OPERATOR)
 ACCOUNT_READERS = BILLING_STAFF
 
 
@@ -149,6 +152,8 @@ class InvoiceRow(BaseModel):
     status: str
     overdue: bool
     issued_at: datetime
+    issued_on: date = Field(description="The date of issue where the clinic is (its "
+                                        "location's timezone), as the invoice prints it")
     due_on: date
 
 
@@ -194,9 +199,14 @@ class TakingsOut(BaseModel):
 
 
 def with_patient_name(query: Select[Any]) -> Select[Any]:
-    """The invoices query with the name of whom each is for (none until it is known)."""
+    """The invoices query with the name of whom each is for (none until it is known) and its
+    date of issue on the clinic's calendar (UTC's while billing does not know the location)."""
+    zone = (select(locations.c.timezone).where(locations.c.location_id == invoices.c.location_id)
+            .scalar_subquery())
     return (query.add_columns((patients.c.given_name + " " + patients.c.family_name)
-                              .label("patient_name"))
+                              .label("patient_name"),
+                              cast(func.timezone(func.coalesce(zone, "UTC"), invoices.c.issued_at),
+                                   Date).label("issued_on"))
             .outerjoin(patients, patients.c.patient_id == invoices.c.patient_id))
 
 
@@ -331,9 +341,15 @@ def router(runtime: Runtime) -> APIRouter:
             return await invoice_out(conn, principal, invoice_id)
 
     async def change_invoice(request: Request, principal: Principal, invoice_id: UUID,
-                             command: Any) -> dict[str, Any]:
+                             command: Any, roles: tuple[Role, ...] = BILLING_STAFF
+                             ) -> dict[str, Any]:
+        """Apply the command to an invoice the caller can see, if they hold one of ``roles``
+        at its location: the route's roles held somewhere else are not enough."""
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             row = await visible_invoice(conn, request, principal, invoice_id)
+            if not principal.can_at(row["location_id"], roles):
+                raise ForbiddenError(f"this needs one of: {', '.join(r.value for r in roles)} "
+                                     "at the invoice's location")
             await billing.run(conn, store, billing.invoice_stream(invoice_id), invoice, command,
                               billing.context(principal.tenant_id, new_id(),
                                               location_id=row["location_id"],
@@ -361,23 +377,23 @@ def router(runtime: Runtime) -> APIRouter:
               summary="Refund money paid on the invoice (full or partial, never more than "
                       "was paid), with a reason", openapi_extra=audited("refund", "invoice"))
     async def refund(request: Request, invoice_id: UUID, body: RefundIn,
-                     principal: Staff(Role.BILLING, Role.OPERATOR),
+                     principal: Staff(*REFUNDERS),
                      idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         return await change_invoice(request, principal, invoice_id, invoice.IssueRefund(
             invoice_id=invoice_id, refund_id=idempotency_key or new_id(), amount=body.money(),
-            reason=body.reason, by=staff_name(principal), now=datetime.now(UTC)))
+            reason=body.reason, by=staff_name(principal), now=datetime.now(UTC)), REFUNDERS)
 
     @api.post("/invoices/{invoice_id}/credit-notes", response_model=InvoiceOut,
               status_code=status.HTTP_201_CREATED,
               summary="Credit the invoice (a credit note with a reason)",
               openapi_extra=audited("credit", "invoice"))
     async def credit_note(request: Request, invoice_id: UUID, body: CreditNoteIn,
-                          principal: Staff(Role.BILLING, Role.OPERATOR),
+                          principal: Staff(*REFUNDERS),
                           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         return await change_invoice(request, principal, invoice_id, invoice.IssueCreditNote(
             invoice_id=invoice_id, credit_note_id=idempotency_key or new_id(),
             amount=body.money(), reason_code=body.reason_code, reason=body.reason,
-            by=staff_name(principal), now=datetime.now(UTC)))
+            by=staff_name(principal), now=datetime.now(UTC)), REFUNDERS)
 
     # -- documents -------------------------------------------------------------------------
 
@@ -508,12 +524,11 @@ def router(runtime: Runtime) -> APIRouter:
               summary="Close the pack and refund its unused sessions by the location's "
                       "policy (pro rata, or none)", openapi_extra=audited("refund", "pack"))
     async def refund_unused(request: Request, pack_id: UUID,
-                            principal: Staff(Role.BILLING, Role.OPERATOR)) -> dict[str, Any]:
+                            principal: Staff(*REFUNDERS)) -> dict[str, Any]:
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             row = (await conn.execute(packs.select().where(packs.c.pack_id == pack_id))
                    ).mappings().one_or_none()
-            if row is None or not principal.can_at(row["location_id"],
-                                                   (Role.BILLING, Role.OPERATOR)):
+            if row is None or not principal.can_at(row["location_id"], REFUNDERS):
                 raise pack.PackNotFoundError(f"no pack {pack_id} you can see")
             note(request).patient_id = row["patient_id"]
             await billing.refund_pack(conn, store, principal.tenant_id, pack_id,
@@ -535,11 +550,15 @@ def router(runtime: Runtime) -> APIRouter:
         if not seen:
             raise AccountNotFoundError(f"no account for patient {patient_id}")
 
-    async def balances(conn: AsyncConnection, patient_id: UUID) -> dict[str, int]:
-        rows = await conn.execute(
+    async def balances(conn: AsyncConnection, principal: Principal, patient_id: UUID
+                       ) -> dict[str, int]:
+        """The sum of the ledger entries the caller may read (as GET …/ledger lists them):
+        another location's invoices are neither shown nor counted."""
+        rows = await conn.execute(at_visible_locations(
             select(ledger_entries.c.currency, func.sum(ledger_entries.c.amount))
             .where(ledger_entries.c.patient_id == patient_id)
-            .group_by(ledger_entries.c.currency))
+            .group_by(ledger_entries.c.currency),
+            principal, ledger_entries.c.location_id, ACCOUNT_READERS))
         return {currency: int(total) for currency, total in rows}
 
     @api.get("/accounts", response_model=list[AccountOut],
@@ -559,7 +578,7 @@ def router(runtime: Runtime) -> APIRouter:
                               location=accounts.c.last_location_id, roles=ACCOUNT_READERS)
         note(request).location_id = row["last_location_id"]
         async with db.read(principal.tenant_id) as conn:
-            return {**row, "balances": await balances(conn, patient_id)}
+            return {**row, "balances": await balances(conn, principal, patient_id)}
 
     @api.get("/accounts/{patient_id}/ledger", response_model=list[EntryOut],
              summary="The account's ledger entries, oldest first (the balance is their sum)",

@@ -113,13 +113,16 @@ async def issue_invoice(conn: AsyncConnection, store: EventStore, ctx: EventCont
                         terms_days: int, now: datetime, therapist_id: UUID | None = None,
                         appointment_id: UUID | None = None, episode_id: UUID | None = None,
                         pack_id: UUID | None = None) -> None:
+    zone = await location_zone(conn, location_id)
+    # The number's year is the clinic's year of issue, as its date is: an evening session
+    # in New York on 31 December is numbered in that year, not the next UTC one.
+    year = now.astimezone(zone).year
     issued = public.InvoiceIssued(
         invoice_id=invoice_id, patient_id=patient_id, location_id=location_id,
-        currency=currency, number=await next_number(conn, ctx.tenant_id, now.year), kind=kind,
+        currency=currency, number=await next_number(conn, ctx.tenant_id, year), kind=kind,
         appointment_id=appointment_id, episode_id=episode_id, pack_id=pack_id,
         total=sum(line.amount for line in lines), tax=sum(line.tax for line in lines),
-        issued_at=now,
-        due_on=due_dates.due_on(now, await location_zone(conn, location_id), terms_days))
+        issued_at=now, due_on=due_dates.due_on(now, zone, terms_days))
     await run(conn, store, invoice_stream(invoice_id), invoice,
               invoice.IssueInvoice(issued=issued, therapist_id=therapist_id, lines=tuple(lines)),
               ctx)
@@ -213,7 +216,8 @@ async def reverse_charge(conn: AsyncConnection, store: EventStore, tenant_id: UU
         owed = pack.reversal_credit(drawn_from, appointment_id)
         if owed:
             await _credit_reversal(conn, store, ctx, drawn_from.purchased.invoice_id, owed,
-                                   appointment_id, reason_code, tenant_id, now)
+                                   appointment_id, reason_code, tenant_id, now,
+                                   through_pack=True)
         return
     assert charged.invoice_id is not None
     await _credit_reversal(conn, store, ctx, charged.invoice_id, None, appointment_id,
@@ -222,9 +226,10 @@ async def reverse_charge(conn: AsyncConnection, store: EventStore, tenant_id: UU
 
 async def _credit_reversal(conn: AsyncConnection, store: EventStore, ctx: EventContext,
                            invoice_id: UUID, amount: int | None, appointment_id: UUID,
-                           reason_code: str, tenant_id: UUID, now: datetime) -> None:
+                           reason_code: str, tenant_id: UUID, now: datetime,
+                           through_pack: bool = False) -> None:
     """Credit ``amount`` (all it still asks if None, never more) on the invoice, once per
-    reversed appointment."""
+    reversed appointment (``through_pack``: a closed pack's invoice, its session's share)."""
     bill: invoice.Invoice = await state_of(conn, store, invoice_stream(invoice_id), invoice,
                                            tenant_id)
     creditable = bill.total - bill.credited
@@ -238,7 +243,7 @@ async def _credit_reversal(conn: AsyncConnection, store: EventStore, ctx: EventC
                       amount={"amount": creditable, "currency": bill.currency},
                       reason_code="appointment_reversed",
                       reason=f"booking reversed the appointment ({reason_code})",
-                      by="booking"), ctx)
+                      by="booking", through_pack=through_pack), ctx)
 
 
 async def buy_pack(conn: AsyncConnection, store: EventStore, tenant_id: UUID, *,
@@ -247,7 +252,8 @@ async def buy_pack(conn: AsyncConnection, store: EventStore, tenant_id: UUID, *,
     """Sell one of the location's packs at today's tariff: the pack is usable at once and
     its price is invoiced like any other charge."""
     existing = await state_of(conn, store, pack_stream(pack_id), pack, tenant_id)
-    if existing is not None:
+    if existing is not None:  # the same request again, or another under its key (refused)
+        pack.ensure_same_sale(existing, patient_id, location_id, offer_code)
         return existing  # type: ignore[no-any-return]
     day = await local_date(conn, location_id, now)
     tariff = await tariff_on(conn, store, tenant_id, location_id, day)
@@ -272,8 +278,9 @@ async def buy_pack(conn: AsyncConnection, store: EventStore, tenant_id: UUID, *,
 
 async def refund_pack(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
                       pack_id: UUID, by: str, now: datetime) -> pack.Pack:
-    """Close the pack and pay back its unused sessions by the location's policy: refunded
-    as far as the pack's invoice was paid, credited where it was not."""
+    """Close the pack and pay back its unused sessions by the location's policy: their worth
+    is credited on the pack's invoice, and what of it was already paid is refunded
+    (invoice.settle_unused)."""
     bought: pack.Pack | None = await state_of(conn, store, pack_stream(pack_id), pack,
                                                tenant_id)
     if bought is None:
@@ -285,23 +292,20 @@ async def refund_pack(conn: AsyncConnection, store: EventStore, tenant_id: UUID,
     ctx = context(tenant_id, pack_id, location_id=p.location_id)
     recorded = await run(conn, store, pack_stream(pack_id), pack,
                          pack.RefundPack(pack_id=pack_id, policy=policy, now=now), ctx)
+    stream = invoice_stream(p.invoice_id)
     for event in recorded:
-        due = event.data["amount"]
-        bill: invoice.Invoice = await state_of(conn, store, invoice_stream(p.invoice_id),
-                                               invoice, tenant_id)
-        refundable = min(due, bill.paid - bill.refunded)
+        bill: invoice.Invoice = await state_of(conn, store, stream, invoice, tenant_id)
+        to_credit, to_refund = invoice.settle_unused(bill, event.data["amount"])
         reason = f"{event.data['unused']} unused pack sessions"
-        if refundable > 0:
-            await run(conn, store, invoice_stream(bill.invoice_id), invoice, invoice.IssueRefund(
-                invoice_id=bill.invoice_id, refund_id=uuid.uuid5(pack_id, "refund"),
-                amount={"amount": refundable, "currency": p.currency}, reason=reason, by=by,
-                now=now), ctx)
-            bill = await state_of(conn, store, invoice_stream(p.invoice_id), invoice, tenant_id)
-        to_credit = min(due - refundable, bill.total - bill.credited)
+        money = {"currency": p.currency}
         if to_credit > 0:
-            await run(conn, store, invoice_stream(bill.invoice_id), invoice,
-                      invoice.IssueCreditNote(
-                          invoice_id=bill.invoice_id, credit_note_id=uuid.uuid5(pack_id, "credit"),
-                          amount={"amount": to_credit, "currency": p.currency},
-                          reason_code="other", reason=reason, by=by, now=now), ctx)
+            await run(conn, store, stream, invoice, invoice.IssueCreditNote(
+                invoice_id=p.invoice_id, credit_note_id=uuid.uuid5(pack_id, "credit"),
+                amount={**money, "amount": to_credit}, reason_code="other", reason=reason,
+                by=by, now=now, through_pack=True), ctx)
+        if to_refund > 0:
+            await run(conn, store, stream, invoice, invoice.IssueRefund(
+                invoice_id=p.invoice_id, refund_id=uuid.uuid5(pack_id, "refund"),
+                amount={**money, "amount": to_refund}, reason=reason, by=by, now=now,
+                through_pack=True), ctx)
     return await state_of(conn, store, pack_stream(pack_id), pack, tenant_id)  # type: ignore[no-any-return]

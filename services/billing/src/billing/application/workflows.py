@@ -1,8 +1,11 @@
 """SessionChargeWorkflow: one per completed, no-show or late-cancelled appointment, started
-with the appointment's id (a redelivered event reaches the same workflow, never a second).
+with the appointment's id (a redelivered event reaches the same workflow, never a second),
+and one per pack sold, started with the pack's id: a pack's price is invoiced like any
+charge, so its invoice is reminded and marked overdue like any other.
 
 It charges the appointment once (activity ``charge_session``: the tariff in force on the
-session's date, drawn from a pack or invoiced). An invoice is then followed until it is
+session's date, drawn from a pack or invoiced; a pack's invoice was issued with the sale, and
+the activity only answers with it). An invoice is then followed until it is
 settled: reminders fall due on the configured days after issue, and once its due date has
 passed at the clinic (its midnight after the due date, ``domain.due_dates``) the invoice is
 marked overdue; after that the workflow waits for the payment (or the reversal) that closes
@@ -17,6 +20,8 @@ instant the invoice becomes overdue.
 Versioned with care: workflows started before the ``overdue-after-due-date`` patch marked
 the invoice overdue at the start of its due date (at once with 0 days' terms, with no timer
 before the activity), so they replay on that path; their charge answered no ``overdue_from``.
+A pack's workflow issues the very commands an appointment's does (its input, not its code,
+differs), so following packs up changed nothing an appointment's history replays.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
@@ -39,16 +44,35 @@ FOLLOW_UP = "follow_up_invoice"
 CHARGE_TIMEOUT = timedelta(minutes=2)
 
 
-class ChargeInput(BaseModel):
+class PackInvoice(BaseModel):
+    """A pack sold: its price was invoiced with the sale, so only the invoice is followed."""
+
+    pack_id: UUID
+    invoice_id: UUID
+
+
+class _Charged(BaseModel):
+    """What a workflow charges: an appointment's occurrence, or a pack sold (exactly one)."""
+
     tenant_id: UUID
-    occurrence: Occurrence
+    occurrence: Occurrence | None = None
+    pack: PackInvoice | None = None
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> _Charged:
+        if (self.occurrence is None) == (self.pack is None):
+            raise ValueError("a charge is for an appointment's occurrence or a pack, not "
+                             "both or neither")
+        return self
+
+
+class ChargeInput(_Charged):
     day_seconds: float = 86_400
     reminder_days: list[int] = Field(default_factory=lambda: [7, 12])
 
 
-class ChargeRequest(BaseModel):
-    tenant_id: UUID
-    occurrence: Occurrence
+class ChargeRequest(_Charged):
+    pass
 
 
 class ChargeOutcome(BaseModel):
@@ -78,7 +102,8 @@ class InvoiceChange(BaseModel):
 
 
 class ChargeStatus(BaseModel):
-    appointment_id: UUID
+    appointment_id: UUID | None = None  # none for a pack's invoice
+    pack_id: UUID | None = None
     paid_by: str | None = None
     invoice_id: UUID | None = None
     outstanding: int | None = None
@@ -89,6 +114,17 @@ class ChargeStatus(BaseModel):
 
 def workflow_id(appointment_id: UUID) -> str:
     return f"session-charge-{appointment_id}"
+
+
+def pack_workflow_id(pack_id: UUID) -> str:
+    return f"session-charge-pack-{pack_id}"
+
+
+def workflow_id_of(inp: ChargeInput) -> str:
+    if inp.pack is not None:
+        return pack_workflow_id(inp.pack.pack_id)
+    assert inp.occurrence is not None
+    return workflow_id(inp.occurrence.appointment_id)
 
 
 def _pre_patch_steps(issued_at: datetime, terms_days: int, inp: ChargeInput
@@ -116,7 +152,8 @@ class SessionChargeWorkflow:
     @workflow.run
     async def run(self, inp: ChargeInput) -> ChargeStatus:
         self._outcome = outcome = await workflow.execute_activity(
-            CHARGE_SESSION, ChargeRequest(tenant_id=inp.tenant_id, occurrence=inp.occurrence),
+            CHARGE_SESSION, ChargeRequest(tenant_id=inp.tenant_id, occurrence=inp.occurrence,
+                                          pack=inp.pack),
             # A charge waits its turn for the organization's next gapless invoice number (a row
             # lock held until the invoice commits): at a burst of hundreds of charges on a busy
             # machine that takes tens of seconds, which must not count as a hung worker.
@@ -173,8 +210,9 @@ class SessionChargeWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> ChargeStatus:
-        o = self._outcome
-        return ChargeStatus(appointment_id=self._inp.occurrence.appointment_id,
+        o, occurrence, sold = self._outcome, self._inp.occurrence, self._inp.pack
+        return ChargeStatus(appointment_id=occurrence.appointment_id if occurrence else None,
+                            pack_id=sold.pack_id if sold else None,
                             paid_by=o.paid_by if o else None,
                             invoice_id=o.invoice_id if o else None,
                             outstanding=self._outstanding, reminders=self._reminders,

@@ -11,6 +11,10 @@ What the invoice still asks is derived, never stored:
   holds in credit on the invoice (after a credit note); the rest also credits the invoice by
   the same amount, so a refund never leaves the patient owing what was refunded.
 - A credit note is at most what the invoice still asks of its total.
+- A pack's invoice pays for sessions the pack still holds: taking its price back (a credit
+  note, or a refund of more than the patient holds in credit on it) would leave them usable,
+  so that goes through the pack (``POST /packs/{id}/refund``), which closes it first. Only
+  the pack's own settlement (its close, a reversed session's share) changes the price.
 
 Every change names its own id (payment, refund, credit note), so a repeat is no change.
 """
@@ -55,6 +59,11 @@ class RefundExceedsPaidError(RuleViolationError):
 class CreditExceedsInvoiceError(RuleViolationError):
     type_slug = "credit-exceeds-invoice"
     title = "A credit note cannot be more than the invoice still asks"
+
+
+class RefundThroughPackError(RuleViolationError):
+    type_slug = "refund-through-pack"
+    title = "A pack's invoice is refunded or credited by closing the pack"
 
 
 class NotPositiveError(RuleViolationError):
@@ -177,6 +186,20 @@ def status(total: int, paid: int, refunded: int, credited: int, overdue: bool) -
     return "partially_paid" if net_paid > 0 else "open"
 
 
+def settle_unused(state: Invoice, worth: int) -> tuple[int, int]:
+    """What closing a pack does to its invoice, its unused sessions being ``worth`` that much
+    back: (credit, refund). The invoice is credited their worth (as far as it still asks
+    anything of its total), and what of that credit the patient had already paid is refunded.
+
+    Credit first, then refund only what that credit put in credit: a refund alone would first
+    repay what the patient already held in credit on the invoice (paid twice, a goodwill
+    credit note) and credit only the rest, so the unused sessions' worth would be lost. What
+    the patient held in credit before stays there, for billing staff to refund as ever."""
+    credit = max(0, min(worth, state.total - state.credited))
+    refund = max(0, min(credit, state.paid - state.refunded, credit - state.outstanding))
+    return credit, refund
+
+
 InvoiceState = Invoice | None
 INITIAL: InvoiceState = None
 
@@ -229,6 +252,9 @@ class IssueRefund(_Change):
     amount: Money
     reason: str
     by: str
+    # Set by the pack's own settlement (its close, a reversed session's share), never by a
+    # request on the invoice: only it may take back a pack's price (RefundThroughPackError).
+    through_pack: bool = False
 
 
 class IssueCreditNote(_Change):
@@ -237,6 +263,7 @@ class IssueCreditNote(_Change):
     reason_code: CreditReason
     reason: str
     by: str
+    through_pack: bool = False  # as IssueRefund's
 
 
 class RemindPayment(_Change):
@@ -315,6 +342,17 @@ def _seen(state: Invoice, change_id: UUID, kind: str, amount: int) -> bool:
     return True
 
 
+def _through_pack(state: Invoice, through_pack: bool, what: str) -> None:
+    """A change that takes back a pack's price must come from the pack, which closes it:
+    otherwise the refunded or credited sessions would stay usable."""
+    pack_id = state.issued.pack_id
+    if state.issued.kind == "pack" and not through_pack:
+        raise RefundThroughPackError(
+            f"invoice {state.invoice_id} is the price of pack {pack_id}, whose sessions stay "
+            f"usable: {what} by closing the pack (POST /packs/{pack_id}/refund)",
+            pack_id=str(pack_id), refund=f"/packs/{pack_id}/refund")
+
+
 def _pay(c: RecordPayment, state: Invoice) -> list[BaseModel]:
     amount = _positive(state, c.amount)
     if _seen(state, c.payment_id, "payment", amount):
@@ -340,6 +378,10 @@ def _refund(c: IssueRefund, state: Invoice) -> list[BaseModel]:
             refundable=refundable, amount=amount)
     in_credit = max(0, -state.outstanding)
     credited = max(0, amount - in_credit)
+    if credited > 0:  # repaying what the patient holds in credit leaves the price alone
+        _through_pack(state, c.through_pack,
+                      f"only the {in_credit} the patient holds in credit can be refunded here; "
+                      "the rest is refunded")
     if credited > state.total - state.credited:
         raise CreditExceedsInvoiceError(
             f"the refund would credit {credited}, the invoice asks only "
@@ -354,6 +396,7 @@ def _credit(c: IssueCreditNote, state: Invoice) -> list[BaseModel]:
     amount = _positive(state, c.amount)
     if _seen(state, c.credit_note_id, "credit_note", amount):
         return []
+    _through_pack(state, c.through_pack, "it is credited")
     creditable = state.total - state.credited
     if amount > creditable:
         raise CreditExceedsInvoiceError(

@@ -4,6 +4,9 @@ A completed session draws one session from the patient's pack while it has any; 
 out the next session is simply invoiced at the flat fee. A reversed session goes back into
 the pack. Unused sessions are refunded pro rata (rounded down to the minor unit) when the
 location's policy says so, and the pack is closed.
+
+A pack's id is the caller's Idempotency-Key when given: the same key again is the same sale
+(patient, location, offer), and another sale under it is refused, not answered with the first.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from billing.domain.money import pro_rata
 from kinetic_contracts.billing.v1 import events as public
-from kinetic_contracts.problems import ConflictError, NotFoundError
+from kinetic_contracts.problems import ConflictError, IdempotencyKeyReusedError, NotFoundError
 from kinetic_infra.event_store.model import StoredEvent
 
 
@@ -110,6 +113,16 @@ class RefundPack(BaseModel):
 PackCommand = BuyPack | DrawSession | ReturnSession | RefundPack
 
 
+def ensure_same_sale(state: Pack, patient_id: UUID, location_id: UUID, offer: str) -> None:
+    """A pack id (the Idempotency-Key) sent again must name the same sale: answering another
+    with the first pack would sell the second patient nothing, and show them someone else's."""
+    p = state.purchased
+    if (p.patient_id, p.location_id, p.offer) != (patient_id, location_id, offer):
+        raise IdempotencyKeyReusedError(
+            f"{p.pack_id} was the sale of another pack: send a new Idempotency-Key for a new "
+            "sale", id=str(p.pack_id))
+
+
 def refund_due(state: Pack, policy: Literal["pro_rata", "none"]) -> int:
     """What the unused sessions are worth back, by the policy."""
     if policy == "none":
@@ -129,8 +142,11 @@ def reversal_credit(state: Pack, appointment_id: UUID) -> int:
 
 def decide(command: PackCommand, state: PackState) -> Sequence[BaseModel]:
     if isinstance(command, BuyPack):
-        return [] if state is not None else [PackBought(purchased=command.purchased,
-                                                        by=command.by)]
+        p = command.purchased
+        if state is not None:
+            ensure_same_sale(state, p.patient_id, p.location_id, p.offer)
+            return []
+        return [PackBought(purchased=p, by=command.by)]
     if state is None:
         raise PackNotFoundError(f"pack {command.pack_id} does not exist",
                                 pack_id=str(command.pack_id))
