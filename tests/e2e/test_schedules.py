@@ -349,3 +349,30 @@ async def test_a_search_at_the_calendars_ends_is_refused_not_an_error(api, clini
         assert found.headers["content-type"] == "application/problem+json"
     takings = await api("billing", "GET", "/takings?day=0001-01-01")
     assert takings.status_code == 422, takings.text
+
+
+async def test_overlapping_stretches_of_a_day_are_refused_and_the_hours_kept(api, clinic):
+    overlapping = {"mon": [{"opens": "08:00", "closes": "12:00"},
+                           {"opens": "08:30", "closes": "11:00"}]}
+    where = f"/locations/{clinic['location_id']}"
+    for path, body in (
+            (f"{where}/opening-hours", {"opening_hours": overlapping}),
+            (f"/therapists/{clinic['therapist_id']}/working-hours/{clinic['location_id']}",
+             {"working_hours": overlapping})):
+        refused = await api("booking", "PUT", path, json=body)
+        assert refused.status_code == 422, (path, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "08:00-12:00 and 08:30-11:00 overlap" in refused.text
+    new = await api("booking", "POST", "/locations", json={
+        "name": "Twice", "timezone": "Europe/Berlin", "opening_hours": overlapping})
+    assert new.status_code == 422, new.text
+    assert (await api("booking", "GET", where)).json()["opening_hours"] == WEEKDAYS_8_TO_18
+    # The therapist's Monday is still 09-17: one hour's slots from 09:00, none twice.
+    monday = next_monday(3)
+    slots = (await api("booking", "GET",
+                       f"/availability?location_id={clinic['location_id']}"
+                       f"&appointment_type=treatment_session&start_date={monday}"
+                       f"&end_date={monday}")).json()
+    starts = [s["starts_at"] for s in slots]
+    assert starts and len(starts) == len(set(starts))
+    assert min(datetime.fromisoformat(s) for s in starts) == local(monday, 9)

@@ -436,3 +436,23 @@ def test_given_no_appointment_when_an_arrival_replaces_it_then_not_found():
         appointment.decide(appointment.ArriveAfterNoShow(
             appointment_id=uuid.uuid4(), no_show=appointment.INITIAL, now=NOW),
             appointment.INITIAL)
+
+
+def move_at(state, now: datetime):
+    return appointment.decide(appointment.RescheduleAppointment(
+        appointment_id=state.booked.appointment_id,
+        starts_at=state.booked.starts_at + timedelta(days=7), now=now, location=CLINIC,
+        therapist=therapist_at(LOCATION)), state)
+
+
+def test_given_a_session_that_has_started_when_moved_then_refused():
+    state = booked()
+    for minutes_after_start in (0, 40, 180):  # at the start, during it, after it
+        with pytest.raises(WrongAppointmentStateError):
+            move_at(state, state.booked.starts_at + timedelta(minutes=minutes_after_start))
+
+
+def test_given_a_session_about_to_start_when_moved_then_moved():
+    state = booked()
+    [moved] = move_at(state, state.booked.starts_at - timedelta(minutes=1))
+    assert moved.starts_at == state.booked.starts_at + timedelta(days=7)

@@ -151,3 +151,19 @@ def test_a_session_may_run_past_local_midnight_when_both_days_are_open():
     ends_at_midnight = local(2027, 1, 4, 23)
     assert why_unbookable(ends_at_midnight, ends_at_midnight + timedelta(hours=1),
                           closed_tuesday, TherapistCalendar(T)) is None
+
+
+def test_overlapping_hours_recorded_earlier_offer_each_hour_once():
+    # Stored before overlapping spans were refused: the clinic's Monday and the therapist's
+    # Wednesday each read as one stretch, packed with slots from its start.
+    overlapping = [Hours(opens="08:00", closes="12:00"), Hours(opens="08:30", closes="11:00")]
+    clinic = LocationCalendar("Europe/Berlin", {"mon": overlapping, **{
+        d: [Hours(opens="08:00", closes="12:00")] for d in ("tue", "wed")}})
+    therapist = TherapistCalendar(T, {"mon": [Hours(opens="00:00", closes="24:00")],
+                                      "wed": [Hours(opens="09:00", closes="11:00"),
+                                              Hours(opens="08:00", closes="10:00")]})
+    slots = free_slots(clinic, [therapist], date(2027, 3, 1), date(2027, 3, 3), 60, LONG_AGO)
+    starts = [s.starts_at.astimezone(BERLIN) for s in slots]
+    assert starts == [local(2027, 3, 1, h) for h in (8, 9, 10, 11)] + [
+        local(2027, 3, 3, h) for h in (8, 9, 10)]
+    assert all(a.ends_at <= b.starts_at for a, b in zip(slots, slots[1:]))

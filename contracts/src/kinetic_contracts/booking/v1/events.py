@@ -9,10 +9,10 @@ data-sharing consent (``kinetic.partners.patient.contact_details_disclosed.v1``)
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from kinetic_contracts.envelope import DataClass, EventData
 
@@ -36,6 +36,24 @@ class Hours(BaseModel):
 
 
 WeeklyHours = dict[Weekday, list[Hours]]
+
+
+def _spans_apart(weekly: WeeklyHours) -> WeeklyHours:
+    for day, spans in weekly.items():
+        ordered = sorted(spans, key=lambda h: h.opens)  # "HH:MM" sorts as the time it is
+        for before, after in zip(ordered, ordered[1:]):
+            if after.opens < before.closes:
+                raise ValueError(
+                    f"{day}: {before.opens}-{before.closes} and {after.opens}-{after.closes} "
+                    "overlap; give each stretch of the day once")
+    return weekly
+
+
+# Hours as they are set from now on: a day's stretches may touch but not overlap (overlapping
+# ones offered the same hour twice). Only what is being set is checked: the events keep the
+# plain ``WeeklyHours``, because hours recorded before this rule may overlap and a recorded
+# event must stay readable (the schedule joins such stretches when it reads them).
+WeeklyHoursIn = Annotated[WeeklyHours, AfterValidator(_spans_apart)]
 
 
 class LocationRegistered(EventData):

@@ -149,20 +149,44 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             params = {**params, "episode_id": episodes[0]["episode_id"]}
         zone = ZoneInfo(ctx["location"]["timezone"]) if ctx["location"] else None
         starts_at = datetime.fromisoformat(params["starts_at"]) if params.get("starts_at") else None
-        # After intake, back here to book the new episode's first session: its assessment.
-        here = {k: v for k, v in params.items() if k not in ("episode_id", "q")}
+        local_start = starts_at.astimezone(zone) if starts_at and zone else None
+        after_intake, choose_again = "", False
+        if patient_id:
+            after_intake, choose_again = await intake_return(request, params, patient_id,
+                                                             local_start)
         return render(
             request, "book.html", principal, ctx, title="Book", refused=refused, q=q,
             params=params, key=page_key(),
             found=await ok(request, with_query("/patients", q=q)) if len(q) >= 2 else [],
             patient_id=patient_id, episodes=episodes, types=TYPES,
             patient_name=await patient_name(request, patient_id) if patient_id else None,
-            local_start=starts_at.astimezone(zone) if starts_at and zone else None,
+            local_start=local_start,
             names=therapist_names(await ok(request, "/therapists")),
             intake_url=with_query(f"{PATIENTS}/{patient_id}", location_id=params.get("location_id"),
-                          focus="intake", back=with_query(f"{HOME}/book", **{
-                              **here, "appointment_type": "initial_assessment"})),
+                          focus="intake", back=after_intake),
+            choose_again=choose_again,
             choose_url=lambda pid: with_query(f"{HOME}/book", **{**params, "patient_id": pid}))
+
+    async def intake_return(request: Request, params: dict[str, str], patient_id: str,
+                            local_start: datetime | None) -> tuple[str, bool]:
+        """Where intake goes back to, and whether that is to choose another slot. The new
+        episode's first session is its initial assessment: back to this form as one if the
+        slot has room for it; else (the slot was found for a shorter type) to the day view
+        choosing a slot for the assessment, which the API would refuse here (outside the
+        hours, or taken)."""
+        back_here = with_query(f"{HOME}/book", **{
+            **{k: v for k, v in params.items() if k not in ("episode_id", "q")},
+            "appointment_type": "initial_assessment"})
+        found_for = params.get("appointment_type") or "treatment_session"
+        if local_start is None or found_for == "initial_assessment":
+            return back_here, False
+        lengths = {t["appointment_type"]: t["minutes"]
+                   for t in await ok(request, "/appointment-types")}
+        if lengths.get("initial_assessment", 60) <= lengths.get(found_for, 60):
+            return back_here, False
+        return with_query(HOME, location_id=params.get("location_id"),
+                          date=local_start.date().isoformat(), patient_id=patient_id,
+                          appointment_type="initial_assessment"), True
 
     @pages.get(f"{HOME}/book")
     async def book_form(request: Request) -> Response:
@@ -231,11 +255,16 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
                    ctx["location"])
         zone = ZoneInfo(loc["timezone"])
         current["local_start"] = datetime.fromisoformat(current["starts_at"]).astimezone(zone)
-        # A week of free slots, from the session's own day (or the day asked for).
+        # A week of free slots, from the session's own day (or the day asked for). A move
+        # keeps the session's own length, which need not be its type's today (booked with
+        # other minutes, or before the type's length changed): slots of that length.
         first = max(datetime.now(zone).date(),
                     parse_date(request.query_params.get("date")) or current["local_start"].date())
+        length = datetime.fromisoformat(current["ends_at"]) - datetime.fromisoformat(
+            current["starts_at"])
         slots = await ok(request, with_query("/availability", location_id=current["location_id"],
                                      appointment_type=current["appointment_type"],
+                                     minutes=length // timedelta(minutes=1),
                                      start_date=first.isoformat(),
                                      end_date=(first + timedelta(days=6)).isoformat(),
                                      limit=5000))

@@ -17,7 +17,7 @@ from booking.domain.errors import EpisodeNotFoundError, LocationNotFoundError, P
 from booking.domain.location import RegisterLocation
 from booking.domain import patient
 from booking.domain.patient import RegisterPatient
-from kinetic_contracts.booking.v1.events import WeeklyHours
+from kinetic_contracts.booking.v1.events import WeeklyHours, WeeklyHoursIn
 from kinetic_infra.event_store.decider import handle
 from booking.adapters.commands import Work, event_context, execute
 from kinetic_infra.event_store.ids import new_id
@@ -38,8 +38,9 @@ class LocationIn(Strict):
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
     late_cancel_hours: int = Field(default=24, ge=0, le=168,
                                    description="Cancelling closer to the start is a late cancel")
-    opening_hours: WeeklyHours | None = Field(
-        default=None, description="Per weekday, local time; without hours: bookable any time",
+    opening_hours: WeeklyHoursIn | None = Field(
+        default=None, description="Per weekday, local time; without hours: bookable any "
+                                  "time; a day's stretches may touch, never overlap",
         examples=[{d: [{"opens": "08:00", "closes": "19:00"}]
                    for d in ("mon", "tue", "wed", "thu", "fri")}])
 

@@ -21,7 +21,7 @@ from booking.domain.errors import (
     TherapistNotFoundError,
 )
 from booking.domain.therapist import AddTimeOff, RegisterTherapist, SetWorkingHours
-from kinetic_contracts.booking.v1.events import AppointmentType, WeeklyHours
+from kinetic_contracts.booking.v1.events import AppointmentType, WeeklyHoursIn
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.ids import new_id
@@ -51,8 +51,9 @@ class TherapistOut(BaseModel):
 
 class WorkingHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    working_hours: WeeklyHours = Field(
-        description="Per weekday, in the location's timezone; a missing weekday is a day off",
+    working_hours: WeeklyHoursIn = Field(
+        description="Per weekday, in the location's timezone; a missing weekday is a day "
+                    "off; a day's stretches may touch, never overlap",
         examples=[{"mon": [{"opens": "08:00", "closes": "12:00"},
                            {"opens": "13:00", "closes": "17:00"}]}])
 

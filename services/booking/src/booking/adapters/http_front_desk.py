@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from booking.adapters.commands import event_context, execute
 from booking.adapters.http_schedule import SlotOut
-from booking.adapters.projections import patients, waitlist as waitlist_rows
+from booking.adapters.projections import locations, patients, waitlist as waitlist_rows
 from booking.application import availability, handlers
 from booking.application.to_book import HORIZON_DAYS, to_book
 from booking.domain import waitlist
@@ -75,6 +76,14 @@ class Created(BaseModel):
 
 # What each reason on the list needs booked.
 SLOT_KINDS = {"reassessment_due": "reassessment", "under_booked": "treatment_session"}
+
+
+def search_days(zone: ZoneInfo, now: datetime) -> tuple[date, date]:
+    """The local days the list's next slots come from: from the location's today, not UTC's
+    (a clinic behind UTC would otherwise lose its evening's free slots once UTC's date has
+    moved on), over the list's horizon."""
+    today = now.astimezone(zone).date()
+    return today, today + timedelta(days=HORIZON_DAYS)
 
 
 def _front_desk_at(principal: Principal, location_id: UUID) -> None:
@@ -172,10 +181,13 @@ def router(runtime: Runtime) -> APIRouter:
     async def next_slots(conn: AsyncConnection, location_id: UUID, kind: str, now: datetime
                          ) -> list[SlotOut]:
         """The next free slots of that kind at the location, over the list's horizon."""
+        timezone = (await conn.execute(select(locations.c.timezone).where(
+            locations.c.location_id == location_id))).scalar_one_or_none()
+        if timezone is None:
+            return []
+        first_day, last_day = search_days(ZoneInfo(timezone), now)
         minutes = await availability.minutes_for(conn, kind)
-        found = await availability.search(conn, location_id, now.date(),
-                                          now.date() + timedelta(days=HORIZON_DAYS),
-                                          minutes, now)
+        found = await availability.search(conn, location_id, first_day, last_day, minutes, now)
         if found is None:
             return []
         calendar, free = found

@@ -19,7 +19,7 @@ from booking.application import availability, handlers
 from booking.domain import appointment_types as catalog
 from booking.domain import location
 from booking.domain.errors import LocationNotVisibleError
-from kinetic_contracts.booking.v1.events import AppointmentType, WeeklyHours
+from kinetic_contracts.booking.v1.events import AppointmentType, WeeklyHoursIn
 from kinetic_contracts.problems import RuleViolationError
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.event_store.decider import handle
@@ -42,8 +42,9 @@ class RangeTooLongError(RuleViolationError):
 
 class OpeningHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    opening_hours: WeeklyHours = Field(
-        description="Per weekday, in the location's timezone; a missing weekday is closed",
+    opening_hours: WeeklyHoursIn = Field(
+        description="Per weekday, in the location's timezone; a missing weekday is "
+                    "closed; a day's stretches may touch, never overlap",
         examples=[{"mon": [{"opens": "08:00", "closes": "19:00"}],
                    "sat": [{"opens": "09:00", "closes": "13:00"}]}])
 
@@ -165,14 +166,21 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/availability", response_model=list[SlotOut],
              summary="Free slots at a location, in its timezone",
-             description="Every free slot of the appointment type's length from `start_date` "
-                         "to `end_date` (the location's local days, inclusive), within its "
-                         "opening hours, the therapists' working hours, outside closures, "
-                         "time off and booked sessions, and not in the past.")
+             description="Every free slot of the appointment type's length (or of "
+                         "`minutes`) from `start_date` to `end_date` (the location's local "
+                         "days, inclusive), within its opening hours, the therapists' working "
+                         "hours, outside closures, time off and booked sessions, and not in "
+                         "the past.")
     async def search(principal: Staff(*SCHEDULE_READERS), location_id: UUID,
                      appointment_type: AppointmentType, start_date: date,
                      end_date: date | None = None, therapist_id: UUID | None = None,
-                     limit: int = Query(default=500, ge=1, le=5000)) -> Response:
+                     limit: int = Query(default=500, ge=1, le=5000),
+                     minutes: int | None = Query(
+                         default=None, ge=15, le=240,
+                         description="Slots of this length instead of the type's: a session "
+                                     "keeps its own length when moved, which may differ from "
+                                     "the type's (booked with `minutes`, or before the type's "
+                                     "length changed)")) -> Response:
         if not principal.can_at(location_id, SCHEDULE_READERS):
             raise LocationNotVisibleError("you hold no role at this location")
         last = end_date or start_date
@@ -180,7 +188,7 @@ def router(runtime: Runtime) -> APIRouter:
             raise RangeTooLongError(f"end_date must be within {MAX_SEARCH_DAYS} days after "
                                     "start_date")
         async with db.read(principal.tenant_id) as conn:
-            minutes = await availability.minutes_for(conn, appointment_type)
+            minutes = minutes or await availability.minutes_for(conn, appointment_type)
             found = await availability.search(conn, location_id, start_date, last, minutes,
                                               datetime.now(UTC), therapist_id)
         if found is None:

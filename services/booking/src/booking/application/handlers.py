@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from booking.adapters.projections import appointments, waitlist as waitlist_rows
 from booking.application.availability import minutes_for
 from booking.domain import appointment, episode, location, patient, therapist, waitlist
+from booking.domain.errors import WaitlistEntryClosedError
 from booking.domain.schedule import why_unbookable
 from kinetic_contracts.booking.v1.events import AppointmentBooked
 from kinetic_infra.event_store.decider import Aggregate, as_new_event, handle, load, load_many
@@ -185,16 +186,25 @@ async def offer_freed_hour(conn: AsyncConnection, store: EventStore, freed: Appo
             or_(w.wants_before.is_(None), w.wants_before > freed.starts_at))
         .order_by(w.joined_at, w.entry_id).limit(OFFER_CANDIDATES))).all()
     minutes = {t: await minutes_for(conn, t) for t in {r.appointment_type for r in rows}}
-    entry_id = waitlist.first_to_offer(
-        [waitlist.Candidate(r.entry_id, r.busy, minutes[r.appointment_type]) for r in rows],
-        freed.ends_at - freed.starts_at)
-    if entry_id is None:
-        return None
-    await handle(conn, store, waitlist_stream(entry_id), waitlist, waitlist.OfferSlot(
-        entry_id=entry_id, therapist_id=freed.therapist_id, starts_at=freed.starts_at,
-        ends_at=freed.ends_at, freed_by=freed.appointment_id, now=now),
-        tenant_id=tenant, context=context)
-    return entry_id
+    candidates = [waitlist.Candidate(r.entry_id, r.busy, minutes[r.appointment_type])
+                  for r in rows]
+    while (entry_id := waitlist.first_to_offer(candidates, freed.ends_at - freed.starts_at)
+           ) is not None:
+        try:
+            await handle(conn, store, waitlist_stream(entry_id), waitlist, waitlist.OfferSlot(
+                entry_id=entry_id, therapist_id=freed.therapist_id, starts_at=freed.starts_at,
+                ends_at=freed.ends_at, freed_by=freed.appointment_id, now=now),
+                tenant_id=tenant, context=context)
+            return entry_id
+        except WaitlistEntryClosedError:
+            # Another cancellation offered the entry its hour (or the entry left) and
+            # committed between our reading the rows and its stream: the hour goes to the
+            # next in line, rather than failing this cancellation with an unrelated 409.
+            # Nothing was appended, so the transaction goes on. (Had both read the stream
+            # first, the loser's append meets the other's version and the whole command is
+            # retried, reading the rows afresh.)
+            candidates = [c for c in candidates if c.entry_id != entry_id]
+    return None
 
 
 async def late_cancel_hours(conn: AsyncConnection, store: EventStore, location_id: UUID,

@@ -323,6 +323,12 @@ def _reschedule(c: RescheduleAppointment, state: AppointmentState) -> list[Appoi
     therapist_id = c.therapist.therapist_id if c.therapist else b.therapist_id
     if therapist_id == b.therapist_id and c.starts_at == b.starts_at:
         return []
+    if c.now >= b.starts_at:
+        # As for a cancellation: from its start on, a session is checked in or a no-show, and
+        # moving it away would drop the no-show (and its fee) the rules ask for.
+        raise WrongAppointmentStateError(
+            "a session that has started or ended cannot be moved: record it as a no-show or "
+            "check the patient in")
     ends_at = c.starts_at + (b.ends_at - b.starts_at)
     _check_bookable(b.location_id, therapist_id, c.location, c.therapist, c.starts_at, ends_at,
                     c.now)

@@ -81,9 +81,25 @@ def _instant(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
 
 
 def day_hours(day: date, weekly: WeeklyHours | None, zone: ZoneInfo) -> list[Interval]:
-    """One local day's hours as UTC intervals."""
+    """One local day's hours as UTC intervals, in order and apart."""
     hours = (weekly if weekly is not None else _AROUND_THE_CLOCK).get(WEEKDAYS[day.weekday()], [])
-    return [(_instant(day, h.opens, zone), _instant(day, h.closes, zone)) for h in hours]
+    spans = [(_instant(day, h.opens, zone), _instant(day, h.closes, zone)) for h in hours]
+    # Hours set before overlapping spans were refused may still overlap (recorded events are
+    # facts, read as they are): joined here, or each span would be packed with slots of its
+    # own and the same hour offered twice.
+    return _joined(spans) if len(spans) > 1 else spans
+
+
+def _joined(spans: list[Interval]) -> list[Interval]:
+    """Overlapping spans joined; touching ones stay apart, as they were set, so that slots
+    are packed from each span's start just as before."""
+    out: list[Interval] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
