@@ -400,10 +400,15 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow
         episode_id=episode_id, patient_id=patient_id, location_id=location_id,
         symptom_site="knee_anterior", opened_at=datetime.now(UTC)))
 
-    async def on_caseload():
-        return (await api("plan", "GET", f"/episodes/{episode_id}")).status_code == 200
+    async def open_heard():
+        # The evaluation already put the episode on the caseload; booking's site shows the
+        # open has been handled too.
+        row = await api("plan", "GET", f"/episodes/{episode_id}")
+        return row.status_code == 200 and row.json()["symptom_site"] == "knee_anterior"
 
-    await wait_for(on_caseload)
+    await wait_for(open_heard)
+    assert (await api("plan", "GET", f"/episodes/{episode_id}")).json()["plan_status"] \
+        == "evaluated"
     latest = await client.get_workflow_handle(workflow_id(episode_id)).describe()
     assert latest.run_id == first_run, "no second run was started"
     assert (await handle.query(EpisodeOfCareWorkflow.status)).stage == AWAITING_PLAN

@@ -41,3 +41,11 @@ class IdempotencyKeyReusedError(RuleViolationError):
 
     type_slug = "idempotency-key-reused"
     title = "The Idempotency-Key was sent before with a different request"
+
+
+class PreconditionRequiredError(DomainError):
+    """A change that would overwrite what others may have changed since the caller read it
+    needs the version read (If-Match): sent blind, it would undo their change unseen."""
+
+    type_slug = "if-match-required"
+    title = "This change needs the version you read, in If-Match"

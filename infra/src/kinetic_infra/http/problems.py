@@ -30,6 +30,7 @@ from kinetic_contracts.problems import (
     ConflictError,
     DomainError,
     NotFoundError,
+    PreconditionRequiredError,
     RuleViolationError,
 )
 
@@ -40,6 +41,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    PreconditionRequiredError: 428,
     RuleViolationError: 422,
     DomainError: 422,
 }

@@ -33,6 +33,7 @@ from plan.adapters import measure_chart
 from plan.adapters.sessions import TO_LOG
 from plan.application import plans
 from plan.domain.discharge import ClosureReason, OverrideReason
+from plan.domain.scales import SCALES
 from plan.domain.prescription import Prescription
 from plan.domain.stalls import ReassessmentDecision
 
@@ -43,6 +44,9 @@ OVERRIDES = [(code, code.replace("_", " ")) for code in get_args(OverrideReason)
 CLOSURES = [(code, code.replace("_", " ")) for code in get_args(ClosureReason)]
 EDITED = ("sets", "reps", "load_kg", "bodyweight", "tempo")  # what the editor changes
 LOOKUPS = 8  # the caseload's plan reads at once
+# The quick NPRS field steps as the score does (a whole number): a finer value is refused by
+# the API (score-precision), so the form should not offer it.
+NPRS_STEP = f"{10 ** -SCALES['nprs'].decimals:g}"
 
 
 def _parse(text: str | None) -> Any:
@@ -194,6 +198,51 @@ def _charts(plan: dict[str, Any], recorded: list[Any]) -> list[str]:
     return charts
 
 
+def episode_context(plan: dict[str, Any], entry: dict[str, Any],
+                    completed: list[dict[str, Any]], library: list[dict[str, Any]],
+                    recorded: list[Any], *, kept: tuple[str, dict[str, str]] | None = None,
+                    message: str | None = None, warn: bool = False) -> dict[str, Any]:
+    """What the episode page shows, from the API's answers (the plan, the episode, its
+    completed sessions, the exercise library) and the plan's recorded events."""
+    content = plan["content"]
+    exercises = {e["code"]: e for e in library}
+
+    def name(code: str) -> str:
+        found = exercises.get(code)
+        return found["name"] if found else code.replace("_", " ")
+
+    timeline = [{"at": e.recorded_at, "what": _humanize(e.type),
+                 "summary": _summary(e.type, e.data, name)} for e in reversed(recorded)]
+    logged = {s["appointment_id"]: s for s in plan["sessions"]}
+    sessions = [{**s, "record": logged.get(s["appointment_id"])} for s in completed]
+    to_log = [s for s in sessions if not s["logged"] and s["appointment_type"] in TO_LOG]
+    stages = content["stages"]
+    current = next(s for s in stages if s["code"] == plan["stage"])
+    goals = [*current["exit_criteria"], *(c for c in content["discharge_criteria"]
+                                          if c not in current["exit_criteria"])]
+    kept_key, kept_form = kept or ("", {})
+
+    def v(key: str, field: str, default: Any = "") -> Any:
+        """What the form shows: what was typed when this form was refused, else the
+        plan's value."""
+        return kept_form.get(field, "") if key == kept_key else default
+
+    def on(key: str, field: str, value: str, default: bool) -> str:
+        if key == kept_key:
+            return "checked" if kept_form.get(field) == value else ""
+        return "checked" if default else ""
+
+    return dict(
+        p=plan, c=content, entry=entry, sessions=sessions, to_log=to_log,
+        decided=[s for s in reversed(plan["sessions"])], stages=stages,
+        earlier=stages[:plan["stage_position"] - 1], goals=goals,
+        charts=_charts(plan, recorded), timeline=timeline, name=name,
+        unit=lambda code: exercises.get(code, {}).get("reps_unit", "reps"),
+        describe=describe, prescribed={x["exercise"]: x for x in content["prescriptions"]},
+        outcomes=OUTCOMES, overrides=OVERRIDES, closures=CLOSURES, v=v, on=on,
+        nprs_step=NPRS_STEP, message=message, warn=warn)
+
+
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
@@ -224,7 +273,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
                                          f"({s['starts_at'][:10]})",
                                   f"{here}#log-{s['appointment_id']}"))
         for s in plan["sessions"]:
-            if s["proposals"] and not s["decided"]:
+            # A superseded one (the plan moved on since) can no longer be decided.
+            if s["proposals"] and not s["decided"] and not s.get("superseded"):
                 items.append(("decide", f"Session {s['number']}: progression to decide",
                               f"{here}#session-{s['appointment_id']}"))
         for m in plan["milestones"]:
@@ -269,52 +319,18 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if found.status_code != 200:
             return redirect(HOME, f"Episode {episode_id}: {problem_text(found)}", warn=True)
         plan = found.json()
-        content = plan["content"]
         entry, completed, library = await asyncio.gather(
             ok(request, f"/episodes/{episode_id}", {}),
             ok(request, f"/episodes/{episode_id}/sessions", []),
             ok(request, "/exercises", []))
-        exercises = {e["code"]: e for e in library}
-
-        def name(code: str) -> str:
-            found_ = exercises.get(code)
-            return found_["name"] if found_ else code.replace("_", " ")
-
         async with runtime.db.read(principal.tenant_id) as conn:
             recorded, _ = await runtime.store.read(conn, plans.stream(UUID(plan["plan_id"])),
                                                    tenant_id=principal.tenant_id)
-        timeline = [{"at": e.recorded_at, "what": _humanize(e.type),
-                     "summary": _summary(e.type, e.data, name)} for e in reversed(recorded)]
-        logged = {s["appointment_id"]: s for s in plan["sessions"]}
-        sessions = [{**s, "record": logged.get(s["appointment_id"])} for s in completed]
-        to_log = [s for s in sessions if not s["logged"] and s["appointment_type"] in TO_LOG]
-        stages = content["stages"]
-        current = next(s for s in stages if s["code"] == plan["stage"])
-        goals = [*current["exit_criteria"], *(c for c in content["discharge_criteria"]
-                                              if c not in current["exit_criteria"])]
-        kept_key, kept_form = kept or ("", {})
-
-        def v(key: str, field: str, default: Any = "") -> Any:
-            """What the form shows: what was typed when this form was refused, else the
-            plan's value."""
-            return kept_form.get(field, "") if key == kept_key else default
-
-        def on(key: str, field: str, value: str, default: bool) -> str:
-            if key == kept_key:
-                return "checked" if kept_form.get(field) == value else ""
-            return "checked" if default else ""
-
         response = kit.render(
-            request, "episode.html", principal, title="Episode", p=plan, c=content,
-            entry=entry, sessions=sessions, to_log=to_log,
-            decided=[s for s in reversed(plan["sessions"])], stages=stages,
-            earlier=stages[:plan["stage_position"] - 1], goals=goals,
-            charts=_charts(plan, recorded), timeline=timeline, name=name,
-            unit=lambda code: exercises.get(code, {}).get("reps_unit", "reps"),
-            describe=describe, prescribed={x["exercise"]: x for x in content["prescriptions"]},
-            outcomes=OUTCOMES, overrides=OVERRIDES, closures=CLOSURES, v=v, on=on,
-            message=message or request.query_params.get("flash"),
-            warn=warn or request.query_params.get("warn") == "1")
+            request, "episode.html", principal, title="Episode",
+            **episode_context(plan, entry, completed, library, recorded, kept=kept,
+                              message=message or request.query_params.get("flash"),
+                              warn=warn or request.query_params.get("warn") == "1"))
         response.status_code = status_code
         return response
 
@@ -442,6 +458,9 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             body = {"outcome": form.get("outcome"), "free_text": form.get("free_text", "")}
         elif action == "stage/advance":
             path, anchor = f"{api}/stage/advance", "stage"
+            # The stage the page showed: a second click (or a resent form) after the plan
+            # moved on advances nothing more.
+            body = {"from_stage": form.get("from_stage") or None}
         elif action == "stage/back":
             path, anchor = f"{api}/stage/back", "stage"
             body = {"reason": form.get("reason", ""), "to": form.get("to") or None}

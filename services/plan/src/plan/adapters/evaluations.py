@@ -2,7 +2,8 @@
 ``evaluation.completed``, through the inbox): the plan is drafted from it in the same
 transaction (stages, milestones, prescriptions and discharge criteria for the therapist to
 edit, by the organization's current rule set and library), the caseload shows it evaluated
-and the episode's workflow is signalled, so it moves on to waiting for the activated plan.
+(its row created if plan has not heard the episode open yet) and the episode's workflow is
+signalled, so it moves on to waiting for the activated plan.
 
 Signal-with-start keeps this correct whichever consumer runs first: the running workflow
 is signalled, or, if plan has not yet seen the episode open, it is started with the signal;
@@ -28,9 +29,8 @@ from kinetic_contracts.assessment.v1.events import EvaluationCompleted
 from kinetic_infra.event_store.model import EventContext
 from kinetic_infra.inbox.consumer import Subscription
 from kinetic_infra.service.definition import Runtime
-from plan.adapters.caseload import caseload, episode_input, start_episode_workflow
+from plan.adapters.caseload import episode_input, evaluation_heard, start_episode_workflow
 from plan.application import plans
-from plan.application.workflows import EVALUATED
 from plan.domain import plan
 from plan.domain.drafting import NothingToTrackError, draft_plan
 
@@ -68,7 +68,6 @@ def subscription(runtime: Runtime) -> Subscription:
             tenant_id=event.tenantid, episode_id=done.episode_id, patient_id=done.patient_id,
             location_id=done.location_id, symptom_site=done.symptom_sites[0],
             opened_at=done.completed_at), start_signal="evaluation_completed")
-        await conn.execute(caseload.update().where(caseload.c.episode_id == done.episode_id)
-                           .values(plan_status=EVALUATED))
+        await evaluation_heard(conn, event.tenantid, done)
 
     return sub

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from temporalio.service import RPCError, RPCStatusCode
 
 from kinetic_contracts.problems import NotFoundError
 from kinetic_infra.auth.principal import Principal, Role
@@ -24,7 +25,11 @@ from kinetic_infra.temporal import temporal_client
 from plan.adapters.caseload import caseload
 from plan.adapters.http_plans import clinician_id
 from plan.application import plans
-from plan.application.workflows import EpisodeOfCareStatus, EpisodeOfCareWorkflow
+from plan.application.workflows import (
+    DISCHARGED,
+    EpisodeOfCareStatus,
+    EpisodeOfCareWorkflow,
+)
 from plan.domain import plan
 from plan.domain.criteria import Text
 from plan.domain.discharge import Closure, ClosureReason
@@ -33,6 +38,14 @@ from plan.domain.discharge import Closure, ClosureReason
 class EpisodeNotFoundError(NotFoundError):
     type_slug = "episode-not-found"
     title = "No such episode of care"
+
+
+class EpisodeWorkflowNotFoundError(NotFoundError):
+    """The episode is on the caseload and not over, yet Temporal has no workflow for it
+    (deleted by hand, or a lost namespace): nothing to report rather than a guess."""
+
+    type_slug = "episode-workflow-not-found"
+    title = "The episode's workflow does not exist"
 
 
 class CaseloadEntry(BaseModel):
@@ -100,7 +113,21 @@ def router(runtime: Runtime) -> APIRouter:
         row = await entry(request, episode_id, principal)
         client = await temporal_client(runtime)
         handle = client.get_workflow_handle(row["workflow_id"])
-        status: EpisodeOfCareStatus = await handle.query(EpisodeOfCareWorkflow.status)
+        try:
+            status: EpisodeOfCareStatus = await handle.query(EpisodeOfCareWorkflow.status)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # No workflow: an episode that ended before plan heard it open never had one, and
+            # a finished one is purged after Temporal's retention. Either way the plan's record
+            # says how it ended, which is what the workflow's last query answered.
+            async with runtime.db.read(principal.tenant_id) as conn:
+                ended = await plans.ended(conn, runtime.store, episode_id, principal.tenant_id)
+            if not ended:
+                raise EpisodeWorkflowNotFoundError(
+                    f"episode {episode_id} has no workflow running and its plan has not "
+                    "ended") from exc
+            return WorkflowState(workflow_id=row["workflow_id"], stage=DISCHARGED)
         return WorkflowState(workflow_id=row["workflow_id"], stage=status.stage)
 
     async def episode_ids(conn: AsyncConnection, state: plan.PlanState,

@@ -12,14 +12,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Body, Header, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kinetic_contracts.problems import ConflictError, NotFoundError
+from kinetic_contracts.problems import ConflictError, NotFoundError, PreconditionRequiredError
 from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.commands import run_command
 from kinetic_infra.event_store.decider import handle
@@ -84,6 +84,16 @@ class ReassessmentIn(Strict):
     free_text: str = Field(min_length=1, max_length=2000)
 
 
+class AdvanceIn(Strict):
+    from_stage: str | None = Field(
+        default=None, max_length=100,
+        description="The stage you confirm the advance from (the plan's `stage` as you read "
+                    "it): an advance repeated once the plan has left that stage changes "
+                    "nothing and answers with the plan; a plan that moved back, or never "
+                    "reached it, is 409 `/problems/stage-changed`. Without it the plan "
+                    "advances from wherever it is.")
+
+
 class MoveBackIn(Strict):
     reason: str = Field(min_length=1, max_length=2000)
     to: str | None = Field(default=None, max_length=100)
@@ -103,6 +113,8 @@ class DischargeIn(Strict):
 class Milestone(BaseModel):
     id: str
     label: str
+    # What the criterion reads: only a task takes a result typed in (POST .../results).
+    source: str
     stage: str
     target_date: date | None
     met: bool
@@ -125,7 +137,10 @@ class PlanOut(BaseModel):
     closure: dict[str, Any] | None = Field(
         default=None, description="How the episode was closed while the plan was a draft "
                                   "(POST /episodes/{id}/close); none otherwise")
-    sessions: list[dict[str, Any]]
+    sessions: list[dict[str, Any]] = Field(
+        description="The logged sessions with their proposals; `superseded` says why a "
+                    "progression still to decide can no longer be (the plan moved on since), "
+                    "else null")
     reassessment_due: list[dict[str, Any]] = Field(
         description="The stall flags awaiting an outcome (empty when none)")
     stale_prescriptions: list[str]
@@ -158,7 +173,8 @@ def as_out(state: plan.Plan, version: int, rule_set: PlanRules, today: date
            ) -> dict[str, Any]:
     verdicts = state.verdicts()
     latest = {r.criterion_id: r.value for r in state.results}
-    milestones = [Milestone(id=c.id, label=c.label, stage=s.code, target_date=s.target_date,
+    milestones = [Milestone(id=c.id, label=c.label, source=c.source, stage=s.code,
+                            target_date=s.target_date,
                             met=verdicts.get(c.id, False), overdue=c.id in state.overdue,
                             latest=latest.get(c.id))
                   for s in state.content.stages for c in s.exit_criteria]
@@ -178,7 +194,8 @@ def as_out(state: plan.Plan, version: int, rule_set: PlanRules, today: date
                       "record": state.discharge.model_dump(mode="json")
                       if state.discharge else None},
         "closure": state.closure.model_dump(mode="json") if state.closure else None,
-        "sessions": [s.model_dump(mode="json") for s in state.sessions],
+        "sessions": [{**s.model_dump(mode="json"), "superseded": plan.superseded(state, s)}
+                     for s in state.sessions],
         "reassessment_due": [f.model_dump(mode="json") for f in open_.flags] if open_ else [],
         "stale_prescriptions": stale,
         "stage_history": [t.model_dump(mode="json") for t in state.stage_history],
@@ -231,16 +248,20 @@ def router(runtime: Runtime) -> APIRouter:
         return (await run_command(db, work, tenant_id=principal.tenant_id))["out"]
 
     def action(path: str, summary: str, body_type: type[BaseModel] | None,
-               build: Callable[..., Any], verb: str, method: str = "POST") -> None:
+               build: Callable[..., Any], verb: str, method: str = "POST",
+               body_optional: bool = False) -> None:
         """One plan command at ``/episodes/{episode_id}/<path>``: the signature FastAPI reads
-        is built here, so each route declares exactly its body and path parameters."""
+        is built here, so each route declares exactly its body and path parameters
+        (``body_optional``: a body added to a route that had none, so it may still be left
+        out)."""
         async def endpoint(request: Request, episode_id: UUID, principal: Principal,
                            if_match: int | None = None, body: Any = None,
                            appointment_id: UUID | None = None) -> dict[str, Any]:
             async def make(conn: AsyncConnection, state: plan.Plan, now: datetime,
                            rule_set: PlanRules) -> Any:
                 return await build(conn=conn, state=state, now=now, rules=rule_set, body=body,
-                                   by=clinician_id(principal), appointment_id=appointment_id)
+                                   by=clinician_id(principal), appointment_id=appointment_id,
+                                   if_match=if_match)
             return await command(request, principal, episode_id, make, if_match)
 
         P = inspect.Parameter
@@ -248,10 +269,13 @@ def router(runtime: Runtime) -> APIRouter:
                   P("episode_id", P.POSITIONAL_OR_KEYWORD, annotation=UUID)]
         if "{appointment_id}" in path:
             params.append(P("appointment_id", P.POSITIONAL_OR_KEYWORD, annotation=UUID))
-        if body_type is not None:
+        if body_type is not None and not body_optional:
             params.append(P("body", P.POSITIONAL_OR_KEYWORD, annotation=body_type))
-        params += [P("principal", P.POSITIONAL_OR_KEYWORD, annotation=Staff(*CLINICIANS)),
-                   P("if_match", P.POSITIONAL_OR_KEYWORD, annotation=IfMatch, default=None)]
+        params.append(P("principal", P.POSITIONAL_OR_KEYWORD, annotation=Staff(*CLINICIANS)))
+        if body_type is not None and body_optional:
+            params.append(P("body", P.POSITIONAL_OR_KEYWORD, default=None,
+                            annotation=Annotated[body_type | None, Body()]))
+        params.append(P("if_match", P.POSITIONAL_OR_KEYWORD, annotation=IfMatch, default=None))
         endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         api.add_api_route(f"/episodes/{{episode_id}}/{path}", endpoint, methods=[method],
                           response_model=PlanOut, summary=summary,
@@ -276,7 +300,16 @@ def router(runtime: Runtime) -> APIRouter:
         return number
 
     async def edit(*, conn: AsyncConnection, state: plan.Plan, now: datetime,
-                   body: PlanEditIn, by: UUID, **_: Any) -> plan.EditPlan:
+                   body: PlanEditIn, by: UUID, if_match: int | None, **_: Any
+                   ) -> plan.EditPlan:
+        if state.status == "active" and if_match is None:
+            # A revision replaces the whole content, prescriptions included, which each
+            # accepted progression changes: one sent blind would put back the parameters its
+            # sender last read. (A draft changes only in its editor, which sends the version;
+            # clients that edit drafts without it keep working.)
+            raise PreconditionRequiredError(
+                "revising an active plan needs its version as you read it (GET …/plan, "
+                "`version`) in If-Match, so that nothing changed since is overwritten")
         library = await plans.library_of(conn)
         return plan.EditPlan(plan_id=state.plan_id, now=now, content=body.content,
                              reason=body.reason, by=by,
@@ -318,9 +351,10 @@ def router(runtime: Runtime) -> APIRouter:
         return plan.ResolveReassessment(plan_id=state.plan_id, now=now, outcome=body.outcome,
                                         free_text=body.free_text, by=by)
 
-    async def advance(*, state: plan.Plan, now: datetime, by: UUID, **_: Any
-                      ) -> plan.AdvanceStage:
-        return plan.AdvanceStage(plan_id=state.plan_id, now=now, by=by)
+    async def advance(*, state: plan.Plan, now: datetime, by: UUID, body: AdvanceIn | None,
+                      **_: Any) -> plan.AdvanceStage:
+        return plan.AdvanceStage(plan_id=state.plan_id, now=now, by=by,
+                                 from_stage=body.from_stage if body else None)
 
     async def back(*, state: plan.Plan, now: datetime, body: MoveBackIn, by: UUID, **_: Any
                    ) -> plan.MoveStageBack:
@@ -334,7 +368,8 @@ def router(runtime: Runtime) -> APIRouter:
             free_text=body.override.free_text, timestamp=now)
         return plan.DischargePatient(plan_id=state.plan_id, now=now, by=by, override=override)
 
-    action("plan", "Edit the draft, or revise the active plan (its revision is published)",
+    action("plan", "Edit the draft, or revise the active plan (its revision is published; "
+           "revising one needs If-Match: 428 `/problems/if-match-required` without it)",
            PlanEditIn, edit, "update", method="PUT")
     action("plan/activate", "Activate the plan: it needs discharge criteria (functional, "
            "performance, sport/work), an expected session count and a target date",
@@ -351,8 +386,9 @@ def router(runtime: Runtime) -> APIRouter:
            TaskResultIn, result, "record")
     action("reassessment", "Record the outcome of the due reassessment", ReassessmentIn,
            reassess, "reassess")
-    action("stage/advance", "Advance to the next stage (every exit criterion must pass)",
-           None, advance, "advance")
+    action("stage/advance", "Advance to the next stage (every exit criterion must pass); "
+           "with `from_stage`, a repeat changes nothing", AdvanceIn, advance, "advance",
+           body_optional=True)
     action("stage/back", "Move back a stage, with a reason", MoveBackIn, back, "move-back")
     action("discharge", "Discharge: when every criterion is met, or with an override",
            DischargeIn, discharge_, "discharge")

@@ -1,6 +1,11 @@
 """Plan's read models kept inline with the plan's events (same transaction): where each
 episode's plan stands, for the caseload's "what is due", and which sessions are logged.
-Every row follows from the events alone, so a rebuild gives the same rows."""
+Every row follows from the events alone, so a rebuild gives the same rows.
+
+The caseload row's ``plan_status`` follows the plan's lifecycle too (activated, discharged,
+closed). The caseload is not this projection's table (its rows come from booking's
+``episode.opened``), so a rebuild does not empty it; replaying the events in order leaves
+each row at the status of its plan's last such event."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kinetic_infra.event_store.model import RecordedEvent
 from kinetic_infra.projections import Projection
 from plan.adapters.caseload import caseload
+from plan.application.workflows import ACTIVE, DISCHARGED
 from plan.domain import plan as p
 from plan.domain.content import PlanContent
 
@@ -60,6 +66,14 @@ async def _update(conn: AsyncConnection, event: RecordedEvent, **values: Any) ->
                        .values(**values, updated_at=event.recorded_at))
 
 
+async def _caseload_shows(conn: AsyncConnection, event: RecordedEvent, status: str) -> None:
+    """The episode's caseload row, if plan has heard it open; one heard later takes its
+    status from the plan's record (``caseload.on_episode_opened``)."""
+    await conn.execute(caseload.update()
+                       .where(caseload.c.episode_id == event.data["ids"]["episode_id"])
+                       .values(plan_status=status))
+
+
 @plan_status.on(p.PlanDrafted.event_type)
 async def _drafted(conn: AsyncConnection, event: RecordedEvent) -> None:
     e = p.PlanDrafted.model_validate(event.data)
@@ -80,6 +94,7 @@ async def _edited(conn: AsyncConnection, event: RecordedEvent) -> None:
 @plan_status.on(p.PlanActivated.event_type)
 async def _activated(conn: AsyncConnection, event: RecordedEvent) -> None:
     await _update(conn, event, status="active", revision=1)
+    await _caseload_shows(conn, event, ACTIVE)
 
 
 @plan_status.on(p.SessionRecorded.event_type)
@@ -133,13 +148,12 @@ async def _stage(conn: AsyncConnection, event: RecordedEvent) -> None:
 @plan_status.on(p.Discharged.event_type)
 async def _discharged(conn: AsyncConnection, event: RecordedEvent) -> None:
     await _update(conn, event, status="discharged")
+    await _caseload_shows(conn, event, DISCHARGED)
 
 
 @plan_status.on(p.EpisodeClosed.event_type)
 async def _closed(conn: AsyncConnection, event: RecordedEvent) -> None:
-    """A draft's row (if any) shows it closed; the caseload row too, since an episode closed
-    without a plan has no plan row to show it by."""
+    """A draft's row (if any) shows it closed; the caseload row too, also for an episode
+    closed without a plan (no plan row to show it by)."""
     await _update(conn, event, status="discharged")
-    await conn.execute(caseload.update()
-                       .where(caseload.c.episode_id == event.data["ids"]["episode_id"])
-                       .values(plan_status="discharged"))
+    await _caseload_shows(conn, event, DISCHARGED)

@@ -29,7 +29,7 @@ from plan.domain import discharge, progression, scales, stages
 from plan.domain.content import Baseline, PlanContent, require_gain_baselines
 from plan.domain.discharge import Closure
 from plan.domain.exercises import UnknownExerciseError
-from plan.domain.criteria import CriterionResult, Text, judge, read_value
+from plan.domain.criteria import Criterion, CriterionResult, Text, judge, read_value
 from plan.domain.prescription import Prescription, SessionPerformance
 from plan.domain.rules import PlanRules
 from plan.domain.stalls import (
@@ -83,6 +83,16 @@ class UnprescribedExerciseError(RuleViolationError):
 class UnknownCriterionError(RuleViolationError):
     type_slug = "unknown-criterion"
     title = "The plan has no such criterion"
+
+
+class ProposalSupersededError(ConflictError):
+    type_slug = "proposal-superseded"
+    title = "The plan moved on since this session was logged: its proposals no longer apply"
+
+
+class StageChangedError(ConflictError):
+    type_slug = "stage-changed"
+    title = "The plan is no longer in the stage you advanced from"
 
 
 class SessionNotLoggedError(RuleViolationError):
@@ -522,7 +532,8 @@ def evolve(state: PlanState, event: BaseModel) -> PlanState:
         case NextMorningRecorded():
             return _replace_session(state, event.appointment_id, lambda s: s.model_copy(
                 update={"proposals": event.proposals, "log": s.log.model_copy(
-                    update={"settled_next_morning": event.settled})}))
+                    update={"settled_next_morning": event.settled}),
+                    "decided": s.decided and not _proposes_otherwise(s, event)}))
         case ProgressionDecided():
             content = state.content.model_copy(update={"prescriptions": event.prescriptions})
             moved = _replace_session(state, event.appointment_id,
@@ -563,6 +574,15 @@ def evolve(state: PlanState, event: BaseModel) -> PlanState:
             return state.model_copy(update={"status": "discharged",
                                             "closure": event.closure})
     return state
+
+
+def _proposes_otherwise(session: LoggedSession, answered: NextMorningRecorded) -> bool:
+    """Whether the next-morning answer changed the parameters proposed. Sessions are mostly
+    logged before it is known, so their proposals are provisional holds, and a therapist
+    who accepts one has decided only to hold until then: when the answer turns the hold into
+    a regress (not settled, §3.4) or a progress, the decision is open again so that the new
+    proposal is offered, not lost behind "decided"."""
+    return [x.next for x in answered.proposals] != [x.next for x in session.proposals]
 
 
 def _replace_session(state: Plan, appointment_id: UUID, change: object) -> Plan:
@@ -655,6 +675,11 @@ class ResolveReassessment(_Command):
 
 class AdvanceStage(_Command):
     by: UUID
+    # The stage the clinician confirmed the advance from. A repeat of an advance already made
+    # (a double submit, a retry) then changes nothing, where without it the repeat would close
+    # the next stage too once its criteria pass. None: from wherever the plan is (clients
+    # that predate it).
+    from_stage: str | None = Field(default=None, max_length=100)
 
 
 class MoveStageBack(_Command):
@@ -737,6 +762,8 @@ def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
         case ResolveReassessment():
             return _resolve(command, state)
         case AdvanceStage():
+            if command.from_stage is not None and command.from_stage != state.stage:
+                return _advanced_already(command, _active(state))
             s = _going_on(_active(state))
             moved = stages.advance(s.stage_state, s.results, command.by, at=command.now)
             return [_stage_changed(s, moved)]
@@ -753,6 +780,22 @@ def decide(command: PlanCommand, state: PlanState) -> list[BaseModel]:
                                       "episode with the reason if it ends before treatment")
             return _discharge(command, state)
     raise AssertionError(command)
+
+
+def _advanced_already(c: AdvanceStage, state: Plan) -> list[BaseModel]:
+    """An advance from a stage the plan is no longer in: nothing if the plan has advanced
+    past it (the same advance asked again), else 409 (the page was stale: the plan moved
+    back, or never reached that stage)."""
+    assert c.from_stage is not None
+    moves = state.stage_state
+    moves.index(c.from_stage)  # 422 for a stage the plan does not have
+    left = [t for t in state.stage_history if t.from_stage == c.from_stage]
+    if (left and left[-1].direction == "advance"
+            and moves.index(state.stage) > moves.index(c.from_stage)):
+        return []
+    raise StageChangedError(f"the plan is in {state.stage}, not {c.from_stage}: reload it and "
+                            f"confirm the advance from where it is", stage=state.stage,
+                            from_stage=c.from_stage)
 
 
 def _stage_changed(state: Plan, moved: stages.StageState) -> StageChanged:
@@ -803,11 +846,15 @@ def _activate(c: ActivatePlan, state: Plan) -> list[BaseModel]:
                           target_date=content.target_date, by=c.by, at=c.now)]
 
 
-def _proposals(state: Plan, log: SessionLog, on: date, rules: PlanRules
+def _proposals(state: Plan, log: SessionLog, on: date, rules: PlanRules,
+               judged: dict[str, Prescription] | None = None
                ) -> tuple[progression.Proposal, ...]:
+    """§3.4 for each exercise done, against the prescription it was done to: the plan's
+    current one, or ``judged`` (the one the session's proposals were first judged against)
+    when it is decided again."""
     out = []
     for done in log.exercises:
-        p = state.content.prescription(done.exercise)
+        p = (judged or {}).get(done.exercise) or state.content.prescription(done.exercise)
         assert p is not None
         perf = SessionPerformance(performed_on=on, reps_per_set=done.reps_per_set,
                                   load_kg=done.load_kg, rpe=done.rpe,
@@ -851,10 +898,13 @@ def _next_morning(c: RecordNextMorning, state: Plan) -> list[BaseModel]:
     if session.log.settled_next_morning == c.settled:
         return []
     log = session.log.model_copy(update={"settled_next_morning": c.settled})
+    # Against what the patient did the session to, not what the plan holds now (a later
+    # session's progression may have moved it on).
+    judged = {x.next.exercise: b for x in session.proposals if (b := _basis(x)) is not None}
     return [NextMorningRecorded(plan_id=state.plan_id, appointment_id=c.appointment_id,
                                 settled=c.settled,
                                 proposals=_proposals(state, log, session.logged_at.date(),
-                                                     c.rules),
+                                                     c.rules, judged),
                                 ruleset_version=c.rules.version, at=c.now)]
 
 
@@ -871,6 +921,8 @@ def _decide_progression(c: DecideProgression, state: Plan) -> list[BaseModel]:
                   for p in state.content.prescriptions)
     if after == state.content.prescriptions and session.decided:
         return []
+    if why := _supersession(state, session, frozenset(changed)):
+        raise ProposalSupersededError(why, session=session.number)
     content = state.content
     assert content.expected_sessions is not None and content.target_date is not None
     return [ProgressionDecided(plan_id=state.plan_id, ids=state.ids,
@@ -881,6 +933,50 @@ def _decide_progression(c: DecideProgression, state: Plan) -> list[BaseModel]:
                                sessions_per_week=content.sessions_per_week,
                                expected_sessions=content.expected_sessions,
                                target_date=content.target_date, by=c.by, at=c.now)]
+
+
+def _basis(proposal: progression.Proposal) -> Prescription | None:
+    """The prescription a proposal was judged against. Proposals stored before it was kept
+    still tell it for a hold, which proposes the parameters unchanged."""
+    if proposal.basis is not None:
+        return proposal.basis
+    return proposal.next if proposal.action == "hold" else None
+
+
+def _supersession(state: Plan, session: LoggedSession,
+                  set_otherwise: frozenset[str] = frozenset()) -> str | None:
+    """Why the session's proposals can no longer be accepted, or None. A proposal is
+    computed from the prescription the session was done to; accepting it once the plan holds
+    another (a later session's progression, a revision) would put the old parameters back,
+    and a later session's decision rests on newer information. The exercises the clinician
+    sets otherwise (``set_otherwise``) take no proposal, so they cannot be stale."""
+    later = [s.number for s in state.sessions
+             if s.number > session.number and s.decided and s.proposals]
+    if later:
+        return (f"session {max(later)}'s progression was decided after session "
+                f"{session.number} was logged: progress from the latest session, or revise the "
+                f"plan")
+    for x in session.proposals:
+        code = x.next.exercise
+        now = state.content.prescription(code)
+        if code in set_otherwise or now is None or now == x.next:
+            continue
+        basis = _basis(x)
+        # Without a basis (stored before it was kept), a prescription dated after the
+        # session was set after it.
+        moved = now.changed_on > session.logged_at.date() if basis is None else now != basis
+        if moved:
+            since = f", not the {basis.describe()} it was judged against" if basis else ""
+            return (f"{code} is {now.describe()} now{since}: its proposal from session "
+                    f"{session.number} no longer applies; set the parameters yourself or log "
+                    f"the next session")
+    return None
+
+
+def superseded(state: Plan, session: LoggedSession) -> str | None:
+    """Why a session's progression, still to decide, can no longer be decided (it then
+    leaves the therapist's to-decide list), or None."""
+    return None if session.decided else _supersession(state, session)
 
 
 def _record_measures(c: RecordMeasures, state: Plan) -> list[BaseModel]:
@@ -957,13 +1053,18 @@ def progress_snapshot(state: Plan, sessions_used: int) -> EpisodeProgress:
     content = state.content
     pain = tuple(b for b in content.tracked if b.rule.measure == "nprs")
     others = tuple(b for b in content.tracked if b.rule.measure != "nprs")
-    verdicts = state.verdicts()
+    # A milestone once met stays met for the stall rules (a later quick reading that misses
+    # it is STALL-3's to judge), and a closed stage's milestones were met when it closed:
+    # neither is overdue. A stage moved back to is current again, and watched again.
+    ever_met = {i for i, ok in state.verdicts().items() if ok} | state.met
+    milestones = tuple(m for m in content.milestones(ever_met)
+                       if m.stage >= state.stage_position)
     return EpisodeProgress(
         episode_type=content.episode_type, started_on=state.activated_on or date.min,
         sessions_used=sessions_used, expected_max_sessions=content.expected_sessions or 1,
         current_stage=state.stage_position, primary=tracked(content.primary),
         pain=tuple(tracked(b) for b in pain), secondary=tuple(tracked(b) for b in others),
-        milestones=content.milestones({i for i, ok in verdicts.items() if ok}),
+        milestones=milestones,
         discharge_criteria_met=state.discharge_decision().basis == "criteria_met")
 
 
@@ -1039,14 +1140,23 @@ def _new_flags(progress: EpisodeProgress, raised: frozenset[str],
     return out
 
 
+def _watched(state: Plan) -> list[tuple[stages.Stage, list[Criterion]]]:
+    """Each stage with a target date from the current one on, with its milestones not met:
+    what can be overdue. The stages before the current one closed with their milestones met,
+    and a milestone once met is not overdue when a later reading misses it."""
+    verdicts = state.verdicts()
+    return [(s, [c for c in s.exit_criteria if not verdicts.get(c.id) and c.id not in state.met])
+            for s in state.content.stages[state.stage_position - 1:] if s.target_date is not None]
+
+
 def _check(c: CheckProgress, state: Plan) -> list[BaseModel]:
     events: list[BaseModel] = []
-    verdicts = state.verdicts()
-    for s in state.content.stages:
-        if s.target_date is None or c.today <= s.target_date:
+    for s, unmet in _watched(state):
+        assert s.target_date is not None
+        if c.today <= s.target_date:
             continue
-        for crit in s.exit_criteria:
-            if not verdicts.get(crit.id) and crit.id not in state.overdue:
+        for crit in unmet:
+            if crit.id not in state.overdue:
                 events.append(MilestoneOverdue(plan_id=state.plan_id, ids=state.ids,
                                                milestone_id=crit.id, stage=s.code,
                                                target_date=s.target_date, at=c.now))
@@ -1108,13 +1218,10 @@ def next_check(state: Plan, rules: PlanRules, today: date) -> date | None:
     STALL-2's six weeks; None when nothing is waiting."""
     if state.status != "active" or state.activated_on is None:
         return None
-    verdicts = state.verdicts()
     grace = rules.stalls.grace_days(state.content.episode_type)
     dates: list[date] = []
-    for s in state.content.stages:
-        if s.target_date is None:
-            continue
-        unmet_here = [c for c in s.exit_criteria if not verdicts.get(c.id)]
+    for s, unmet_here in _watched(state):
+        assert s.target_date is not None
         if not unmet_here:
             continue
         if any(c.id not in state.overdue for c in unmet_here):

@@ -113,7 +113,9 @@ DEFAULT_THRESHOLDS = ProgressionThresholds()
 class Proposal(BaseModel):
     """What §3.4 proposes after one session: the action, the next parameters (unchanged on a
     hold), the rule that fired and the reason with the numbers. ``provisional`` means it
-    waits for the next-morning answer and will be decided again then."""
+    waits for the next-morning answer and will be decided again then. ``basis`` is the
+    prescription it was judged against: accepting it only makes sense while the plan still
+    holds that one (None in proposals stored before it was kept)."""
 
     model_config = ConfigDict(frozen=True)
     action: Action
@@ -122,6 +124,7 @@ class Proposal(BaseModel):
     reason: str
     provisional: bool = False
     stage: int
+    basis: Prescription | None = None
 
 
 # --- arithmetic ----------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def decide_progression(prescription: Prescription, performance: SessionPerforman
     def proposal(action: Action, new: Prescription, rule: str, reason: str,
                  provisional: bool = False) -> Proposal:
         return Proposal(action=action, next=new, rule=rule, reason=reason,
-                        provisional=provisional, stage=stage)
+                        provisional=provisional, stage=stage, basis=p)
 
     # 1. Regress: any single trigger is enough, whatever else is still unknown.
     triggers = []
