@@ -631,3 +631,29 @@ async def test_a_message_without_nats_msg_id_redelivered_is_applied_once(db, nat
         await nc.close()
     assert consumer.outcomes[:2] == [[Outcome.APPLIED], [Outcome.DUPLICATE]]
     assert await effect_count(db) == 1
+
+
+async def test_a_pull_loop_stopped_leaves_no_subscription_for_the_drain_to_wait_on(
+        db, nats_url):
+    """A pull subscription left behind by a cancelled loop held the connection's drain at
+    shutdown until its 30-second timeout (a last fetch's answer lands in a queue nobody
+    reads): a rolling deploy's grace period is gone by then, and the process is killed
+    instead of stopping. The loop takes its subscription with it."""
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    await declare_streams(nats_url, [service])
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    task = asyncio.create_task(
+        PullLoop(js, InboxConsumer(db, effects_subscription(service, Item)), 60.0).run())
+    try:
+        await _publish(js, service, Item, tenant, 1)
+        await _until(lambda: effect_count(db), 1)  # the loop is pulling
+        def pulls() -> list:  # not the connection's own inbox for replies (`<inbox>.*`)
+            return [s for s in nc._subs.values() if not s.subject.endswith(".*")]
+
+        assert pulls(), "the loop's pull subscription"
+        await _stopped(task)
+        assert not pulls(), "the pull subscription went with the loop"
+    finally:
+        await nc.close()

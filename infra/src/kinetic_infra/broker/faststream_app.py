@@ -32,6 +32,7 @@ so that its supervisor restarts it instead of it running on without consuming.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -135,20 +136,29 @@ class PullLoop:
             sub, self.ack_wait)
         pull: JetStreamContext.PullSubscription | None = None
         backoff = Backoff(FAILURE_PAUSE, MAX_FAILURE_PAUSE)
-        while True:
-            try:
-                if pull is None:
-                    pull = await self.js.pull_subscribe(
-                        service_subjects(sub.source_service), durable=sub.name,
-                        stream=stream, config=config)
-                await self._pull_once(pull, stream, config)
-            except Exception:  # noqa: BLE001 - a loop that ended would consume nothing more
-                pause = backoff.next()
-                log.exception("consumer %s: pull loop failed, going on in %.1f s (what was "
-                              "not acked is redelivered after ack_wait)", sub.name, pause)
-                await asyncio.sleep(pause)
-            else:
-                backoff.reset()
+        try:
+            while True:
+                try:
+                    if pull is None:
+                        pull = await self.js.pull_subscribe(
+                            service_subjects(sub.source_service), durable=sub.name,
+                            stream=stream, config=config)
+                    await self._pull_once(pull, stream, config)
+                except Exception:  # noqa: BLE001 - a loop that ended would consume no more
+                    pause = backoff.next()
+                    log.exception("consumer %s: pull loop failed, going on in %.1f s (what "
+                                  "was not acked is redelivered after ack_wait)", sub.name,
+                                  pause)
+                    await asyncio.sleep(pause)
+                else:
+                    backoff.reset()
+        finally:
+            # A pull subscription left behind holds the connection's drain at shutdown until
+            # its timeout (30 s): nothing reads what a last fetch still brings it. Without it
+            # the connection drains at once; the durable consumer stays on the server.
+            if pull is not None:
+                with contextlib.suppress(Exception):
+                    await pull.unsubscribe()
 
     async def _pull_once(self, pull: JetStreamContext.PullSubscription, stream: str,
                          config: ConsumerConfig) -> None:
