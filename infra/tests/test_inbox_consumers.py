@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import signal
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -657,3 +658,43 @@ async def test_a_pull_loop_stopped_leaves_no_subscription_for_the_drain_to_wait_
         assert not pulls(), "the pull subscription went with the loop"
     finally:
         await nc.close()
+
+
+def _waits_for_n_1(service: str, Item) -> Subscription:
+    from kinetic_infra.inbox.consumer import RetryLater
+
+    sub = Subscription(name=f"{service}-waits", source_service=service, max_attempts=3)
+
+    @sub.on(Item.event_type)
+    async def apply(conn, event: CloudEvent) -> None:
+        raise RetryLater("n = 1 is not applied yet")
+
+    return sub
+
+
+def _dated(payload: bytes, time: datetime) -> bytes:
+    event = CloudEvent.model_validate_json(payload)
+    return event.model_copy(update={"time": time}).model_dump_json().encode()
+
+
+async def test_an_event_waiting_for_one_a_crashed_replica_holds_is_not_parked_within_patience(
+        db):
+    """The event it builds on comes back only after ack_wait (60 s) when the replica that
+    had it crashed before its ack: quick RetryLater deliveries must not park the waiting
+    event before then. Once it is older than the patience, waiting counts as failing, so an
+    event waiting for one that never comes is parked."""
+    service = unique_service_name()
+    Item, tenant = item_event_class(service), uuid.uuid4()
+    consumer = InboxConsumer(db, _waits_for_n_1(service, Item))
+    message_id, subject, payload = envelope(service, Item, tenant, 2)
+    fresh = _dated(payload, datetime.now(UTC))
+    outcomes = [await consumer.handle(message_id=message_id, subject=subject, payload=fresh,
+                                      attempt=attempt) for attempt in range(1, 11)]
+    assert set(outcomes) == {Outcome.RETRY} and await _dead_letter_count(db) == 0
+
+    old_id, subject, payload = envelope(service, Item, tenant, 3)
+    old = _dated(payload, datetime.now(UTC) - timedelta(minutes=10))
+    outcomes = [await consumer.handle(message_id=old_id, subject=subject, payload=old,
+                                      attempt=attempt) for attempt in range(1, 4)]
+    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.DEAD_LETTERED]
+    assert await _dead_letter_count(db) == 1

@@ -10,8 +10,12 @@ Failures:
 - a ``DomainError`` from the handler is a business rejection: retrying cannot help. The
   rejection is recorded in the inbox (``result.rejected``) and the message is acked.
 - ``RetryLater`` says the event needs one that has not been applied yet: replicas of a
-  consumer read one stream side by side, so an event can overtake the one it builds on.
-  Like any other exception it is transient:
+  consumer read one stream side by side, so an event can overtake the one it builds on. It
+  is redelivered like the failures below, but while the event is younger than the
+  subscription's ``retry_later_patience`` (5 minutes) those deliveries do not count toward
+  ``max_attempts``: the event it waits for may be with a replica that crashed before its
+  ack, and comes back only after ``ack_wait`` (60 s), long after five quick retries. Past
+  that it counts like any failure, so an event waiting for one that never comes is parked:
 - anything else is treated as transient: the message is nacked with a growing delay and
   redelivered, up to ``max_attempts`` deliveries. Then it is recorded in ``dead_letters``,
   published to ``deadletter.<consumer>`` and acked, so one poison message never blocks the
@@ -75,6 +79,8 @@ class Subscription:
     source_service: str
     handlers: dict[str, Handler] = field(default_factory=dict)
     max_attempts: int = 5
+    # Seconds from the event's time during which RetryLater deliveries are not failures.
+    retry_later_patience: float = 300.0
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -111,10 +117,11 @@ class InboxConsumer:
         self.db = db
         self.subscription = subscription
         self.publish_dead_letter = publish_dead_letter
-        # Deliveries of a message that met an outage, by message id: JetStream counts them
-        # in ``num_delivered``, but only the handler's own failures may park a message. Kept
-        # in memory: after a restart they count again, as they did before.
-        self._outage_deliveries: dict[str, int] = {}
+        # Deliveries of a message that met an outage or waited for an event not applied yet,
+        # by message id: JetStream counts them in ``num_delivered``, but only the handler's
+        # own failures may park a message. Kept in memory: after a restart they count again,
+        # as they did before.
+        self._uncounted: dict[str, int] = {}
 
     async def handle(self, *, message_id: str, subject: str, payload: bytes,
                      attempt: int) -> Outcome:
@@ -130,9 +137,9 @@ class InboxConsumer:
             except Exception:  # noqa: BLE001 - sorted out one by one below
                 pass
             else:
-                if self._outage_deliveries:
+                if self._uncounted:
                     for d in deliveries:
-                        self._outage_deliveries.pop(d.message_id, None)
+                        self._uncounted.pop(d.message_id, None)
                 return outcomes
         return [await self._handle_alone(d) for d in deliveries]
 
@@ -185,14 +192,16 @@ class InboxConsumer:
             log.warning("consumer %s: infrastructure unavailable on %s (attempt %d), "
                         "retrying: %s", self.subscription.name, d.message_id, d.attempt,
                         type(exc).__name__)
-            if len(self._outage_deliveries) >= _OUTAGE_MEMORY:
-                self._outage_deliveries.clear()  # messages other replicas settled
-            self._outage_deliveries[d.message_id] = (
-                self._outage_deliveries.get(d.message_id, 0) + 1)
+            self._not_counted(d)
             return Outcome.RETRY
         if outcome is not Outcome.RETRY:
-            self._outage_deliveries.pop(d.message_id, None)
+            self._uncounted.pop(d.message_id, None)
         return outcome
+
+    def _not_counted(self, d: Delivery) -> None:
+        if len(self._uncounted) >= _OUTAGE_MEMORY:
+            self._uncounted.clear()  # messages other replicas settled
+        self._uncounted[d.message_id] = self._uncounted.get(d.message_id, 0) + 1
 
     async def _settle(self, d: Delivery) -> Outcome:
         try:
@@ -206,17 +215,29 @@ class InboxConsumer:
         except DomainError as exc:
             await self._record_rejection(d.message_id, exc)
             return Outcome.REJECTED
+        except RetryLater as exc:
+            waited = (datetime.now(UTC) - event.time).total_seconds()
+            if waited < self.subscription.retry_later_patience:
+                log.info("consumer %s: %s waits for an event not applied yet (%.0f s "
+                         "old): %s", self.subscription.name, d.message_id, waited, exc)
+                self._not_counted(d)
+                return Outcome.RETRY
+            return await self._failed(d, event, exc)
         except Exception as exc:  # noqa: BLE001 - any other failure is retried, then parked
             if is_transient_infrastructure_error(exc):
                 raise  # not the message's fault: it must not count toward max_attempts
-            log.warning("consumer %s failed on %s (attempt %d): %s",
-                        self.subscription.name, d.message_id, d.attempt, type(exc).__name__)
-            failures = d.attempt - self._outage_deliveries.get(d.message_id, 0)
-            if failures >= self.subscription.max_attempts:
-                return await self._dead_letter(d.message_id, d.subject, d.payload,
-                                               f"{type(exc).__name__}: {exc}", d.attempt,
-                                               event.tenantid)
-            return Outcome.RETRY
+            return await self._failed(d, event, exc)
+
+    async def _failed(self, d: Delivery, event: CloudEvent, exc: Exception) -> Outcome:
+        """A failure of the message's own: retried, then parked at ``max_attempts``."""
+        log.warning("consumer %s failed on %s (attempt %d): %s",
+                    self.subscription.name, d.message_id, d.attempt, type(exc).__name__)
+        failures = d.attempt - self._uncounted.get(d.message_id, 0)
+        if failures >= self.subscription.max_attempts:
+            return await self._dead_letter(d.message_id, d.subject, d.payload,
+                                           f"{type(exc).__name__}: {exc}", d.attempt,
+                                           event.tenantid)
+        return Outcome.RETRY
 
     async def _record_rejection(self, message_id: str, exc: DomainError) -> None:
         async with self.db.transaction() as conn:  # the inbox is not tenant-scoped
