@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     oidc_audience: str = Field(default="kinetic", description="The audience (aud) tokens must name")
     oidc_jwks_url: str = Field(default="", description="Where the issuer publishes its keys")
     oidc_login_url: str = Field(default="", description="Sign-in page for the admin pages")
+    oidc_logout_url: str = Field(
+        default="", description="Where the admin pages' Sign out button posts (the issuer ends "
+                                "the session there); none: no button")
     migration_database_url: str = Field(
         default="", description="Owner role's URL for migrations (default: database_url)")
     maintenance_database_url: str = Field(

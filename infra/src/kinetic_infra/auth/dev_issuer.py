@@ -20,9 +20,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from kinetic_infra.auth.principal import Principal
 from kinetic_infra.auth.tokens import SigningKey
+# Its pages are not to be framed either: a framed click on a staff member would sign them in.
+from kinetic_infra.http.auth import NO_FRAMING
 
 COOKIE = "kinetic_token"
 AUDIENCE = "kinetic"
+# One sign-in lasts a working day: the token's lifetime, and so the cookie's (a browser
+# closed and opened again within it is still signed in; after it, both are gone together).
+SESSION_SECONDS = 8 * 3600
 
 
 def key_path(data_dir: Path) -> Path:
@@ -77,20 +82,24 @@ def create_issuer_app(data_dir: Path, issuer: str) -> FastAPI:
             "li{list-style:none;margin:.5rem 0}button{min-width:14rem;padding:.4rem}</style>"
             "<h1>Sign in to Kinetic</h1><p>Development issuer: choose a demo staff member.</p>"
             f"<ul>{rows or '<li>No staff yet: the demo organization is seeded by make run.</li>'}"
-            "</ul>")
+            "</ul>", headers=NO_FRAMING)
 
     @app.post("/login")
     async def login(staff_id: str = Form(...), next: str = Form("/")) -> RedirectResponse:  # noqa: A002
         staff = {p.staff_id: p for p in load_staff(data_dir)}
         if staff_id not in staff:
             return RedirectResponse(f"/login?next={quote(next)}", status_code=303)
-        token = key.mint(staff[staff_id], issuer=issuer, audience=AUDIENCE)
+        token = key.mint(staff[staff_id], issuer=issuer, audience=AUDIENCE,
+                         ttl_seconds=SESSION_SECONDS)
         response = RedirectResponse(next if _local(next) else "/login", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/")
+        response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True,
+                            samesite="lax", path="/")
         return response
 
     @app.post("/logout")
     async def logout(next: str = Form("/login")) -> RedirectResponse:  # noqa: A002
+        """The admin pages' Sign out (KINETIC_OIDC_LOGOUT_URL): the cookie is the host's,
+        whichever port set it, so clearing it here signs out of every service's pages."""
         response = RedirectResponse(next if _local(next) else "/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -4,8 +4,13 @@ client of the service's own API.
 The pages are a client of the public API, called in-process as the signed-in staff member:
 every rule, problem, tenancy check and audit record is the API's, so the pages can never
 allow what the API refuses. Forms post to the page routes, which call the API and redirect
-(post/redirect/get), so a reload never repeats an action. Cookies are SameSite=Lax, so
-another site cannot post a form with them.
+(post/redirect/get), so a reload never repeats an action.
+
+SameSite=Lax cookies still go with a form posted from another port of the same host (every
+service's, the issuer's) or another subdomain, so the session only counts for a
+state-changing request from the page's own origin (``cross_origin``): any other is refused
+with a 403 page, before a page route or the API runs it. Pages refuse to be framed, so no
+other page can trick a click on their buttons.
 """
 
 from __future__ import annotations
@@ -23,8 +28,23 @@ from fastapi.templating import Jinja2Templates
 from kinetic_infra.auth.tokens import InvalidTokenError
 
 from kinetic_infra.auth.principal import Principal, Role
-from kinetic_infra.http.auth import SESSION_COOKIE
+from kinetic_infra.http.auth import NO_FRAMING, SESSION_COOKIE, cross_origin
 from kinetic_infra.settings import Settings
+
+
+def _session_token(request: Request) -> str | None:
+    """The session cookie, unless a page of another origin sent this request with it."""
+    return None if cross_origin(request) else request.cookies.get(SESSION_COOKIE)
+
+
+def _return_url(request: Request) -> str:
+    """Where staff go back to after signing in (or out): this page. A form's post has no page
+    of its own (a GET of its URL is a 405 or an empty form), so it is the page the form was
+    on, from a same-origin Referer, else the service's admin home."""
+    if request.method in ("GET", "HEAD"):
+        return str(request.url)
+    referer = request.headers.get("referer", "")
+    return referer if referer.startswith(str(request.base_url)) else f"{request.base_url}admin"
 
 
 @dataclass
@@ -35,7 +55,7 @@ class AdminKit:
     menu: list[tuple[str, str]]
 
     def signed_in(self, request: Request) -> Principal | None:
-        token = request.cookies.get(SESSION_COOKIE)
+        token = _session_token(request)
         if not token:
             return None
         try:
@@ -44,18 +64,28 @@ class AdminKit:
             return None
 
     def sign_in(self, request: Request) -> Response:
+        """The answer to a request that is not signed in: the sign-in page, or a 403 for one
+        sent from another origin (its cookie was not used; signing in would not help)."""
+        if cross_origin(request):
+            return HTMLResponse(
+                "<!doctype html><title>Refused · Kinetic</title><h1>Refused</h1><p>This form "
+                "was sent from a page of another site or service, so it was not run. Open "
+                "the page here and send it from there.</p>", status_code=403, headers=NO_FRAMING)
         if not self.settings.oidc_login_url:
             return HTMLResponse("Sign in with your organization's identity provider.",
-                                status_code=401)
-        return RedirectResponse(f"{self.settings.oidc_login_url}?next={quote(str(request.url))}",
-                                status_code=303)
+                                status_code=401, headers=NO_FRAMING)
+        return RedirectResponse(
+            f"{self.settings.oidc_login_url}?next={quote(_return_url(request))}", status_code=303)
 
     def render(self, request: Request, template: str, principal: Principal, **context: Any
                ) -> Response:
-        return self.templates.TemplateResponse(request, template, {
+        response = self.templates.TemplateResponse(request, template, {
             "service": self.service, "nav": self.settings.admin_nav(), "staff": principal,
             "is_operator": principal.has_any([Role.OPERATOR]), "menu": self.menu,
-            "current_path": request.url.path, **context})
+            "current_path": request.url.path, "sign_out_url": self.settings.oidc_logout_url,
+            "sign_out_next": _return_url(request), **context})
+        response.headers.update(NO_FRAMING)
+        return response
 
     async def call(self, request: Request, method: str, path: str, **kwargs: Any
                    ) -> httpx.Response:
@@ -72,7 +102,8 @@ class AdminKit:
     @asynccontextmanager
     async def api(self, request: Request) -> AsyncIterator[httpx.AsyncClient]:
         """This service's API, in-process, as the signed-in staff member."""
-        token = request.cookies.get(SESSION_COOKIE, "")
+        # A page route that forgot to ask signed_in() still cannot act for a forged post.
+        token = _session_token(request) or ""
         async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=request.app), base_url="http://admin",
                 headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:

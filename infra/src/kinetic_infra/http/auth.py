@@ -4,12 +4,18 @@ Every request carries a JWT: ``Authorization: Bearer …`` for API clients, or t
 cookie the development issuer sets for the admin pages. No token, or an expired, forged or
 wrong-audience one: 401. A valid token whose roles do not allow the operation: 403. The
 organization (tenant) comes from the token, never from the request.
+
+The cookie, unlike a bearer token, goes with every request the browser makes to the host,
+whichever page makes it, so it only counts for a state-changing request from a page of the
+same origin (``cross_origin``): SameSite=Lax is not enough, as "same site" ignores ports and
+every service (and the issuer) is another port of one host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,6 +26,13 @@ from kinetic_infra.auth.principal import Principal, Role
 from kinetic_infra.auth.tokens import InvalidTokenError, TokenVerifier
 
 SESSION_COOKIE = "kinetic_token"
+
+# Methods a browser may send to another origin without asking (and that change nothing here).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# On every page a signed-in browser sees: no other page may frame it (clickjacking); the CSP
+# form for current browsers, X-Frame-Options for older ones.
+NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the organization's OIDC issuer")
 
@@ -34,6 +47,31 @@ class ForbiddenError(DomainError):
     title = "Your roles do not allow this"
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cross_origin(request: Request) -> bool:
+    """Whether a state-changing request was sent by a page of another origin (a forged form
+    post from another site or another service's port): the session cookie must not act for it.
+
+    Browsers say where a request comes from: ``Sec-Fetch-Site`` (every current one), else
+    ``Origin``, which they always send on a cross-origin POST ("null" from a sandboxed or
+    privacy-redirected page, refused too), else ``Referer``. A request naming none of them
+    is not from a browser (a script, a test client), so no page can have forged it.
+    """
+    if request.method in SAFE_METHODS:
+        return False
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")  # none: typed or bookmarked by staff
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return False
+    return _origin(source) != _origin(str(request.url))
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -42,6 +80,9 @@ async def current_principal(
     # runs a plain function dependency in its thread pool); only a token not verified
     # recently goes there, as verifying it may fetch the issuer's key set.
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
+    if not credentials and token and cross_origin(request):
+        raise ForbiddenError("a form or script on another origin (another port counts) sent "
+                             "this request with your session cookie; it was not run")
     if not token:
         raise UnauthenticatedError("send a bearer token (or sign in to the admin pages)")
     verifier: TokenVerifier = request.app.state.verifier

@@ -186,6 +186,7 @@ class Platform:
             "KINETIC_OIDC_AUDIENCE": AUDIENCE,
             "KINETIC_OIDC_JWKS_URL": f"{self.issuer_url}/jwks.json",
             "KINETIC_OIDC_LOGIN_URL": f"{self.issuer_url}/login",
+            "KINETIC_OIDC_LOGOUT_URL": f"{self.issuer_url}/logout",
             "KINETIC_HTTP_PORT": str(self.ports.http[d.name]),
             "KINETIC_ADMIN_LINKS": ",".join(
                 f"{s.name}={self.base_url(s.name)}/admin" for s in self.services),
