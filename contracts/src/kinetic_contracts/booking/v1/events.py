@@ -261,6 +261,12 @@ class AppointmentCancelled(_AppointmentEvent):
     starts_at: datetime
     late: bool = Field(description="Inside the location's late-cancellation window")
     cancelled_at: datetime
+    # Optional because it was added within v1: events recorded before it were all the
+    # patient's (or the front desk's on the patient's behalf).
+    by_clinic: bool = Field(default=False, description=(
+        "The clinic cancelled, not the patient (an episode of care discharged with sessions "
+        "still booked ahead): never late and never charged, whatever a cancellation policy's "
+        "window says"))
 
 
 class AppointmentRescheduled(_AppointmentEvent):

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from uuid import UUID
@@ -90,15 +90,15 @@ async def start_charge(runtime: Runtime, inp: ChargeInput) -> None:
 
 async def late_by_policy(conn: AsyncConnection, runtime: Runtime, tenant_id: Any,
                          cancelled: AppointmentCancelled) -> bool:
-    """Late under billing's cancellation policy in force on the session's date (booking's
-    own ``late`` flag follows the location's booking window, which may differ). With no
-    price list yet, the workflow decides (and records that nothing is due)."""
+    """Late under billing's cancellation policy in force on the session's date, and not the
+    clinic's own cancellation (``charge.cancellation_chargeable``). With no price list yet,
+    the workflow decides (and records that nothing is due)."""
+    if cancelled.by_clinic:
+        return False  # no tariff to read: nothing is charged, whatever it says
     day = await billing.local_date(conn, cancelled.location_id, cancelled.starts_at)
     tariff = await billing.tariff_on(conn, runtime.store, tenant_id, cancelled.location_id, day)
-    if tariff is None:
-        return cancelled.late
-    return cancelled.starts_at - cancelled.cancelled_at < timedelta(
-        hours=tariff.policy.late_cancel_hours)
+    return charge.cancellation_chargeable(
+        cancelled, None if tariff is None else tariff.policy.late_cancel_hours)
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:

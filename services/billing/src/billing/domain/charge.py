@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from billing.domain.price_list import NoTariffError, Tariff
 from kinetic_contracts.billing.v1.events import ChargeKind
-from kinetic_contracts.booking.v1.events import AppointmentType
+from kinetic_contracts.booking.v1.events import AppointmentCancelled, AppointmentType
 from kinetic_infra.event_store.model import StoredEvent
 
 Outcome = Literal["completed", "no_show", "cancelled"]
@@ -68,6 +68,20 @@ def fee_for(occurrence: Occurrence, tariff: Tariff) -> Fee | str:
     if policy.late_cancel_fee is None:
         return "the location charges no late-cancellation fee"
     return Fee(kind="late_cancellation", amount=policy.late_cancel_fee)
+
+
+def cancellation_chargeable(cancelled: AppointmentCancelled,
+                            late_cancel_hours: int | None) -> bool:
+    """Whether a cancellation may cost the late-cancellation fee. Never when the clinic
+    cancelled (a discharge ends care; the patient did nothing to owe a fee, and the front desk
+    could not waive one: booking records such a cancellation as not late). Otherwise, when it
+    came inside billing's window in force (booking's own ``late`` follows the location's
+    booking window, which may differ); with no price list yet (``None``), booking's flag."""
+    if cancelled.by_clinic:
+        return False
+    if late_cancel_hours is None:
+        return cancelled.late
+    return cancelled.starts_at - cancelled.cancelled_at < timedelta(hours=late_cancel_hours)
 
 
 class SessionCharged(StoredEvent):

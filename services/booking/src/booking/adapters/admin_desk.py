@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import MAXYEAR, MINYEAR, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -101,10 +101,29 @@ def therapist_names(therapists: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def parse_date(value: str | None) -> date | None:
+    """A day from the address, or None when it is not one the pages can show: one that does
+    not parse, or one in the calendar's first or last year, where stepping a week or turning
+    a local time into UTC overflows (Python's dates end at 9999-12-31)."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day and MINYEAR < day.year < MAXYEAR else None
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """A time with its offset from the address ("2027-03-01T10:30:00+01:00"), or None when it
+    is not one the pages can show: unparsed, without an offset (whose clock would it be?), or
+    in the calendar's first or last year. A hand-made link that leaves the offset's "+"
+    unencoded sends it as a space; that space is read as the "+" it was."""
+    text = (value or "").strip()
+    for candidate in (text, "+".join(text.rsplit(" ", 1))):
+        try:
+            at = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return at if at.tzinfo and MINYEAR < at.year < MAXYEAR else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,10 +146,14 @@ class Desk:
                 "warn": request.query_params.get("warn") == "1"}
 
     def render(self, request: Request, template: str, principal: Principal,
-               ctx: dict[str, Any], *, refused: str | None = None, **page: Any) -> Response:
+               ctx: dict[str, Any], *, refused: str | None = None, warning: str | None = None,
+               **page: Any) -> Response:
         """A page; ``refused`` is why the form on it was not done, shown as a warning in place
-        of the address's flash."""
-        shown = {"flash": refused, "warn": True} if refused else {}
+        of the address's flash; ``warning`` is what the page could not use from its address
+        (shown after the flash: the page itself is still the one asked for, status 200)."""
+        shown = {"flash": refused, "warn": True} if refused else {
+            "flash": " ".join(filter(None, (ctx.get("flash"), warning))), "warn": True,
+        } if warning else {}
         response = self.kit.render(request, template, principal,
                                    **{**ctx, **page, **shown})
         response.status_code = REFUSED if refused else 200

@@ -36,6 +36,7 @@ from booking.adapters.admin_desk import (
     once,
     page_key,
     parse_date,
+    parse_instant,
     shown_at,
     therapist_names,
     with_query,
@@ -74,6 +75,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         zone = ZoneInfo(location["timezone"])
         today = datetime.now(zone).date()
         day = parse_date(p.get("date")) or today
+        # A hand-typed or stale address shows today with a warning rather than failing.
+        unshown = p.get("date") if p.get("date") and parse_date(p.get("date")) is None else None
         week = p.get("view") == "week"
         first = day - timedelta(days=day.weekday()) if week else day
         days = [first + timedelta(days=i) for i in range(7 if week else 1)]
@@ -107,15 +110,17 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
                        | {k[1] for k in grid}) or list(range(*DEFAULT_DAY))
         step = timedelta(days=7 if week else 1)
         view = "week" if week else None
-        here = with_query(request.url.path, **{k: v for k, v in p.items() if k not in ("flash", "warn")})
+        here = with_query(request.url.path, **{k: v for k, v in p.items() if k not in (
+            "flash", "warn") and not (k == "date" and unshown)})
         # Once booked, the day view stops choosing a slot for the patient.
         done = with_query(HOME, location_id=loc_id, date=day.isoformat(), view=view)
 
         def book_url(**params: Any) -> str:
             return with_query(f"{HOME}/book", location_id=loc_id, back=done if pick else here, **params)
 
-        return kit.render(
-            request, "front_desk.html", principal, title="Front desk", **ctx, day=day,
+        return render(
+            request, "front_desk.html", principal, ctx, title="Front desk", day=day,
+            warning=unshown and f"“{unshown}” is not a day the calendar can show: today is shown.",
             days=days, week=week, hours=hours, therapists=therapists, grid=grid,
             today=today, here=here, waitlist=waitlist,
             to_book=await ok(request, with_query("/to-book", location_id=loc_id)),
@@ -148,15 +153,26 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             # The patient's only open episode is the one a session is for; "none" stays a choice.
             params = {**params, "episode_id": episodes[0]["episode_id"]}
         zone = ZoneInfo(ctx["location"]["timezone"]) if ctx["location"] else None
-        starts_at = datetime.fromisoformat(params["starts_at"]) if params.get("starts_at") else None
+        starts_at = parse_instant(params.get("starts_at"))
+        warning = None
+        if starts_at:  # as read: a "+" that came as a space goes on as a "+"
+            params = {**params, "starts_at": starts_at.isoformat()}
+        elif params.get("starts_at"):
+            warning = (f"“{params['starts_at']}” is not a date and time with its offset: "
+                       "choose the slot again.")
         local_start = starts_at.astimezone(zone) if starts_at and zone else None
+        # Back to an admin page only: the address is anyone's to write, and a javascript: or
+        # another site's link would run as, or lure away, the signed-in staff member.
+        back = admin_target(params.get("back"))
+        if "back" in params:
+            params = {**params, "back": back}
         after_intake, choose_again = "", False
         if patient_id:
             after_intake, choose_again = await intake_return(request, params, patient_id,
                                                              local_start)
         return render(
             request, "book.html", principal, ctx, title="Book", refused=refused, q=q,
-            params=params, key=page_key(),
+            warning=warning, params=params, back=back, key=page_key(),
             found=await ok(request, with_query("/patients", q=q)) if len(q) >= 2 else [],
             patient_id=patient_id, episodes=episodes, types=TYPES,
             patient_name=await patient_name(request, patient_id) if patient_id else None,
@@ -221,7 +237,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if action not in ("cancel", "check-in", "no-show", "complete", "reschedule", "reverse",
                           "arrived"):
             return redirect(back, f"Unknown action {action}", warn=True)
-        json = {"starts_at": form["starts_at"], "therapist_id": form.get("therapist_id")} \
+        json = {"starts_at": form.get("starts_at"), "therapist_id": form.get("therapist_id")} \
             if action == "reschedule" else {"reason_code": form.get("reason_code")} \
             if action == "reverse" else None
         response = await call(request, "POST", f"/appointments/{appointment_id}/{action}",
@@ -251,15 +267,22 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if found.status_code != 200:
             return redirect(back, f"Not found: {problem_text(found)}", warn=True)
         current = found.json()
+        # Only at a location where the staff member may move sessions (the API may still show
+        # the session to others, a therapist say): elsewhere neither its timezone nor the move
+        # is theirs.
         loc = next((x for x in ctx["locations"] if x["location_id"] == current["location_id"]),
-                   ctx["location"])
+                   None)
+        if loc is None:
+            return redirect(back, "Not moved: you hold no front-desk role at the session's "
+                            "location.", warn=True)
         zone = ZoneInfo(loc["timezone"])
         current["local_start"] = datetime.fromisoformat(current["starts_at"]).astimezone(zone)
         # A week of free slots, from the session's own day (or the day asked for). A move
         # keeps the session's own length, which need not be its type's today (booked with
         # other minutes, or before the type's length changed): slots of that length.
-        first = max(datetime.now(zone).date(),
-                    parse_date(request.query_params.get("date")) or current["local_start"].date())
+        asked = request.query_params.get("date")
+        unshown = asked if asked and parse_date(asked) is None else None
+        first = max(datetime.now(zone).date(), parse_date(asked) or current["local_start"].date())
         length = datetime.fromisoformat(current["ends_at"]) - datetime.fromisoformat(
             current["starts_at"])
         slots = await ok(request, with_query("/availability", location_id=current["location_id"],
@@ -273,13 +296,15 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         who = await call(request, "GET", f"/patients/{current['patient_id']}")
         if who.status_code == 200:
             current["patient_name"] = f"{who.json()['given_name']} {who.json()['family_name']}"
-        return kit.render(request, "reschedule.html", principal, title="Reschedule", **ctx,
-                          current=current, slots=slots, back=back, first=first,
-                          earlier_url=with_query(request.url.path, back=back,
-                                         date=(first - timedelta(days=7)).isoformat()),
-                          later_url=with_query(request.url.path, back=back,
-                                       date=(first + timedelta(days=7)).isoformat()),
-                          names={t["therapist_id"]: t["display_name"] or "Therapist"
-                                 for t in await ok(request, "/therapists")})
+        return render(request, "reschedule.html", principal, ctx, title="Reschedule",
+                      warning=unshown and f"“{unshown}” is not a day the calendar can show: "
+                      "the session's week is shown.",
+                      current=current, slots=slots, back=back, first=first,
+                      earlier_url=with_query(request.url.path, back=back,
+                                             date=(first - timedelta(days=7)).isoformat()),
+                      later_url=with_query(request.url.path, back=back,
+                                           date=(first + timedelta(days=7)).isoformat()),
+                      names={t["therapist_id"]: t["display_name"] or "Therapist"
+                             for t in await ok(request, "/therapists")})
 
     return pages

@@ -2,6 +2,10 @@
 
 - ``plan.created`` / ``plan.revised``: the plan's session frequency, for the "to book" list;
 - ``plan.reassessment.due``: the episode goes on the "to book" list with the reason;
+- ``plan.reassessment.resolved``: the clinician decided on the due reassessment (perhaps to
+  continue without one): a due raised no later than the resolution leaves the list. Only the
+  newest resolution is kept, apart from the due it answers, so a resolution heard before
+  its due still takes that due off, and a due raised after it stays;
 - ``plan.episode.discharged``: the episode of care is closed (``episode.closed``), and its
   sessions still booked ahead are cancelled (in good time, so without a fee; their reminders
   stop, and their hours go to the waitlist): care has ended, nobody should turn up for them.
@@ -19,7 +23,12 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from booking.adapters.projections import appointments, episode_plans, reassessments_due
+from booking.adapters.projections import (
+    appointments,
+    episode_plans,
+    reassessments_due,
+    reassessments_resolved,
+)
 from booking.application import handlers
 from booking.domain import appointment, episode
 from kinetic_contracts import CloudEvent
@@ -28,6 +37,7 @@ from kinetic_contracts.plan.v1.events import (
     PlanCreated,
     PlanRevised,
     ReassessmentDue,
+    ReassessmentResolved,
 )
 from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.model import EventContext
@@ -70,6 +80,13 @@ def subscription(runtime: Runtime) -> Subscription:
             "episode_id": due.episode_id, "tenant_id": event.tenantid, "reason": due.reason,
             "due_by": due.due_by, "raised_at": due.raised_at}, "raised_at")
 
+    @sub.on(ReassessmentResolved.event_type)
+    async def on_reassessment_resolved(conn: AsyncConnection, event: CloudEvent) -> None:
+        resolved = ReassessmentResolved.model_validate(event.data)
+        await _newest_wins(conn, reassessments_resolved, {
+            "episode_id": resolved.episode_id, "tenant_id": event.tenantid,
+            "resolved_at": resolved.resolved_at}, "resolved_at")
+
     @sub.on(EpisodeDischarged.event_type)
     async def on_discharged(conn: AsyncConnection, event: CloudEvent) -> None:
         discharged, now = EpisodeDischarged.model_validate(event.data), datetime.now(UTC)
@@ -91,7 +108,8 @@ def subscription(runtime: Runtime) -> Subscription:
                                          appointment, tenant_id=event.tenantid)
             assert isinstance(state, appointment.Booked)
             await handlers.cancel_appointment(conn, runtime.store, appointment.CancelAppointment(
-                appointment_id=appointment_id, now=now, late_cancel_hours=0), context)
+                appointment_id=appointment_id, now=now, late_cancel_hours=0, by_clinic=True),
+                context)
             await handlers.offer_freed_hour(conn, runtime.store, state.booked, now, context)
 
     return sub

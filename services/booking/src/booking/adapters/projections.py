@@ -207,6 +207,15 @@ reassessments_due = Table(
     Column("raised_at", DateTime(timezone=True), nullable=False),
 )
 
+# The clinician's newest decision on a due reassessment (which may be to go on without one):
+# it answers every due raised at or before it.
+reassessments_resolved = Table(
+    "reassessments_resolved", metadata,
+    Column("episode_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+)
+
 front_desk = Projection("front-desk", [
     locations, location_closures, patients, patient_consents, episodes, therapists,
     therapist_hours, therapist_time_off, appointment_types, appointments, waitlist])

@@ -110,6 +110,9 @@ class CancelAppointment(BaseModel):
     appointment_id: UUID
     now: datetime
     late_cancel_hours: int
+    # The clinic's own cancellation (a discharge) is never late, whatever the window: the
+    # patient did nothing to owe a fee, and billing charges none for it.
+    by_clinic: bool = False
 
 
 class RecordArrival(BaseModel):
@@ -365,9 +368,9 @@ def _cancel(c: CancelAppointment, state: AppointmentState) -> list[AppointmentEv
             "a session that has started or ended cannot be cancelled: record it as a no-show "
             "or check the patient in")
     b = state.booked
-    late = b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
+    late = not c.by_clinic and b.starts_at - c.now < timedelta(hours=c.late_cancel_hours)
     return [AppointmentCancelled(**_who_and_where(b), starts_at=b.starts_at, late=late,
-                                 cancelled_at=c.now)]
+                                 cancelled_at=c.now, by_clinic=c.by_clinic)]
 
 
 _OUTCOMES = {"checked_in": AppointmentCheckedIn, "completed": AppointmentCompleted,
