@@ -1,13 +1,15 @@
 """The therapist's pages: the caseload of episodes to evaluate, and one page per evaluation
 with a form for each part (history, red flags, goals, outcome measures, objective findings,
 reasoning, the patient's explanation), the computed scores and indices, and completion.
-Every action is a call of assessment's own API (kinetic_infra.http.admin_pages)."""
+Every action is a call of assessment's own API (kinetic_infra.http.admin_pages). A form
+refused, by the page or the API, is drawn again with what was typed in it, not redirected."""
 
 from __future__ import annotations
 
 import math
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +20,7 @@ from assessment.adapters import measure_chart
 from assessment.domain import measures
 from assessment.domain.history import GOALS_MAX, RED_FLAGS
 from assessment.domain.reasoning import DRIVER_LIBRARY
+from kinetic_infra.auth.principal import Principal
 from kinetic_infra.http.admin_pages import AdminKit, problem_text
 from kinetic_infra.service.definition import Runtime
 
@@ -213,13 +216,69 @@ def _reasoning(form: dict[str, str], finding_ids: list[str], saved: dict[str, An
                          "finding_ids": finding_ids}, *more]}
 
 
+# A form the page refused: its part and every value sent (a field may repeat: finding_ids).
+Kept = tuple[str, dict[str, list[str]]]
+
+
+def typed(kept: Kept | None) -> tuple[Callable[..., Any], Callable[..., bool]]:
+    """What a form shows: what was typed in it when it was refused, else what was saved.
+    ``v(part, field, saved)`` is a field's text (a field the form did not send shows what was
+    saved); ``on(part, field, value, saved)`` whether an option, radio or checkbox is chosen
+    (one not sent is not chosen: that is how a cleared radio or checkbox arrives)."""
+    kept_part, kept_form = kept or ("", {})
+
+    def v(part: str, field: str, saved: Any = "") -> Any:
+        values = kept_form.get(field) if part == kept_part else None
+        return values[-1] if values else saved
+
+    def on(part: str, field: str, value: str, saved: Any) -> bool:
+        return value in kept_form.get(field, []) if part == kept_part else bool(saved)
+
+    return v, on
+
+
+def _with_blank(rows: list[dict[str, str]], fields: tuple[str, ...], most: int
+                ) -> list[dict[str, str]]:
+    """The rows, and a blank one to add a row with while there is room for one (a blank row
+    sent back as typed is not doubled)."""
+    if len(rows) < most and (not rows or any(rows[-1].values())):
+        rows.append(dict.fromkeys(fields, ""))
+    return rows
+
+
+def treatment_rows(history: dict[str, Any] | None, kept: Kept | None) -> list[dict[str, str]]:
+    """The history form's previous treatments: the rows as typed when it was refused, else
+    as saved; ``helped`` is "yes", "no" or "" (not said)."""
+    part, form = kept or ("", {})
+    if part == "history":
+        rows = [{"treatment": (form.get(f"previous_treatment_{n}") or [""])[-1],
+                 "helped": (form.get(f"previous_treatment_helped_{n}") or [""])[-1]}
+                for n in _rows(dict.fromkeys(form, ""), "previous_treatment")]
+    else:
+        rows = [{"treatment": t["treatment"], "helped": "yes" if t["helped"] else "no"}
+                for t in (history or {}).get("previous_treatment", [])]
+    return _with_blank(rows, ("treatment", "helped"), PREVIOUS_TREATMENTS_MAX)
+
+
+def goal_rows(goals: list[dict[str, Any]], kept: Kept | None) -> list[dict[str, str]]:
+    """The goals form's rows: as typed when it was refused, else as saved."""
+    part, form = kept or ("", {})
+    fields = ("activity", "level", "target_date")
+    if part == "goals":
+        rows = [{k: (form.get(f"{k}_{n}") or [""])[-1] for k in fields}
+                for n in _rows(dict.fromkeys(form, ""), "activity")]
+    else:
+        rows = [{k: g.get(k) or "" for k in fields} for g in goals]
+    return _with_blank(rows, fields, GOALS_MAX)
+
+
 def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     call = kit.call
 
-    def back_to(evaluation_id: str, flash: str, warn: bool = False, **extra: str) -> Response:
-        query = urlencode({"flash": flash, **({"warn": "1"} if warn else {}), **extra})
+    def back_to(evaluation_id: str, flash: str, warn: bool = False) -> Response:
+        query = urlencode({"flash": flash, **({"warn": "1"} if warn else {})})
         return RedirectResponse(f"{HOME}/{evaluation_id}?{query}", status_code=303)
 
     @pages.get(HOME)
@@ -250,34 +309,48 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         principal = kit.signed_in(request)
         if principal is None:
             return kit.sign_in(request)
+        return await show(request, principal, evaluation_id,
+                          flash=request.query_params.get("flash"),
+                          warn=request.query_params.get("warn") == "1")
+
+    async def show(request: Request, principal: Principal, evaluation_id: str, *,
+                   flash: str | None = None, warn: bool = False, kept: Kept | None = None,
+                   status_code: int = 200) -> Response:
+        """The evaluation's page: as saved, or with one refused form (``kept``) showing what
+        was typed in it."""
         found = await call(request, "GET", f"/evaluations/{evaluation_id}")
         if found.status_code != 200:
             return RedirectResponse(f"{HOME}?{urlencode({'flash': problem_text(found), 'warn': '1'})}",
                                     status_code=303)
         state = found.json()
-        chosen = measures.CATALOG.get(request.query_params.get("measure") or "lefs")
+        v, on = typed(kept)
+        chosen = measures.CATALOG.get(v("measures", "measure", None)
+                                      or request.query_params.get("measure") or "lefs")
         draft = ""
         if state["reasoning"] and not state["explanation"]:
             drafted = await call(request, "GET", f"/evaluations/{evaluation_id}/explanation/draft")
             draft = drafted.json()["text"] if drafted.status_code == 200 else ""
         indices = (state["findings"] or {}).get("indices", [])
-        shown, kept = split_findings((state["findings"] or {}).get("recorded"))
+        shown, kept_findings = split_findings((state["findings"] or {}).get("recorded"))
         driver = state["reasoning"]["drivers"][0] if state["reasoning"] else None
         charts = await measure_charts(request, state["episode_id"])
-        return kit.render(
+        response = kit.render(
             request, "evaluation.html", principal, title="Evaluation", e=state,
             red_flags=RED_FLAGS, catalog=measures.CATALOG, chosen=chosen, muscles=MUSCLES,
             ratings=RATINGS, drivers=DRIVER_LIBRARY, indices=indices, draft=draft,
-            shown=shown, kept=kept_ids(kept), driver=driver, goals_max=GOALS_MAX,
-            treatments_max=PREVIOUS_TREATMENTS_MAX,
+            shown=shown, kept=kept_ids(kept_findings), driver=driver,
+            treatments=treatment_rows(state["history"], kept),
+            goals=goal_rows(state["goals"], kept), v=v, on=on,
             # The findings a driver may cite, and those the saved driver cites (checked).
             finding_ids=sorted({i["finding_id"] for i in indices}
                                | set(driver["finding_ids"] if driver else [])),
             charts=charts,
             # Drawn with the page: the addendum its form adds, however many times it is sent
-            # (a double click, a resend after a timeout).
-            addendum_key=str(uuid.uuid4()), flash=request.query_params.get("flash"),
-            warn=request.query_params.get("warn") == "1")
+            # (a double click, a resend after a timeout). A refused addendum added nothing,
+            # so its form gets a new one, as a reload would.
+            addendum_key=str(uuid.uuid4()), flash=flash, warn=warn)
+        response.status_code = status_code
+        return response
 
     async def measure_charts(request: Request, episode_id: str) -> list[str]:
         """Every score measured in the episode, oldest evaluation first, against the band
@@ -310,20 +383,24 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
 
     @pages.post(HOME + "/{evaluation_id}/{part}")
     async def record(request: Request, evaluation_id: str, part: str) -> Response:
-        if kit.signed_in(request) is None:
+        principal = kit.signed_in(request)
+        if principal is None:
             return kit.sign_in(request)
         raw = await request.form()
         form = {k: str(v) for k, v in raw.items()}
         as_json = request.headers.get("accept") == "application/json"
 
-        def refused(message: str, status_code: int) -> Response:
+        async def refused(message: str, status_code: int) -> Response:
             if as_json:
                 # Saved as you go (the page's script): the outcome, shown beside the form.
                 return JSONResponse({"saved": False, "message": message, "version": None},
                                     status_code=status_code)
-            extra = {"measure": form["measure"]} if part == "measures" and form.get(
-                "measure") else {}
-            return back_to(evaluation_id, f"Not saved: {message}", warn=True, **extra)
+            # Drawn again, not redirected: the problem shows and what was typed in the form
+            # stays in it (thirty strength trials are not typed twice for one missing side).
+            return await show(request, principal, evaluation_id, flash=f"Not saved: {message}",
+                              warn=True, kept=(part, {k: [str(x) for x in raw.getlist(k)]
+                                                      for k in raw}),
+                              status_code=status_code)
 
         async def saved() -> dict[str, Any]:
             found = await call(request, "GET", f"/evaluations/{evaluation_id}")
@@ -365,9 +442,9 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             else:
                 return back_to(evaluation_id, f"Unknown part {part}", warn=True)
         except BadInput as exc:
-            return refused(str(exc), 422)
+            return await refused(str(exc), 422)
         except Refused as exc:
-            return refused(problem_text(exc.response), exc.response.status_code)
+            return await refused(problem_text(exc.response), exc.response.status_code)
         # The version the page showed: a save over another tab's newer save is refused.
         headers = {"If-Match": form["version"]} if form.get("version") else {}
         if part == "addenda" and form.get("key"):
@@ -375,7 +452,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         response = await call(request, method, f"/evaluations/{evaluation_id}/{path}",
                               json=body, headers=headers)
         if response.status_code not in (200, 201):
-            return refused(problem_text(response), response.status_code)
+            return await refused(problem_text(response), response.status_code)
         if as_json:
             # Saved as you go: the new version, so the page's other forms keep naming the
             # version they now stand on.

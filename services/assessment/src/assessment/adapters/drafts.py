@@ -9,7 +9,8 @@
   intake, with the assessment) has no baseline yet: it is remembered, not rejected, and its
   draft is opened for its appointment and therapist when the initial evaluation completes,
   in completion's transaction (``evaluations.open_booked``). Until then a cancellation
-  forgets it and a move gives it to the new therapist;
+  forgets it and a move gives it to the new therapist, even when either is heard before
+  the booking (``evaluations.appointment_changes``);
 - plan's ``reassessment.due`` opens a reassessment draft.
 The draft's id comes from the event's subject, and an episode keeps one open draft of each
 kind, so a redelivery or both events together still make one draft.
@@ -63,18 +64,23 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             raise RetryLater(f"appointment {session.appointment_id} is booked in episode "
                              f"{session.episode_id}, not applied here yet") from exc
 
-    # Only a reassessment still waiting for its baseline is touched (any other appointment
-    # has no such row): its draft is not opened yet.
+    # Remembered, so that a booking heard after them is read as booking now has it: every
+    # cancellation (the event does not say the appointment's type) and a reassessment's
+    # move. Only a reassessment waiting for its baseline changes: its draft is not open yet.
     @booked.on(AppointmentCancelled.event_type)
     async def on_cancelled(conn: AsyncConnection, event: CloudEvent) -> None:
         cancelled = AppointmentCancelled.model_validate(event.data)
-        await evaluations.booked_cancelled(conn, cancelled.appointment_id)
+        await evaluations.booked_cancelled(conn, event.tenantid, cancelled.appointment_id,
+                                           cancelled.cancelled_at)
 
     @booked.on(AppointmentRescheduled.event_type)
     async def on_rescheduled(conn: AsyncConnection, event: CloudEvent) -> None:
         moved = AppointmentRescheduled.model_validate(event.data)
-        await evaluations.booked_moved(conn, moved.appointment_id, moved.therapist_id,
-                                       moved.starts_at)
+        if moved.appointment_type != "reassessment" or moved.episode_id is None:
+            return  # only a reassessment's draft waits for, and follows, its appointment
+        await evaluations.booked_moved(conn, event.tenantid, moved.appointment_id,
+                                       moved.therapist_id, moved.starts_at,
+                                       moved.rescheduled_at)
 
     @due.on(ReassessmentDue.event_type)
     async def on_due(conn: AsyncConnection, event: CloudEvent) -> None:

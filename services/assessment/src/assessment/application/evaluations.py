@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, DateTime, MetaData, Table, and_, delete, exists, func, select
+from sqlalchemy.dialects.postgresql import UUID as PgUUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assessment.adapters.intake import episodes, reassessments_awaiting_baseline as awaiting
@@ -19,6 +19,27 @@ from assessment.domain.errors import BaselineMissingError, EpisodeNotFoundError
 from kinetic_infra.event_store.decider import handle, load
 from kinetic_infra.event_store.model import EventContext, StreamName
 from kinetic_infra.event_store.store import EventStore
+
+
+metadata = MetaData()
+
+# What booking said of an appointment after booking it, kept for good (migration 0005):
+# replicas of the consumer read booking's stream side by side and a booking that found its
+# episode not applied yet comes back later, so a cancellation or a move can be heard before
+# the booking it changes. Both are read where a booking is remembered and where its draft is
+# opened, so the outcome is the one the events' own order gives. Every cancellation is kept
+# (the event does not say the appointment's type); a move only of a reassessment in an
+# episode, the one the drafts follow. A cancellation is final in booking; of the moves the
+# latest (``rescheduled_at``) stands, and any move stands over the booking, which it follows.
+appointment_changes = Table(
+    "appointment_changes", metadata,
+    Column("tenant_id", PgUUID(as_uuid=True), primary_key=True),
+    Column("appointment_id", PgUUID(as_uuid=True), primary_key=True),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("therapist_id", PgUUID(as_uuid=True)),
+    Column("starts_at", DateTime(timezone=True)),
+    Column("rescheduled_at", DateTime(timezone=True)),
+)
 
 
 def stream(evaluation_id: UUID) -> StreamName:
@@ -129,6 +150,11 @@ async def open_booked(conn: AsyncConnection, store: EventStore, *, appointment_i
     except BaselineMissingError:
         if kind != "reassessment":
             raise
+    if await conn.scalar(select(exists().where(
+            appointment_changes.c.tenant_id == context.tenant_id,
+            appointment_changes.c.appointment_id == appointment_id,
+            appointment_changes.c.cancelled_at.is_not(None)))):
+        return None  # its cancellation overtook it: as if it had been forgotten
     await conn.execute(insert(awaiting).values(
         appointment_id=appointment_id, tenant_id=context.tenant_id, episode_id=episode_id,
         therapist_id=therapist_id, starts_at=starts_at, correlation_id=context.correlation_id,
@@ -137,27 +163,54 @@ async def open_booked(conn: AsyncConnection, store: EventStore, *, appointment_i
     return None
 
 
-async def booked_cancelled(conn: AsyncConnection, appointment_id: UUID) -> None:
-    """A reassessment still waiting for its baseline was cancelled: it opens no draft."""
+async def booked_cancelled(conn: AsyncConnection, tenant_id: UUID, appointment_id: UUID,
+                           cancelled_at: datetime) -> None:
+    """The appointment was cancelled: a reassessment waiting for its baseline opens no draft,
+    nor does one whose booking is heard only after this."""
+    await conn.execute(insert(appointment_changes).values(
+        tenant_id=tenant_id, appointment_id=appointment_id, cancelled_at=cancelled_at,
+    ).on_conflict_do_update(index_elements=["tenant_id", "appointment_id"],
+                            set_={"cancelled_at": cancelled_at}))
     await conn.execute(delete(awaiting).where(awaiting.c.appointment_id == appointment_id))
 
 
-async def booked_moved(conn: AsyncConnection, appointment_id: UUID, therapist_id: UUID,
-                       starts_at: datetime) -> None:
-    """A reassessment still waiting for its baseline was moved: its draft will be the
-    therapist's it now is."""
-    await conn.execute(awaiting.update().where(awaiting.c.appointment_id == appointment_id)
-                       .values(therapist_id=therapist_id, starts_at=starts_at))
+async def booked_moved(conn: AsyncConnection, tenant_id: UUID, appointment_id: UUID,
+                       therapist_id: UUID, starts_at: datetime, rescheduled_at: datetime
+                       ) -> None:
+    """A reassessment was moved: while it waits for its baseline (or before its booking is
+    heard) its draft will be the therapist's it is moved to, by the latest move whatever the
+    order the moves are heard in. Read when its draft is opened (below)."""
+    latest = appointment_changes.c.rescheduled_at
+    await conn.execute(insert(appointment_changes).values(
+        tenant_id=tenant_id, appointment_id=appointment_id, therapist_id=therapist_id,
+        starts_at=starts_at, rescheduled_at=rescheduled_at,
+    ).on_conflict_do_update(
+        index_elements=["tenant_id", "appointment_id"],
+        set_={"therapist_id": therapist_id, "starts_at": starts_at,
+              "rescheduled_at": rescheduled_at},
+        where=latest.is_(None) | (latest < rescheduled_at)))
 
 
 async def _open_awaiting_reassessments(conn: AsyncConnection, store: EventStore,
                                        episode_id: UUID, context: EventContext) -> None:
     """The drafts of the reassessments booked before this, the episode's first baseline, as
     if they had been booked just now: the earliest session's opens the episode's one
-    reassessment draft (unless one is open already), the others find it, as bookings do."""
-    rows = (await conn.execute(select(awaiting).where(awaiting.c.episode_id == episode_id)
-                               .order_by(awaiting.c.starts_at, awaiting.c.appointment_id)
-                               )).mappings().all()
+    reassessment draft (unless one is open already), the others find it, as bookings do.
+
+    Each as booking last arranged it: a cancelled one opens nothing, a moved one is the
+    therapist's it was moved to. Read here rather than only where the booking is remembered,
+    since a cancellation or move applied alongside the booking on another replica sees no
+    row to change, and the booking sees no change yet."""
+    therapist = func.coalesce(appointment_changes.c.therapist_id, awaiting.c.therapist_id)
+    starts_at = func.coalesce(appointment_changes.c.starts_at, awaiting.c.starts_at)
+    rows = (await conn.execute(
+        select(awaiting.c.appointment_id, awaiting.c.correlation_id, awaiting.c.causation_id,
+               therapist.label("therapist_id"))
+        .select_from(awaiting.outerjoin(appointment_changes, and_(
+            appointment_changes.c.tenant_id == awaiting.c.tenant_id,
+            appointment_changes.c.appointment_id == awaiting.c.appointment_id)))
+        .where(awaiting.c.episode_id == episode_id, appointment_changes.c.cancelled_at.is_(None))
+        .order_by(starts_at, awaiting.c.appointment_id))).mappings().all()
     for row in rows:
         await open_draft(
             conn, store, evaluation_id=draft_id_for(row["appointment_id"]), kind="reassessment",
@@ -165,8 +218,7 @@ async def _open_awaiting_reassessments(conn: AsyncConnection, store: EventStore,
             therapist_id=row["therapist_id"], context=dataclasses.replace(
                 context, correlation_id=row["correlation_id"] or context.correlation_id,
                 causation_id=row["causation_id"]))
-    if rows:
-        await conn.execute(delete(awaiting).where(awaiting.c.episode_id == episode_id))
+    await conn.execute(delete(awaiting).where(awaiting.c.episode_id == episode_id))
 
 
 async def complete(conn: AsyncConnection, store: EventStore, evaluation_id: UUID,
