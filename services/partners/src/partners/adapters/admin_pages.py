@@ -6,10 +6,10 @@ Every read and action is a call of partners' own API (kinetic_infra.http.admin_p
 the pages follow its rules (https webhooks only, patterns that match a published event,
 operators only), its tenancy and its audit trail. A refused action shows the problem in the
 page's status region and keeps what was typed (the page is rendered again, not redirected);
-a replay that was done redirects (post/redirect/get). A registration or rotation that was
-done is rendered instead: its answer carries the webhook secret, shown only then, which must
-never travel in a URL (history, logs), and the browser is told not to keep that page
-(no-store). The registration form carries a key drawn with the page (the API's
+a replay that was done redirects (post/redirect/get). A registration, rotation or new key
+that was done is rendered instead: its answer carries the webhook secret or the key, shown
+only then, which must never travel in a URL (history, logs), and the browser is told not to
+keep that page (no-store). The registration form carries a key drawn with the page (the API's
 Idempotency-Key), so a form sent twice is one partner, and either answer shows its secret.
 """
 
@@ -70,13 +70,16 @@ def router(_runtime: Runtime, kit: AdminKit) -> APIRouter:
 
     def render(request: Request, template: str, principal: Principal, *, title: str,
                message: str | None = None, warn: bool = False, status_code: int = 200,
-               secret: str | None = None, **context: Any) -> Response:
+               secret: str | None = None, shown: dict[str, Any] | None = None,
+               **context: Any) -> Response:
         response = kit.render(request, template, principal, title=title, secret=secret,
-                              message=message or request.query_params.get("flash"),
+                              shown=shown, message=message or request.query_params.get("flash"),
                               warn=warn or request.query_params.get("warn") == "1", **context)
         response.status_code = status_code
-        if secret:
-            response.headers["Cache-Control"] = "no-store"  # shown once: not in any cache
+        if secret or shown:
+            # Shown once (a registration's secret, a rotated one, a new FHIR or NATS key): in
+            # no cache, so Back on a shared machine cannot bring it up again.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     # -- the organization's partners -----------------------------------------------------------

@@ -11,7 +11,9 @@ the NATS feed and the webhooks carry the same events; the message id is derived 
 partner and the event, and the payload keeps the event's own id.
 
 What a delivery carries is the published CloudEvent, for event types of identifiers and
-codes that the grant names. Contact details and clinical free text come from restricted
+codes that the grant names; the one such event with free text in it, an evaluation's goals,
+carries that text only to a partner that may have clinical free text (as_granted), on the
+webhook, the NATS feed and in its FHIR Goals alike, since all three are made from the copy. Contact details and clinical free text come from restricted
 events no partner receives as they are: the feed keeps the latest of each (``disclosable``)
 and delivers the partner's own disclosure (domain/disclosure.py) to a partner granted the
 class whom the patient's data-sharing consent names, when the restricted event arrives,
@@ -58,7 +60,7 @@ from kinetic_contracts.registry import EVENT_MODELS
 from kinetic_infra.db.schema import outbox
 from kinetic_infra.inbox.consumer import Subscription
 from partners.adapters import fhir_store
-from partners.domain.disclosure import disclosure, withdrawal
+from partners.domain.disclosure import as_granted, disclosure, withdrawal
 from partners.domain.partner import Grant, may_disclose, withdrawn
 
 SOURCES = ("booking", "assessment", "plan", "billing")
@@ -171,8 +173,10 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
     lane = delivery_lane(event)
     made = 0
     for p in await _partners(conn):
-        if _grant(p).allows(event.type) and not withdrawn(given, p["name"]):
-            made += await deliver(conn, p["partner_id"], event, lane)
+        grant = _grant(p)
+        if grant.allows(event.type) and not withdrawn(given, p["name"]):
+            free_text = may_disclose(grant, given, p["name"], "clinical_free_text")
+            made += await deliver(conn, p["partner_id"], as_granted(event, free_text), lane)
     return made
 
 
@@ -349,10 +353,6 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
     if consent.consent != "data_sharing" or consent.partner is None:
         return
     await _hold_patient(conn, event.tenantid, consent.patient_id)
-    if not consent.granted:
-        named = (await conn.execute(select(partners.c.partner_id)
-                                    .where(partners.c.name == consent.partner))).scalars().all()
-        await fhir_store.forget_patient(conn, list(named), consent.patient_id)
     statement = insert(consents).values(
         patient_id=consent.patient_id, partner=consent.partner, tenant_id=event.tenantid,
         granted=consent.granted, recorded_at=consent.recorded_at)
@@ -362,5 +362,13 @@ async def _record_consent(conn: AsyncConnection, event: CloudEvent) -> None:
               "recorded_at": statement.excluded.recorded_at},
         where=consents.c.recorded_at <= statement.excluded.recorded_at
     ).returning(consents.c.granted))
-    if in_force is not None:  # not overtaken by a later record
-        await _disclose_on_consent(conn, consent, event)
+    if in_force is None:
+        # Overtaken by a later record (a replica or a redelivery applied it first): every
+        # side effect of this one, the FHIR resources' erasure above all, is that record's
+        # to decide, so a stale withdrawal never undoes a re-consent already in force.
+        return
+    if in_force is False:
+        named = (await conn.execute(select(partners.c.partner_id)
+                                    .where(partners.c.name == consent.partner))).scalars().all()
+        await fhir_store.forget_patient(conn, list(named), consent.patient_id)
+    await _disclose_on_consent(conn, consent, event)

@@ -11,6 +11,12 @@ withdrawal tells each partner granted more than identifiers to erase what it hol
 
 Ids are derived from the partner, the restricted event and the cause (the restricted event
 itself or the consent), so handling the same events again yields the same deliveries.
+
+One public event carries free text all the same: ``evaluation.completed``'s goals, in the
+patient's words ("carry my daughter upstairs"). The contract keeps them (plan builds
+discharge criteria on them), so the feed gives a partner its own copy (``as_granted``): the
+goals' text as it is only under the rule above for ``clinical_free_text``, else each goal's
+activity and level ``WITHHELD`` (its target date, a date, stays).
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from kinetic_contracts import CloudEvent, EventData
-from kinetic_contracts.assessment.v1.events import AddendumTextRecorded, ClinicalNotesRecorded
+from kinetic_contracts.assessment.v1.events import (
+    AddendumTextRecorded,
+    ClinicalNotesRecorded,
+    EvaluationCompleted,
+)
 from kinetic_contracts.booking.v1.events import PatientContactDetailsRecorded
 from kinetic_contracts.envelope import DataClass
 from kinetic_contracts.partners.v1.events import (
@@ -31,6 +41,24 @@ from kinetic_contracts.partners.v1.events import (
 from kinetic_contracts.registry import schema_uri
 
 SOURCE = "/kinetic/partners"
+
+# What a goal's activity and level say to a partner not granted the patient's free text. The
+# contract wants text there (min_length 1), so the copy stays valid against the published
+# schema. The FHIR projection (domain/fhir.py) masks a goal reading so; a goal a therapist
+# typed so would be masked too, which withholds, never discloses.
+WITHHELD = "[withheld]"
+
+
+def as_granted(event: CloudEvent, free_text: bool) -> CloudEvent:
+    """The public event as delivered to one partner: as it is, but for the free text of an
+    evaluation's goals, which only a partner that may have clinical free text (``free_text``:
+    granted the class and named in the patient's consent, ``may_disclose``) receives. The
+    copy keeps the event's id, so a partner still de-duplicates on it."""
+    if free_text or event.type != EvaluationCompleted.event_type:
+        return event
+    goals = [{**goal, "activity": WITHHELD, "level": WITHHELD}
+             for goal in event.data.get("goals", [])]
+    return event.model_copy(update={"data": {**event.data, "goals": goals}})
 
 
 def disclosed(restricted: CloudEvent, at: datetime) -> EventData:

@@ -5,7 +5,9 @@ resource the event creates or changes out. Storing, versioning and serving are t
 Public events carry identifiers and codes only, so the resources do too: a Patient is an
 identifier and a birth year. A partner's own disclosures add more, and only for it: a name,
 telecom and the full birth date (contact details), a ClinicalImpression's notes (one more
-for each addendum) and description (clinical free text). Each body is validated by its
+for each addendum) and description (clinical free text). A Goal's description is the
+patient's own words only for a partner that may have free text; for the others the feed
+withholds them (domain/disclosure.py) and the description is masked. Each body is validated by its
 ``fhir.resources`` R4B model before it leaves, so a mapping mistake fails here, not in a
 partner's parser. The library checks structure, not value sets: the codes below are chosen
 from the FHIR value sets by hand, and the tests pin them.
@@ -48,6 +50,7 @@ from kinetic_contracts.booking.v1 import events as booking
 from kinetic_contracts.partners.v1 import events as disclosed
 from kinetic_contracts.plan.v1 import events as plan
 from kinetic_contracts.registry import UnknownEventTypeError, model_for
+from partners.domain.disclosure import WITHHELD
 
 FHIR_VERSION = "4.3.0"  # R4B
 Body = dict[str, Any]
@@ -419,6 +422,18 @@ def _finding(ctx: _Ctx, p: Any, f: assessment.FindingIndex) -> FhirResource:
         "effectiveDateTime": _iso(p.completed_at), "extension": _episode(p.episode_id)})
 
 
+# A goal's text withheld from this partner (domain/disclosure.py: it may not have the
+# patient's free text): R4 requires a description, so it is there, masked for privacy.
+GOAL_MASKED = {"extension": [{
+    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}]}
+
+
+def _goal_description(g: assessment.Goal) -> Body:
+    if WITHHELD in (g.activity, g.level):
+        return copy.deepcopy(GOAL_MASKED)
+    return {"text": f"{g.activity}: {g.level}"}
+
+
 def _evaluation(ctx: _Ctx, p: assessment.EvaluationCompleted) -> list[FhirResource]:
     ev, pid, at = str(p.evaluation_id), str(p.patient_id), _iso(p.completed_at)
     findings = [_finding(ctx, p, f) for f in p.findings]
@@ -448,7 +463,7 @@ def _evaluation(ctx: _Ctx, p: assessment.EvaluationCompleted) -> list[FhirResour
                                        "confirmed" if evidence else "provisional"),
             "evidence": [{"detail": evidence}] if evidence else None}))
     goals = [ctx.build("Goal", _child(ev, f"goal:{i}"), pid, {
-        "lifecycleStatus": "active", "description": {"text": f"{g.activity}: {g.level}"},
+        "lifecycleStatus": "active", "description": _goal_description(g),
         "subject": _ref("Patient", pid), "expressedBy": _ref("Patient", pid),
         "target": [{"dueDate": _iso(g.target_date)}] if g.target_date else None,
         "addresses": [_ref("Condition", s.id) for s in sites],
