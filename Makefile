@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
 
-.PHONY: run token deploy test-docker test test-unit test-integration test-e2e test-faults test-contracts test-browser chromium bench chaos contracts install lock clean
+.PHONY: run token deploy test-docker test test-unit test-contracts test-browser chromium bench chaos contracts install lock clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Kinetic needs Python 3.11 or newer")'
