@@ -25,8 +25,9 @@ from kinetic_infra.http.auth import NO_FRAMING
 
 COOKIE = "kinetic_token"
 AUDIENCE = "kinetic"
-# One sign-in lasts a working day: the token's lifetime, and so the cookie's (a browser
-# closed and opened again within it is still signed in; after it, both are gone together).
+# One sign-in lasts a working day at most: the token's lifetime. The cookie holding it is a
+# session cookie, gone when the browser closes, so the next person at a shared front-desk
+# computer does not open the browser signed in as the last one.
 SESSION_SECONDS = 8 * 3600
 
 
@@ -92,8 +93,7 @@ def create_issuer_app(data_dir: Path, issuer: str) -> FastAPI:
         token = key.mint(staff[staff_id], issuer=issuer, audience=AUDIENCE,
                          ttl_seconds=SESSION_SECONDS)
         response = RedirectResponse(next if _local(next) else "/login", status_code=303)
-        response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True,
-                            samesite="lax", path="/")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/")
         return response
 
     @app.post("/logout")

@@ -68,9 +68,9 @@ class AdminKit:
         sent from another origin (its cookie was not used; signing in would not help)."""
         if cross_origin(request):
             return HTMLResponse(
-                "<!doctype html><title>Refused · Kinetic</title><h1>Refused</h1><p>This form "
-                "was sent from a page of another site or service, so it was not run. Open "
-                "the page here and send it from there.</p>", status_code=403, headers=NO_FRAMING)
+                "<!doctype html><title>Refused · Kinetic</title><h1>Refused</h1><p>This request "
+                "was sent by a page of another site or service, so it was not run. Open "
+                "the page here and act from there.</p>", status_code=403, headers=NO_FRAMING)
         if not self.settings.oidc_login_url:
             return HTMLResponse("Sign in with your organization's identity provider.",
                                 status_code=401, headers=NO_FRAMING)

@@ -53,17 +53,24 @@ def _origin(url: str) -> str:
 
 
 def cross_origin(request: Request) -> bool:
-    """Whether a state-changing request was sent by a page of another origin (a forged form
-    post from another site or another service's port): the session cookie must not act for it.
+    """Whether a request was sent by a page of another origin (a forged form post from another
+    site or another service's port, or its ``<img>`` or script reading a patient's record):
+    the session cookie must not act for it.
 
     Browsers say where a request comes from: ``Sec-Fetch-Site`` (every current one), else
     ``Origin``, which they always send on a cross-origin POST ("null" from a sandboxed or
     privacy-redirected page, refused too), else ``Referer``. A request naming none of them
     is not from a browser (a script, a test client), so no page can have forged it.
+
+    A read changes nothing, but it is audited as the signed-in staff member's: with the
+    cookie, only staff following a link (a navigation, from any page) or a page of this origin
+    read; another page's embedded or scripted request does not (browsers without
+    ``Sec-Fetch-*`` cannot tell the two apart, so their reads go on).
     """
-    if request.method in SAFE_METHODS:
-        return False
     fetch_site = request.headers.get("sec-fetch-site")
+    if request.method in SAFE_METHODS:
+        return fetch_site not in (None, "same-origin", "none") and \
+            request.headers.get("sec-fetch-mode") != "navigate"
     if fetch_site is not None:
         return fetch_site not in ("same-origin", "none")  # none: typed or bookmarked by staff
     source = request.headers.get("origin") or request.headers.get("referer")
