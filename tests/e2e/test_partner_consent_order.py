@@ -158,6 +158,28 @@ async def test_goal_text_reaches_only_a_partner_granted_free_text_and_named_in_t
             assert found.status_code == 200, found.text
             goals = [e["resource"] for e in found.json().get("entry", [])]
             assert [g["description"] for g in goals] == [description], name
+
+        # A delivery stored with the goals as written (made before goals were withheld, or
+        # under a grant since narrowed): a replay sends it as the partner may have it now,
+        # and keeps it so.
+        codes_id = uuid.UUID(registered["codes-ehr"]["partner_id"])
+        conn = await asyncpg.connect(platform.maintenance_url("partners"))
+        try:
+            await conn.execute("UPDATE deliveries SET envelope = $1::jsonb "
+                               "WHERE partner_id = $2 AND event_type = $3",
+                               json.dumps(as_written), codes_id, COMPLETED)
+            replay = await api("partners", "POST", f"/partners/{codes_id}/replay",
+                               json={"since": "2000-01-01T00:00:00Z"})
+            assert replay.status_code == 200, replay.text
+            [_, replayed] = await wait_for(
+                lambda: _some(codes.of_type(COMPLETED)[1:] and codes.of_type(COMPLETED)))
+            stored = await conn.fetchval("SELECT envelope::text FROM deliveries "
+                                         "WHERE partner_id = $1 AND event_type = $2",
+                                         codes_id, COMPLETED)
+        finally:
+            await conn.close()
+        assert replayed["id"] == as_written["id"] and written not in json.dumps(replayed)
+        assert written not in stored
     finally:
         for receiver in (words, codes):
             await receiver.stop()

@@ -113,3 +113,35 @@ async def test_a_reassessment_heard_after_its_cancellation_or_moves_follows_them
     [draft] = await reassessment_drafts(api, episode["episode_id"])
     assert (draft["appointment_id"], draft["therapist_id"]) == (
         str(week_4.appointment_id), str(second_cover))
+
+
+async def test_a_reassessment_booked_after_the_baseline_and_heard_after_its_changes_follows_them(
+        platform, api, tenant, episode, wait_for):
+    """The baseline is there, so the booking opens its draft at once; heard after booking's
+    later word on it (a replica's, or a dead letter replayed), it opens none when cancelled
+    (it would take the episode's one reassessment draft) and is the latest move's therapist's
+    when moved."""
+    initial = await the_initial_draft(platform, api, tenant, episode, wait_for)
+    assert (await evaluate_the_runner(api, initial["evaluation_id"]))["status"] == "completed"
+    cancelled, moved_one = (booked(episode, "reassessment", uuid.uuid4(), 21),
+                            booked(episode, "reassessment", uuid.uuid4(), 28))
+    who = dict(patient_id=moved_one.patient_id, location_id=moved_one.location_id)
+    cover = uuid.uuid4()
+    for event in (
+            AppointmentCancelled(appointment_id=cancelled.appointment_id,
+                                 therapist_id=cancelled.therapist_id, **who,
+                                 starts_at=cancelled.starts_at, late=False,
+                                 cancelled_at=datetime.now(UTC)),
+            cancelled,
+            AppointmentRescheduled(
+                appointment_id=moved_one.appointment_id, therapist_id=cover, **who,
+                episode_id=moved_one.episode_id, appointment_type="reassessment",
+                previous_therapist_id=moved_one.therapist_id,
+                previous_starts_at=moved_one.starts_at,
+                starts_at=moved_one.starts_at + timedelta(days=1),
+                ends_at=moved_one.ends_at + timedelta(days=1), rescheduled_at=datetime.now(UTC)),
+            moved_one):
+        await booking_event(platform, tenant, event)
+    [draft] = await wait_for(lambda: reassessment_drafts(api, episode["episode_id"]))
+    assert (draft["appointment_id"], draft["therapist_id"]) == (
+        str(moved_one.appointment_id), str(cover))

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, Table, and_, delete, exists, func, select
+from sqlalchemy import Column, DateTime, MetaData, Table, and_, delete, func, select
 from sqlalchemy.dialects.postgresql import UUID as PgUUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -142,7 +142,19 @@ async def open_booked(conn: AsyncConnection, store: EventStore, *, appointment_i
     measured against yet. Refusing it would lose it for good, and retrying it could take
     weeks, so it is remembered instead (returns None), and ``complete`` opens its draft when
     the initial evaluation completes. Both hold the episode's reassessment-draft lock, so a
-    booking racing the completion is either seen by it or sees the completed baseline."""
+    booking racing the completion is either seen by it or sees the completed baseline.
+
+    A reassessment's booking heard after its cancellation or a move (a replica's, or a dead
+    letter replayed later) is read as booking now has it, as a waiting one is: cancelled, it
+    opens nothing; moved, its draft is the latest therapist's."""
+    if kind == "reassessment":
+        change = (await conn.execute(select(appointment_changes).where(
+            appointment_changes.c.tenant_id == context.tenant_id,
+            appointment_changes.c.appointment_id == appointment_id))).mappings().first()
+        if change is not None and change["cancelled_at"] is not None:
+            return None  # its cancellation overtook it: as if it had been forgotten
+        if change is not None and change["therapist_id"] is not None:
+            therapist_id, starts_at = change["therapist_id"], change["starts_at"]
     try:
         return await open_draft(conn, store, evaluation_id=draft_id_for(appointment_id),
                                 kind=kind, episode_id=episode_id, appointment_id=appointment_id,
@@ -150,11 +162,6 @@ async def open_booked(conn: AsyncConnection, store: EventStore, *, appointment_i
     except BaselineMissingError:
         if kind != "reassessment":
             raise
-    if await conn.scalar(select(exists().where(
-            appointment_changes.c.tenant_id == context.tenant_id,
-            appointment_changes.c.appointment_id == appointment_id,
-            appointment_changes.c.cancelled_at.is_not(None)))):
-        return None  # its cancellation overtook it: as if it had been forgotten
     await conn.execute(insert(awaiting).values(
         appointment_id=appointment_id, tenant_id=context.tenant_id, episode_id=episode_id,
         therapist_id=therapist_id, starts_at=starts_at, correlation_id=context.correlation_id,

@@ -7,8 +7,9 @@
   newest resolution is kept, apart from the due it answers, so a resolution heard before
   its due still takes that due off, and a due raised after it stays;
 - ``plan.episode.discharged``: the episode of care is closed (``episode.closed``), and its
-  sessions still booked ahead are cancelled (in good time, so without a fee; their reminders
-  stop, and their hours go to the waitlist): care has ended, nobody should turn up for them.
+  sessions still booked ahead are cancelled as the clinic's cancellation (``by_clinic``:
+  never late, so without a fee however close the session; their reminders stop, and their
+  hours go to the waitlist): care has ended, nobody should turn up for them.
 
 Plan's events may arrive out of order across plan's streams; the newest fact wins
 (``updated_at`` / ``raised_at``), so a late older event never overwrites a newer one.

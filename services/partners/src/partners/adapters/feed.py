@@ -162,6 +162,22 @@ async def _partners(conn: AsyncConnection) -> list[Any]:
     return list((await conn.execute(select(partners))).mappings().all())
 
 
+def as_partner_may_have_it(partner: Any, given: dict[str, bool], event: CloudEvent
+                           ) -> CloudEvent:
+    """The event as this partner may have it under its grant and the patient's consents
+    (``given``): the free text only it may receive withheld otherwise (``as_granted``)."""
+    return as_granted(event, may_disclose(_grant(partner), given, partner["name"],
+                                          "clinical_free_text"))
+
+
+async def as_partner_may_have_it_now(conn: AsyncConnection, partner: Any, event: CloudEvent
+                                     ) -> CloudEvent:
+    """As ``as_partner_may_have_it``, under the grant and consents in force now: what a
+    replay sends, whatever the partner was sent then."""
+    return as_partner_may_have_it(partner, await _consents_of(conn, event.data.get("patient_id")),
+                                  event)
+
+
 async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
     """One delivery per partner the event may go to; returns how many. An event that names
     a patient is handled under the patient's lock (shared: beside the patient's other events,
@@ -173,10 +189,9 @@ async def fan_out(conn: AsyncConnection, event: CloudEvent) -> int:
     lane = delivery_lane(event)
     made = 0
     for p in await _partners(conn):
-        grant = _grant(p)
-        if grant.allows(event.type) and not withdrawn(given, p["name"]):
-            free_text = may_disclose(grant, given, p["name"], "clinical_free_text")
-            made += await deliver(conn, p["partner_id"], as_granted(event, free_text), lane)
+        if _grant(p).allows(event.type) and not withdrawn(given, p["name"]):
+            made += await deliver(conn, p["partner_id"], as_partner_may_have_it(p, given, event),
+                                  lane)
     return made
 
 

@@ -30,6 +30,7 @@ from kinetic_infra.http.auth import Staff
 from kinetic_infra.http.headers import IdempotencyKey
 from kinetic_infra.service.definition import Runtime
 from partners.adapters.feed import (
+    as_partner_may_have_it_now,
     consents,
     deliveries,
     disclose_to_new_partner,
@@ -272,7 +273,8 @@ def router(runtime: Runtime) -> APIRouter:
         note(request).resource_id = str(partner_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
-            named = (await visible(conn, partner_id))["name"]
+            found = await visible(conn, partner_id)
+            named = found["name"]
             withdrawn = {str(p) for p in (await conn.execute(
                 select(consents.c.patient_id)
                 .where(consents.c.partner == named, consents.c.granted.is_(False))
@@ -291,7 +293,15 @@ def router(runtime: Runtime) -> APIRouter:
                                    .where(deliveries.c.delivery_id.in_([a[0] for a in again]))
                                    .values(status="pending", attempts=0))
             now = datetime.now(UTC)
-            for delivery_id, lane, event in again:
+            for delivery_id, lane, sent in again:
+                # As the partner may have it today: a grant narrowed or a consent changed since
+                # withholds free text it was sent then (it is never added back: the delivery
+                # keeps only what was sent).
+                event = await as_partner_may_have_it_now(conn, found, sent)
+                if event is not sent:
+                    await conn.execute(deliveries.update()
+                                       .where(deliveries.c.delivery_id == delivery_id)
+                                       .values(envelope=event.model_dump(mode="json")))
                 await enqueue(conn, delivery_id, principal.tenant_id, partner_id, now, lane)
                 await publish_to_feed(conn, partner_id, event, lane, f":replay:{now.isoformat()}")
             return {"requeued": len(again)}
