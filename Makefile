@@ -34,8 +34,9 @@ run: install
 token: install
 	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic
 
+# The platform tiers and the others at once, each with its own servers (tests/tiers.py).
 test: install chromium
-	$(RUN) pytest
+	$(RUN) python -m tests.tiers
 
 # The browser tier (tests/browser) drives Debian's Chromium through Playwright, which cannot
 # download a browser of its own here: as root this installs the package, otherwise it says how.

@@ -9,7 +9,6 @@ PostgreSQL runs with fsync off here (test data is disposable); NATS keeps
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -23,6 +22,15 @@ import pytest
 from kinetic_infra.db.schema import PLATFORM_DDL
 from kinetic_infra.db.security import security_migration
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the running platform is marked ``platform``, whether or not its
+    module says so: ``-m "not platform"`` (make test-unit, and the side of make test that runs
+    beside the platform tiers) must never start a second platform."""
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.platform)
 
 
 @pytest.fixture(scope="session")

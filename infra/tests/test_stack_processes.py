@@ -26,6 +26,16 @@ def test_one_process_never_hands_out_the_same_port_twice() -> None:
     assert len(set(ports)) == len(ports)
 
 
+def test_processes_given_ranges_of_their_own_never_pick_the_same_port(monkeypatch) -> None:
+    """The test tiers run side by side, each its own servers: with its own range, neither can
+    pick a port the other has picked and not yet bound."""
+    from kinetic_infra.stack.processes import PORT_RANGE_VARIABLE
+
+    monkeypatch.setenv(PORT_RANGE_VARIABLE, "20000-20999")
+    ports = [free_port() for _ in range(100)]
+    assert all(20000 <= port <= 20999 for port in ports)
+
+
 def test_a_port_handed_out_is_one_nobody_listens_on() -> None:
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", free_port()))

@@ -19,6 +19,11 @@ from pathlib import Path
 
 _handed_out: set[int] = set()
 
+# Where free ports are drawn from, "LOW-HIGH" (default 10000-65535): processes started side by
+# side (the test tiers of `make test`) each get a range of their own, so none can pick a port
+# another has picked and not bound yet.
+PORT_RANGE_VARIABLE = "KINETIC_FREE_PORTS"
+
 
 def _ephemeral_range() -> range:
     try:
@@ -28,15 +33,21 @@ def _ephemeral_range() -> range:
         return range(32768, 61000)
 
 
+def _port_range() -> range:
+    low, _, high = os.environ.get(PORT_RANGE_VARIABLE, "10000-65535").partition("-")
+    return range(int(low), int(high) + 1)
+
+
 def free_port() -> int:
     """A TCP port that is free on loopback now (the caller binds it soon after).
 
     Never one of the kernel's ephemeral ports: a port the kernel hands out for `bind(0)` is
     also the local port of the next outgoing connection, and a test run opens thousands of
     them between picking a server's port and the server binding it. Drawn at random so
-    processes picking at once rarely meet, and never twice in one process."""
+    processes picking at once rarely meet (and never, given ranges of their own: ``$KINETIC_FREE_PORTS``),
+    and never twice in one process."""
     ephemeral = _ephemeral_range()
-    candidates = [port for port in range(10000, 65536) if port not in ephemeral]
+    candidates = [port for port in _port_range() if port not in ephemeral]
     for _ in range(200):
         port = random.choice(candidates)
         if port in _handed_out:
