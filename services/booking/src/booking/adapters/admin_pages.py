@@ -37,6 +37,7 @@ from booking.adapters.admin_desk import (
     page_key,
     parse_date,
     parse_instant,
+    unshown_day,
     shown_at,
     therapist_names,
     with_query,
@@ -76,7 +77,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         today = datetime.now(zone).date()
         day = parse_date(p.get("date")) or today
         # A hand-typed or stale address shows today with a warning rather than failing.
-        unshown = p.get("date") if p.get("date") and parse_date(p.get("date")) is None else None
+        unshown = unshown_day(p.get("date"), "today")
         week = p.get("view") == "week"
         first = day - timedelta(days=day.weekday()) if week else day
         days = [first + timedelta(days=i) for i in range(7 if week else 1)]
@@ -120,7 +121,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
 
         return render(
             request, "front_desk.html", principal, ctx, title="Front desk", day=day,
-            warning=unshown and f"“{unshown}” is not a day the calendar can show: today is shown.",
+            warning=unshown,
             days=days, week=week, hours=hours, therapists=therapists, grid=grid,
             today=today, here=here, waitlist=waitlist,
             to_book=await ok(request, with_query("/to-book", location_id=loc_id)),
@@ -281,7 +282,6 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         # keeps the session's own length, which need not be its type's today (booked with
         # other minutes, or before the type's length changed): slots of that length.
         asked = request.query_params.get("date")
-        unshown = asked if asked and parse_date(asked) is None else None
         first = max(datetime.now(zone).date(), parse_date(asked) or current["local_start"].date())
         length = datetime.fromisoformat(current["ends_at"]) - datetime.fromisoformat(
             current["starts_at"])
@@ -297,8 +297,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         if who.status_code == 200:
             current["patient_name"] = f"{who.json()['given_name']} {who.json()['family_name']}"
         return render(request, "reschedule.html", principal, ctx, title="Reschedule",
-                      warning=unshown and f"“{unshown}” is not a day the calendar can show: "
-                      "the session's week is shown.",
+                      warning=unshown_day(asked, "the session's week"),
                       current=current, slots=slots, back=back, first=first,
                       earlier_url=with_query(request.url.path, back=back,
                                              date=(first - timedelta(days=7)).isoformat()),
