@@ -56,3 +56,16 @@ async def test_the_invoice_and_its_receipt_print_the_clinics_dates_not_utcs(
         page = await admin.get("/admin/invoices", params={"location_id": at["location_id"]})
     assert page.status_code == 200, page.text
     assert f'<td class="issued">{issued_there}</td>' in page.text
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "garbage"])
+async def test_a_takings_day_the_calendar_cannot_show_shows_today_with_a_warning(
+        urls, session_of, tenant, day):
+    """A hand-typed or stale address: the takings page of today says why, never the API's
+    JSON or a server error (a day beside the calendar's ends has no next or previous day)."""
+    async with httpx.AsyncClient(base_url=urls["billing"], cookies=session_of(tenant),
+                                 timeout=30) as admin:
+        page = await admin.get("/admin/takings", params={"day": day})
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert f"“{day}” is not a day the calendar can show: today is shown." in page.text

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import MAXYEAR, MINYEAR, date
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -108,6 +109,25 @@ class AdminKit:
                 transport=httpx.ASGITransport(app=request.app), base_url="http://admin",
                 headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             yield client
+
+
+def parse_date(value: str | None) -> date | None:
+    """A day from a page's address, or None when it is not one the pages can show: one that does
+    not parse, or one in the calendar's first or last year, where stepping a week or turning
+    a local time into UTC overflows (Python's dates end at 9999-12-31)."""
+    try:
+        day = date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return day if day and MINYEAR < day.year < MAXYEAR else None
+
+
+def unshown_day(value: str | None, instead: str) -> str | None:
+    """The warning for a day in the address that is not one the pages can show (``parse_date``),
+    saying what is shown ``instead``; None when there is no day or it can be shown."""
+    if not value or parse_date(value) is not None:
+        return None
+    return f"“{value}” is not a day the calendar can show: {instead} is shown."
 
 
 def redirect(to: str, flash: str | None = None, warn: bool = False, anchor: str = ""

@@ -12,7 +12,8 @@ import pytest
 from fastapi.templating import Jinja2Templates
 
 import booking.adapters
-from booking.adapters.admin_desk import HOME, admin_target, parse_date, parse_instant
+from booking.adapters.admin_desk import HOME, admin_target, parse_instant
+from kinetic_infra.http.admin_pages import parse_date
 from kinetic_infra.http.app import TEMPLATES_DIR
 
 

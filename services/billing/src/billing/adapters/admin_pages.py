@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 from urllib.parse import urlencode
@@ -39,7 +39,13 @@ from billing.application.billing import LINE_LABELS
 from billing.domain.money import Money
 from billing.domain.price_list import Fees
 from kinetic_infra.auth.principal import Principal, Role
-from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
+from kinetic_infra.http.admin_pages import (
+    AdminKit,
+    parse_date,
+    problem_text,
+    redirect,
+    unshown_day,
+)
 from kinetic_infra.service.definition import Runtime
 
 HOME = "/admin/invoices"
@@ -155,13 +161,6 @@ def tariff_form(t: dict[str, Any] | None) -> dict[str, str]:
 def _q(path: str, **params: Any) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return f"{path}?{urlencode(kept)}" if kept else path
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -421,9 +420,11 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         principal = kit.signed_in(request)
         if principal is None:
             return kit.sign_in(request)
-        asked = request.query_params.get("day") or None
+        # A day the calendar cannot show (unparsed, or in its first or last year) shows today.
+        unshown = unshown_day(request.query_params.get("day"), "today")
+        asked = None if unshown else request.query_params.get("day") or None
         found = await call(request, "GET", _q("/takings", day=asked))
-        taken, message = None, None
+        taken, message = None, unshown
         if found.status_code == 200:
             taken = found.json()
         else:
@@ -431,7 +432,7 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
         # Without a day asked for, the API counts today at each location; the page names
         # that day when the locations share it.
         shown = asked or (taken or {}).get("day")
-        day = _date(shown)
+        day = parse_date(shown)
         return render(request, "takings.html", principal, title="Takings",
                       day=shown, taken=taken, message=message, warn=bool(message),
                       prev_url=day and _q(TAKINGS, day=(day - timedelta(days=1)).isoformat()),

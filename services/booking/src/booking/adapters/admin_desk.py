@@ -100,25 +100,6 @@ def therapist_names(therapists: list[dict[str, Any]]) -> dict[str, str]:
     return {t["therapist_id"]: t["display_name"] or "Therapist" for t in therapists}
 
 
-def parse_date(value: str | None) -> date | None:
-    """A day from the address, or None when it is not one the pages can show: one that does
-    not parse, or one in the calendar's first or last year, where stepping a week or turning
-    a local time into UTC overflows (Python's dates end at 9999-12-31)."""
-    try:
-        day = date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return day if day and MINYEAR < day.year < MAXYEAR else None
-
-
-def unshown_day(value: str | None, instead: str) -> str | None:
-    """The warning for a day in the address that is not one the pages can show (``parse_date``),
-    saying what is shown ``instead``; None when there is no day or it can be shown."""
-    if not value or parse_date(value) is not None:
-        return None
-    return f"“{value}” is not a day the calendar can show: {instead} is shown."
-
-
 def parse_instant(value: str | None) -> datetime | None:
     """A time with its offset from the address ("2027-03-01T10:30:00+01:00"), or None when it
     is not one the pages can show: unparsed, without an offset (whose clock would it be?), or

@@ -35,16 +35,20 @@ from booking.adapters.admin_desk import (
     hours_open,
     once,
     page_key,
-    parse_date,
     parse_instant,
-    unshown_day,
     shown_at,
     therapist_names,
     with_query,
 )
 from booking.adapters.admin_patients import add_patient_pages
 from kinetic_infra.auth.principal import Principal
-from kinetic_infra.http.admin_pages import AdminKit, problem_text, redirect
+from kinetic_infra.http.admin_pages import (
+    AdminKit,
+    parse_date,
+    problem_text,
+    redirect,
+    unshown_day,
+)
 from kinetic_infra.service.definition import Runtime
 
 MENU = [("Front desk", HOME), ("Patients", PATIENTS)]
