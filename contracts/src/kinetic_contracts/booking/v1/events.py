@@ -265,8 +265,8 @@ class AppointmentCancelled(_AppointmentEvent):
     # patient's (or the front desk's on the patient's behalf).
     by_clinic: bool = Field(default=False, description=(
         "The clinic cancelled, not the patient (an episode of care discharged with sessions "
-        "still booked ahead): never late and never charged, whatever a cancellation policy's "
-        "window says"))
+        "still booked ahead, or the front desk cancelling for the clinic: a therapist off "
+        "sick): never late and never charged, whatever a cancellation policy's window says"))
 
 
 class AppointmentRescheduled(_AppointmentEvent):

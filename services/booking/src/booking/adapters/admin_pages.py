@@ -244,7 +244,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
             return redirect(back, f"Unknown action {action}", warn=True)
         json = {"starts_at": form.get("starts_at"), "therapist_id": form.get("therapist_id")} \
             if action == "reschedule" else {"reason_code": form.get("reason_code")} \
-            if action == "reverse" else None
+            if action == "reverse" else {"by_clinic": form.get("by_clinic") == "1"} \
+            if action == "cancel" else None
         response = await call(request, "POST", f"/appointments/{appointment_id}/{action}",
                               json=json)
         if response.status_code not in (200, 201):
@@ -256,7 +257,8 @@ def router(runtime: Runtime, kit: AdminKit) -> APIRouter:
                    }[action]
         if action == "cancel":
             result = response.json()
-            message += " (late cancellation)." if result["late"] else "."
+            message += " by the clinic: no fee." if result["by_clinic"] else \
+                " (late cancellation)." if result["late"] else "."
             if result["offered_to"]:
                 message += " The freed hour was offered to the first patient on the waitlist."
         return redirect(back, message)

@@ -93,6 +93,14 @@ class ReverseIn(BaseModel):
                     "fee_waived: the clinic waives the charge as goodwill")
 
 
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by_clinic: bool = Field(
+        default=False, description="The clinic cancels, not the patient (a therapist off sick, "
+                                   "a room out of use): never a late cancellation, so no fee, "
+                                   "however close the session")
+
+
 class AppointmentOut(BaseModel):
     appointment_id: UUID
     patient_id: UUID
@@ -123,7 +131,9 @@ class Created(BaseModel):
 
 class CancelOut(BaseModel):
     appointment_id: UUID
-    late: bool = Field(description="Inside the location's late-cancellation window")
+    late: bool = Field(description="Inside the location's late-cancellation window (never for "
+                                   "the clinic's own cancellation)")
+    by_clinic: bool = Field(description="The clinic cancelled, not the patient")
     offered_to: UUID | None = Field(
         description="The waitlist entry the freed hour was offered to, if any")
 
@@ -313,25 +323,28 @@ def router(runtime: Runtime) -> APIRouter:
         return await appointment_row(appointment_id, principal)
 
     @api.post("/appointments/{appointment_id}/cancel", response_model=CancelOut,
-              summary="Cancel; the location's window decides whether it is a late cancel, and "
-                      "the freed hour is offered to the waitlist",
+              summary="Cancel; the location's window decides whether the patient's cancellation "
+                      "is a late cancel (the clinic's, by_clinic, never is), and the freed hour "
+                      "is offered to the waitlist",
               openapi_extra=audited("cancel", "appointment"))
-    async def cancel(request: Request, appointment_id: UUID, principal: Staff(*FRONT_DESK)
-                     ) -> CancelOut:
+    async def cancel(request: Request, appointment_id: UUID, principal: Staff(*FRONT_DESK),
+                     body: CancelIn | None = None) -> CancelOut:
+        by_clinic = body is not None and body.by_clinic
+
         async def work(conn: AsyncConnection, command_id: UUID) -> dict[str, Any]:
             tenant, now = principal.tenant_id, datetime.now(UTC)
             state = await booked(conn, principal, appointment_id, request, FRONT_DESK)
             freed = state.booked
             context = event_context(tenant, command_id, location_id=freed.location_id)
             late = await handlers.cancel_appointment(conn, store, appointment.CancelAppointment(
-                appointment_id=appointment_id, now=now,
+                appointment_id=appointment_id, now=now, by_clinic=by_clinic,
                 late_cancel_hours=await handlers.late_cancel_hours(
                     conn, store, freed.location_id, tenant)), context)
             offered = await handlers.offer_freed_hour(conn, store, freed, now, context)
             return {"late": late, "offered_to": str(offered) if offered else None}
 
         result = await execute(db, "booking.cancel", principal, None, work)
-        return CancelOut(appointment_id=appointment_id, **result)
+        return CancelOut(appointment_id=appointment_id, by_clinic=by_clinic, **result)
 
     @api.post("/appointments/{appointment_id}/reverse", response_model=AppointmentOut,
               summary="Reverse a completion or no-show recorded in error, or waive a late "
