@@ -34,7 +34,7 @@ run: install
 token: install
 	@$(RUN) kinetic-stack token $(or $(STAFF),olivia.operator) --data-dir .kinetic
 
-# The platform tiers and the others at once, each with its own servers (tests/tiers.py).
+# The end-to-end tier and every other tier at once, each with its own servers (tests/tiers.py).
 test: install chromium
 	$(RUN) python -m tests.tiers
 

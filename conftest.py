@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,10 +26,17 @@ from kinetic_infra.db.security import security_migration
 from kinetic_infra.stack.platform import Platform, Ports, discover_services
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI job's timeout, or ``make test`` stopped) ends the session as Ctrl-C
+    does, through every fixture's teardown: the servers and service processes run in sessions
+    of their own, so a session killed outright would leave them running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the running platform is marked ``platform``, whether or not its
-    module says so: ``-m "not platform"`` (make test-unit, and the side of make test that runs
-    beside the platform tiers) must never start a second platform."""
+    module says so: ``-m "not platform"`` (make test-unit) then starts no platform at all."""
     for item in items:
         if "platform" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.platform)

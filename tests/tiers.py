@@ -7,49 +7,82 @@ PostgreSQL, NATS, Temporal and service processes, beside a session of every othe
 domain, contract, deployment and infra tests, which mostly compute, then the browser,
 workflow and API-fuzzing tiers on a platform of that session's own). Each session draws free
 ports from a range of its own (``KINETIC_FREE_PORTS``), so neither can take a port the other
-picked and has not bound yet.
+picked and has not bound yet, and keeps its own pytest cache (``--lf`` reads one session's).
 
-The end-to-end session is shown as it runs; the other's output follows when both have ended.
-The exit status is non-zero when either failed. ``PYTEST_ADDOPTS`` reaches both.
+The end-to-end session is shown as it runs; the other's output goes to a log file, named at
+the start and printed when both have ended, however they end. The sessions run in process
+groups of their own, so a Ctrl-C or a SIGTERM (a CI job's timeout, sent to the whole group)
+reaches them once, from here, as a Ctrl-C: each tears its servers down, and both are waited
+for. The exit
+status is non-zero when either failed. ``PYTEST_ADDOPTS`` reaches both; with it set, a
+session it leaves without a test to run counts as passed.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 from kinetic_infra.stack.processes import PORT_RANGE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 END_TO_END = "tests/e2e"
+NO_TESTS_COLLECTED = 5
 # Both below the kernel's usual ephemeral range (32768-60999), which free_port avoids anyway.
-SHOWN = ("end-to-end tier", [END_TO_END], "21384-32767")
+SHOWN = ("end-to-end tier", [END_TO_END, "-o", "cache_dir=.pytest_cache/e2e"], "21384-32767")
 ALONGSIDE = ("every other tier", [f"--ignore={END_TO_END}"], "10000-21383")
 
 
 def _pytest(args: list[str], ports: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    # A session of its own: a second interrupt, from the terminal beside ours, would cut its
+    # teardown short and leave its servers running.
     return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=ROOT,
-                            env={**os.environ, PORT_RANGE_VARIABLE: ports}, **kwargs)
+                            env={**os.environ, PORT_RANGE_VARIABLE: ports},
+                            start_new_session=True, **kwargs)
+
+
+def _passed(code: int) -> bool:
+    return code == 0 or (code == NO_TESTS_COLLECTED and bool(os.environ.get("PYTEST_ADDOPTS")))
 
 
 def main() -> int:
     (shown_name, shown_args, shown_ports), (other_name, other_args, other_ports) = \
         SHOWN, ALONGSIDE
-    with tempfile.TemporaryFile() as other_log:
-        other = _pytest(other_args, other_ports, stdout=other_log, stderr=subprocess.STDOUT)
+    log = Path(tempfile.gettempdir()) / f"kinetic-tests-{os.getpid()}.log"
+    print(f"{other_name}: running alongside, its output in {log} (shown at the end)", flush=True)
+    sessions: list[subprocess.Popen[bytes]] = []
+    interrupted: set[int] = set()
+
+    def pass_on(_signum: int, _frame: FrameType | None) -> None:
+        for session in sessions:
+            if session.poll() is None and session.pid not in interrupted:
+                interrupted.add(session.pid)
+                session.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, pass_on)
+    signal.signal(signal.SIGTERM, pass_on)
+    with log.open("wb") as other_log:
         try:
-            shown_exit = _pytest(shown_args, shown_ports).wait()
+            sessions.append(_pytest(other_args, other_ports, stdout=other_log,
+                                    stderr=subprocess.STDOUT))
+            sessions.append(_pytest(shown_args, shown_ports))
         finally:
-            other_exit = other.wait()
-        other_log.seek(0)
-        print(f"\n==== {other_name} (run alongside) ====", flush=True)
-        sys.stdout.buffer.write(other_log.read())
-        sys.stdout.flush()
+            codes = [session.wait() for session in sessions]
+    other_exit, shown_exit = codes
+    sys.stdout.write(f"\n==== {other_name} (ran alongside; {log}) ====\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(log.read_bytes())
+    sys.stdout.flush()
     print(f"\n==== {shown_name}: exit {shown_exit}; {other_name}: exit {other_exit} ====")
-    return shown_exit or other_exit
+    if _passed(shown_exit) and _passed(other_exit):
+        log.unlink()
+        return 0
+    return shown_exit or other_exit or 1
 
 
 if __name__ == "__main__":

@@ -33,8 +33,14 @@ def _server_user() -> str | None:
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SERVER_USER], check=True, capture_output=True)
+        added = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                                "/usr/sbin/nologin", SERVER_USER], capture_output=True)
+        if added.returncode != 0:
+            try:  # another process starting a server (a test session beside this one) was first
+                pwd.getpwnam(SERVER_USER)
+            except KeyError:
+                raise subprocess.CalledProcessError(added.returncode, added.args, added.stdout,
+                                                    added.stderr) from None
     return SERVER_USER
 
 
