@@ -121,7 +121,7 @@ async def test_the_front_desk_registers_books_cancels_and_the_waitlist_is_offere
     await expect(cell.locator(".status")).to_have_text("booked")
 
     # Cancel it: more than a day ahead, so not late; the hour goes to the waitlist.
-    await cell.get_by_role("button", name="Cancel").click()
+    await cell.get_by_role("button", name="Cancel", exact=True).click()
     await expect(page.get_by_role("status")).to_have_text(
         "Cancelled. The freed hour was offered to the first patient on the waitlist.")
     await expect(cell.locator(".status")).to_have_text("cancelled")
