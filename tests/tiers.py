@@ -5,7 +5,8 @@ The end-to-end tier (``tests/e2e``) spends most of its time waiting on the servi
 two cores sit half idle for minutes. Here it runs in a session of its own, with its own
 PostgreSQL, NATS, Temporal and service processes, beside a session of every other tier (the
 domain, contract, deployment and infra tests, which mostly compute, then the browser,
-workflow and API-fuzzing tiers on a platform of that session's own). Each session draws free
+workflow and API-fuzzing tiers on a platform of that session's own, and, to even the two
+sessions out, the partner-facing end-to-end modules, ``test_partner*.py``). Each session draws free
 ports from a range of its own (``KINETIC_FREE_PORTS``), so neither can take a port the other
 picked and has not bound yet, and keeps its own pytest cache (``--lf`` reads one session's).
 
@@ -32,10 +33,27 @@ from kinetic_infra.stack.processes import PORT_RANGE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 END_TO_END = "tests/e2e"
+# End-to-end modules run by the other session, which has time to spare (about a seventh of
+# the tier's time): the two sessions then end at about the same time.
+MOVED = "test_partner*.py"
 NO_TESTS_COLLECTED = 5
 # Both below the kernel's usual ephemeral range (32768-60999), which free_port avoids anyway.
-SHOWN = ("end-to-end tier", [END_TO_END, "-o", "cache_dir=.pytest_cache/e2e"], "21384-32767")
-ALONGSIDE = ("every other tier", [f"--ignore={END_TO_END}"], "10000-21383")
+SHOWN_PORTS, ALONGSIDE_PORTS = "21384-32767", "10000-21383"
+
+
+def _deselect(modules: list[Path]) -> list[str]:
+    return [f"--deselect={module.relative_to(ROOT).as_posix()}" for module in modules]
+
+
+def split() -> tuple[tuple[str, list[str], str], tuple[str, list[str], str]]:
+    """The end-to-end session (shown as it runs) and the one alongside: name, pytest
+    arguments, port range. Every end-to-end module runs in exactly one of them."""
+    modules = sorted((ROOT / END_TO_END).glob("test_*.py"))
+    moved = sorted((ROOT / END_TO_END).glob(MOVED))
+    kept = [m for m in modules if m not in moved]
+    return (("end-to-end tier", [END_TO_END, "-o", "cache_dir=.pytest_cache/e2e",
+                                 *_deselect(moved)], SHOWN_PORTS),
+            ("every other tier", _deselect(kept), ALONGSIDE_PORTS))
 
 
 def _pytest(args: list[str], ports: str, **kwargs: object) -> subprocess.Popen[bytes]:
@@ -51,8 +69,7 @@ def _passed(code: int) -> bool:
 
 
 def main() -> int:
-    (shown_name, shown_args, shown_ports), (other_name, other_args, other_ports) = \
-        SHOWN, ALONGSIDE
+    (shown_name, shown_args, shown_ports), (other_name, other_args, other_ports) = split()
     log = Path(tempfile.gettempdir()) / f"kinetic-tests-{os.getpid()}.log"
     print(f"{other_name}: running alongside, its output in {log} (shown at the end)", flush=True)
     sessions: list[subprocess.Popen[bytes]] = []
