@@ -88,6 +88,15 @@ async def front_desk(api) -> dict[str, str]:
     return {"location_id": location.json()["id"], "patient_id": patient.json()["id"]}
 
 
+@pytest.fixture
+async def clinic(api, front_desk) -> dict[str, str]:
+    """The front desk's location and patient, and a therapist working there."""
+    therapist = await api("booking", "POST", "/therapists",
+                          json={"location_ids": [front_desk["location_id"]]})
+    assert therapist.status_code == 201, therapist.text
+    return {**front_desk, "therapist_id": therapist.json()["id"]}
+
+
 async def on_the_wire(platform: Platform, tenant: uuid.UUID, event_type: str,
                       *, settle: float = 0.5) -> list[dict[str, Any]]:
     """Every CloudEvent of ``event_type`` published so far for the organization, read back

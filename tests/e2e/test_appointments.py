@@ -21,14 +21,6 @@ def hour_from_now(hours: float) -> datetime:
     return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
 
 
-@pytest.fixture
-async def clinic(api, front_desk) -> dict[str, str]:
-    therapist = await api("booking", "POST", "/therapists",
-                          json={"location_ids": [front_desk["location_id"]]})
-    assert therapist.status_code == 201, therapist.text
-    return {**front_desk, "therapist_id": therapist.json()["id"]}
-
-
 async def new_patient(api, location_id: str, name: str) -> str:
     response = await api("booking", "POST", "/patients", json={
         "given_name": name, "family_name": "Testperson", "date_of_birth": "1985-05-05",

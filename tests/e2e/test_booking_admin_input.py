@@ -27,14 +27,6 @@ WARNING = re.compile(r'<div class="flash warn" role="status">([^<]*)</div>')
 
 
 @pytest.fixture
-async def clinic(api, front_desk) -> dict[str, str]:
-    therapist = await api("booking", "POST", "/therapists",
-                          json={"location_ids": [front_desk["location_id"]]})
-    assert therapist.status_code == 201, therapist.text
-    return {**front_desk, "therapist_id": therapist.json()["id"]}
-
-
-@pytest.fixture
 async def desk(urls, session_of, tenant):
     async with httpx.AsyncClient(base_url=urls["booking"], cookies=session_of(tenant),
                                  timeout=15) as client:

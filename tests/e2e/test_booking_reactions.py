@@ -27,13 +27,6 @@ LEAD = timedelta(minutes=60)  # KINETIC_BOOKING_REMINDER_LEAD_MINUTES in the tes
 REMINDER = "kinetic.booking.appointment.reminder_due.v1"
 
 
-@pytest.fixture
-async def clinic(api, front_desk) -> dict[str, str]:
-    therapist = await api("booking", "POST", "/therapists",
-                          json={"location_ids": [front_desk["location_id"]]})
-    return {**front_desk, "therapist_id": therapist.json()["id"]}
-
-
 def due_in(seconds: float) -> datetime:
     """A start time whose reminder falls due ``seconds`` from now."""
     return (datetime.now(UTC) + LEAD + timedelta(seconds=seconds)).replace(microsecond=0)

@@ -367,12 +367,11 @@ async def publish(platform, tenant: uuid.UUID, source: str, event) -> None:
         await nc.close()
 
 
-async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow_evaluated(
-        platform, api, tenant, wait_for):
-    """Plan's two consumers race: the evaluation's signal starts the episode's workflow, which
-    moves on to waiting for the plan; the late episode.opened must not start a second run."""
+async def an_evaluation_of_an_unopened_episode(platform, tenant: uuid.UUID
+                                               ) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """Assessment's evaluation.completed of an episode whose episode.opened plan has not heard
+    yet: its episode, patient and location ids, for the late episode.opened."""
     from kinetic_contracts.assessment.v1.events import EvaluationCompleted, Goal
-    from kinetic_contracts.booking.v1.events import EpisodeOpened
 
     episode_id, patient_id, location_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await publish(platform, tenant, "assessment", EvaluationCompleted(
@@ -381,6 +380,17 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow
         drivers=[{"code": "hip_abductor_weakness"}], episode_type="acute_clear_driver",
         goals=[Goal(activity="running", level="45 min")], baseline_measures=[], findings=[],
         completed_at=datetime.now(UTC)))
+    return episode_id, patient_id, location_id
+
+
+async def test_an_evaluation_heard_before_the_episode_opened_leaves_one_workflow_evaluated(
+        platform, api, tenant, wait_for):
+    """Plan's two consumers race: the evaluation's signal starts the episode's workflow, which
+    moves on to waiting for the plan; the late episode.opened must not start a second run."""
+    from kinetic_contracts.booking.v1.events import EpisodeOpened
+
+    episode_id, patient_id, location_id = await an_evaluation_of_an_unopened_episode(
+        platform, tenant)
     from kinetic_infra.stack.temporal import NAMESPACE
     from kinetic_infra.temporal import connect_client
     from plan.application.workflows import AWAITING_PLAN, EpisodeOfCareWorkflow, workflow_id

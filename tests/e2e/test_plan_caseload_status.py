@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_evaluations import publish
+from tests.e2e.test_evaluations import an_evaluation_of_an_unopened_episode, publish
 from tests.e2e.test_plan import evaluated_plan, far_dates
 
 pytestmark = pytest.mark.platform
@@ -67,16 +67,10 @@ async def test_an_evaluation_heard_before_the_episode_opened_leaves_the_caseload
         platform, api, tenant, wait_for):
     """The evaluation's consumer runs first: the caseload row is there, evaluated, with the
     evaluation's facts; the late episode.opened brings booking's and keeps the status."""
-    from kinetic_contracts.assessment.v1.events import EvaluationCompleted, Goal
     from kinetic_contracts.booking.v1.events import EpisodeOpened
 
-    episode_id, patient_id, location_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await publish(platform, tenant, "assessment", EvaluationCompleted(
-        evaluation_id=uuid.uuid4(), episode_id=episode_id, patient_id=patient_id,
-        location_id=location_id, symptom_sites=["knee_anterior_right"],
-        drivers=[{"code": "hip_abductor_weakness"}], episode_type="acute_clear_driver",
-        goals=[Goal(activity="running", level="45 min")], baseline_measures=[], findings=[],
-        completed_at=datetime.now(UTC)))
+    episode_id, patient_id, location_id = await an_evaluation_of_an_unopened_episode(
+        platform, tenant)
     assert await wait_for(lambda: _is(caseload_status(api, episode_id), "evaluated"))
 
     opened_at = datetime(2025, 5, 5, 9, tzinfo=UTC)

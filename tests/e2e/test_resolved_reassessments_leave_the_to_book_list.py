@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from kinetic_contracts.plan.v1.events import ReassessmentDue, ReassessmentResolved
-from tests.e2e.test_booking_reactions import clinic, deliver_twice, open_episode  # noqa: F401
+from tests.e2e.test_booking_reactions import deliver_twice, open_episode
 
 pytestmark = pytest.mark.platform
 

@@ -13,14 +13,6 @@ from tests.e2e.test_appointments import booking, booking_events
 pytestmark = pytest.mark.platform
 
 
-@pytest.fixture
-async def clinic(api, front_desk) -> dict[str, str]:
-    therapist = await api("booking", "POST", "/therapists",
-                          json={"location_ids": [front_desk["location_id"]]})
-    assert therapist.status_code == 201, therapist.text
-    return {**front_desk, "therapist_id": therapist.json()["id"]}
-
-
 async def test_a_session_that_has_started_cannot_be_moved_and_stays_a_no_show_to_record(
         platform, api, clinic, tenant):
     starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
