@@ -211,3 +211,31 @@ async def test_saving_a_form_keeps_the_saved_data_it_does_not_show_and_a_bad_num
                                                            "hop_battery"}
     assert reasoning["drivers"][0]["rationale"] == "Hip abduction 21% weaker"
     assert saved_now["measures"] == []
+
+
+async def test_a_live_score_answered_late_never_replaces_the_latest_one(
+        signed_in, episode, tenant):
+    """Answers typed quickly send a scoring request each; on a busy network the first may be
+    answered last. The score shown is the latest answers', not the late one's."""
+    import asyncio
+
+    page = await signed_in("assessment", therapist(episode, tenant))
+    await page.goto("/admin/evaluations")
+    await page.get_by_role("button", name="Evaluate").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Initial evaluation")
+
+    released, held = asyncio.Event(), []
+
+    async def hold_the_first(route) -> None:
+        if not held:  # the first answer's request: answered after every other one
+            held.append(route)
+            await released.wait()
+        await route.continue_()
+
+    await page.route("**/measures/lefs/score", hold_the_first)
+    for n in range(1, 21):
+        await page.get_by_label(f"lefs_{n:02d}", exact=True).fill("2" if n <= 8 else "3")
+    await expect(page.locator("#live-score")).to_have_text("lefs 52")
+    released.set()
+    await page.wait_for_timeout(500)  # the held request answered meanwhile
+    await expect(page.locator("#live-score")).to_have_text("lefs 52")
